@@ -1,0 +1,260 @@
+/**
+ * The public contract of the payment process: ids, messages, input and result types, status values. The client,
+ * the webhook receiver and the workflow all import this module, so it stays free of I/O.
+ */
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import { isCurrency } from './money';
+import type { Currency } from './money';
+
+/** Task queue the payment and registration workflows and their activities are served on. */
+export const TASK_QUEUE = 'baton';
+
+/** Workflow id of a payment: a business key, so starting the same payment twice finds the same run. */
+export function paymentWorkflowId(paymentId: string): string {
+  return `payment:${paymentId}`;
+}
+
+/** The payment id inside a payment workflow id, or undefined when the id is not one. */
+export function paymentIdFromWorkflowId(workflowId: string): string | undefined {
+  return workflowId.startsWith('payment:') ? workflowId.slice('payment:'.length) : undefined;
+}
+
+/** Where a payment stands. */
+export const PaymentStatus = {
+  /** Accepted by the workflow; nothing has moved yet. */
+  Received: 'received',
+  /** The amount left the customer's account for the in-flight clearing account. */
+  Debited: 'debited',
+  /** AML screening asked for a compliance officer's decision. */
+  AwaitingAmlReview: 'awaiting_aml_review',
+  /** Handed to the bank; its final answer is awaited. */
+  Submitted: 'submitted',
+  /** The bank paid the beneficiary; clearing moved to settlement. */
+  Settled: 'settled',
+  /** The bank failed or returned the payment; the debit was reversed. */
+  Failed: 'failed',
+  /** Refused by baton before reaching the bank; see the reason. Any debit was reversed. */
+  Rejected: 'rejected',
+  /** Cancelled on request before submission; any debit was reversed. */
+  Cancelled: 'cancelled',
+  /** The bank's answer never came, even when asked; an operator must look. */
+  NeedsAttention: 'needs_attention',
+} as const;
+/** One of {@link PaymentStatus}. */
+export type PaymentStatus = (typeof PaymentStatus)[keyof typeof PaymentStatus];
+
+/** Statuses after which nothing more happens to a payment. */
+export const FINAL_PAYMENT_STATUSES: readonly PaymentStatus[] = [
+  PaymentStatus.Settled,
+  PaymentStatus.Failed,
+  PaymentStatus.Rejected,
+  PaymentStatus.Cancelled,
+];
+
+/** Why a payment was rejected. */
+export const RejectionReason = {
+  /** The request itself was malformed (also: unknown account, currency not the account's). */
+  Invalid: 'invalid',
+  /** The customer's balance does not cover the amount. */
+  InsufficientFunds: 'insufficient_funds',
+  /** The beneficiary matched a watchlist entry. */
+  AmlHit: 'aml_hit',
+  /** A compliance officer rejected the payment in review. */
+  AmlReviewRejected: 'aml_review_rejected',
+  /** Nobody decided the review before its deadline. */
+  AmlReviewExpired: 'aml_review_expired',
+} as const;
+/** One of {@link RejectionReason}. */
+export type RejectionReason = (typeof RejectionReason)[keyof typeof RejectionReason];
+
+/** Outcome of AML screening. */
+export const AmlDecision = {
+  /** No match worth a look: continue. */
+  Clear: 'clear',
+  /** A possible match: a person must decide. */
+  Review: 'review',
+  /** A confident match: reject. */
+  Hit: 'hit',
+} as const;
+/** One of {@link AmlDecision}. */
+export type AmlDecision = (typeof AmlDecision)[keyof typeof AmlDecision];
+
+/** Final statuses the bank reports. */
+export const BankOutcome = {
+  /** Paid to the beneficiary. */
+  Settled: 'settled',
+  /** Refused by the bank. */
+  Failed: 'failed',
+  /** Paid, then sent back by the beneficiary's bank. */
+  Returned: 'returned',
+} as const;
+/** One of {@link BankOutcome}. */
+export type BankOutcome = (typeof BankOutcome)[keyof typeof BankOutcome];
+
+/** Who is paid. Never put any of this in ids, search attributes or logs. */
+export interface Beneficiary {
+  name: string;
+  /** ISO 3166-1 alpha-2 country code. */
+  country: string;
+  /** IBAN, or else a plain account number. */
+  iban?: string;
+  accountNumber?: string;
+}
+
+/** Timings of the waits inside a payment, in milliseconds; each has a production default. */
+export interface PaymentTimings {
+  /** How long a compliance officer has to decide an AML review. */
+  amlReviewTimeoutMs: number;
+  /** How long to wait for the bank's webhook before asking the bank. */
+  bankStatusTimeoutMs: number;
+  /** How many times to ask the bank before parking the payment. */
+  bankPollAttempts: number;
+  /** Pause between two questions to the bank. */
+  bankPollIntervalMs: number;
+  /** While parked, how often to ask the bank again. */
+  needsAttentionRecheckMs: number;
+}
+
+/** Production defaults of {@link PaymentTimings}. */
+export const DEFAULT_PAYMENT_TIMINGS: PaymentTimings = {
+  amlReviewTimeoutMs: 2 * 24 * 60 * 60 * 1000,
+  bankStatusTimeoutMs: 60 * 60 * 1000,
+  bankPollAttempts: 3,
+  bankPollIntervalMs: 5 * 60 * 1000,
+  needsAttentionRecheckMs: 6 * 60 * 60 * 1000,
+};
+
+/** What the client asks for: pay `amountMinor` of `currency` from `fromAccountId` to the beneficiary. */
+export interface PaymentRequest {
+  paymentId: string;
+  fromAccountId: string;
+  amountMinor: number;
+  currency: Currency;
+  beneficiary: Beneficiary;
+  /** Overrides of the default timings (demos and tests use short ones). */
+  timings?: Partial<PaymentTimings>;
+}
+
+/** One step the payment went through, with the workflow time it happened. */
+export interface PaymentStep {
+  name: string;
+  at: string;
+  detail?: string;
+}
+
+/** AML outcome as the payment records it: the decision, and for a review who decided and how. */
+export interface PaymentAmlRecord {
+  decision: AmlDecision;
+  score: number;
+  /** Watchlist entry id that matched, if any. */
+  matchedEntryId?: string;
+  review?: { outcome: 'approved' | 'rejected' | 'expired'; reviewer?: string; note?: string; at: string };
+}
+
+/** Answer of the `status` query and the workflow's result. */
+export interface PaymentState {
+  paymentId: string;
+  status: PaymentStatus;
+  reason?: RejectionReason;
+  /** Human-readable detail of a rejection or a failure. */
+  reasonDetail?: string;
+  amountMinor: number;
+  currency: string;
+  fromAccountId: string;
+  customerId?: string;
+  steps: PaymentStep[];
+  ledger: { debitTransferId?: string; reversalTransferId?: string; settlementTransferId?: string };
+  aml?: PaymentAmlRecord;
+  bank?: { reference?: string; outcome?: BankOutcome; source?: 'webhook' | 'poll' };
+  cancelRequested: boolean;
+}
+
+/** What the bank said, delivered to the workflow by the webhook receiver. */
+export interface BankStatusSignal {
+  bankReference: string;
+  outcome: BankOutcome;
+  /** The bank's own event id; the same event delivered twice changes nothing. */
+  eventId: string;
+}
+
+/** A compliance officer's decision on a payment awaiting AML review. */
+export interface ReviewDecision {
+  decision: 'approve' | 'reject';
+  reviewer: string;
+  note?: string;
+}
+
+/** Answer to a cancel request. */
+export interface CancelResult {
+  status: PaymentStatus;
+}
+
+/** Where the payment stands. */
+export const paymentStatusQuery = defineQuery<PaymentState>('status');
+/** The bank's final status. */
+export const bankStatusSignal = defineSignal<[BankStatusSignal]>('bankStatus');
+/** Approve or reject a payment that awaits AML review; refused otherwise. */
+export const reviewUpdate = defineUpdate<PaymentState, [ReviewDecision]>('review');
+/** Cancel the payment; accepted until it is submitted to the bank. */
+export const cancelUpdate = defineUpdate<CancelResult, []>('cancel');
+
+/** Names of the custom search attributes, registered on the server (dev server flags, compose, operator). */
+export const SEARCH_ATTRIBUTES = {
+  PaymentStatus: 'Keyword',
+  CustomerId: 'Keyword',
+  AmlDecision: 'Keyword',
+  PaymentAmount: 'Int',
+  PaymentCurrency: 'Keyword',
+  RegistrationStatus: 'Keyword',
+} as const;
+
+const PAYMENT_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+const COUNTRY = /^[A-Z]{2}$/;
+const IBAN = /^[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}$/;
+const ACCOUNT_NUMBER = /^[0-9]{4,20}$/;
+
+/** True when the IBAN's check digits are right (ISO 13616, mod 97). */
+export function ibanChecksumValid(iban: string): boolean {
+  const rearranged = iban.slice(4) + iban.slice(0, 4);
+  let remainder = 0;
+  for (const ch of rearranged) {
+    const value = ch >= 'A' && ch <= 'Z' ? String(ch.charCodeAt(0) - 55) : ch;
+    for (const digit of value) remainder = (remainder * 10 + Number(digit)) % 97;
+  }
+  return remainder === 1;
+}
+
+/**
+ * Every problem with a payment request, in words; empty when it is valid. Deterministic, so the workflow runs it
+ * again on whatever it was given.
+ */
+export function paymentRequestProblems(request: PaymentRequest): string[] {
+  const problems: string[] = [];
+  if (!PAYMENT_ID.test(request.paymentId ?? '')) {
+    problems.push('paymentId must be 1-64 letters, digits, "-", "_" or "." and start with a letter or digit');
+  }
+  if (!request.fromAccountId || request.fromAccountId.length > 64) problems.push('fromAccountId is required');
+  if (!Number.isSafeInteger(request.amountMinor) || request.amountMinor <= 0) {
+    problems.push('amountMinor must be a positive integer count of minor units');
+  }
+  if (!isCurrency(request.currency ?? '')) problems.push(`currency "${request.currency}" is not supported`);
+  const b = request.beneficiary;
+  if (!b || typeof b !== 'object') {
+    problems.push('beneficiary is required');
+    return problems;
+  }
+  if (!b.name || b.name.trim().length < 2 || b.name.length > 140) {
+    problems.push('beneficiary name must be 2-140 characters');
+  }
+  if (!COUNTRY.test(b.country ?? '')) problems.push('beneficiary country must be a two-letter ISO code');
+  if (b.iban === undefined && b.accountNumber === undefined) {
+    problems.push('beneficiary needs an IBAN or an account number');
+  }
+  if (b.iban !== undefined && (!IBAN.test(b.iban) || !ibanChecksumValid(b.iban))) {
+    problems.push('beneficiary IBAN is not valid');
+  }
+  if (b.accountNumber !== undefined && !ACCOUNT_NUMBER.test(b.accountNumber)) {
+    problems.push('beneficiary account number must be 4-20 digits');
+  }
+  return problems;
+}
