@@ -2,6 +2,7 @@
  * The public contract of the payment process: ids, messages, input and result types, status values. The client,
  * the webhook receiver and the workflow all import this module, so it stays free of I/O.
  */
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { isCurrency } from './money';
 import type { Currency } from './money';
@@ -198,7 +199,30 @@ export const reviewUpdate = defineUpdate<PaymentState, [ReviewDecision]>('review
 /** Cancel the payment; accepted until it is submitted to the bank. */
 export const cancelUpdate = defineUpdate<CancelResult, []>('cancel');
 
-/** Names of the custom search attributes, registered on the server (dev server flags, compose, operator). */
+/** `type` of the non-retryable failures payment activities raise; the workflow branches on them. */
+export const PaymentFailureType = {
+  /** The customer's balance does not cover the amount. */
+  InsufficientFunds: 'InsufficientFunds',
+  /** The paying account does not exist or is not a customer account. */
+  AccountNotFound: 'AccountNotFound',
+  /** The payment's currency is not the paying account's. */
+  CurrencyMismatch: 'CurrencyMismatch',
+  /** The bank refused the payment outright (a 4xx answer). */
+  BankRejected: 'BankRejected',
+} as const;
+/** One of {@link PaymentFailureType}. */
+export type PaymentFailureType = (typeof PaymentFailureType)[keyof typeof PaymentFailureType];
+
+/** Typed keys of the payment search attributes; none of them ever carries personal data. */
+export const paymentSearchAttributes = {
+  status: defineSearchAttributeKey('PaymentStatus', SearchAttributeType.KEYWORD),
+  customerId: defineSearchAttributeKey('CustomerId', SearchAttributeType.KEYWORD),
+  amlDecision: defineSearchAttributeKey('AmlDecision', SearchAttributeType.KEYWORD),
+  amount: defineSearchAttributeKey('PaymentAmount', SearchAttributeType.INT),
+  currency: defineSearchAttributeKey('PaymentCurrency', SearchAttributeType.KEYWORD),
+};
+
+/** Names and types of every custom search attribute, registered on the server (dev server flags, compose). */
 export const SEARCH_ATTRIBUTES = {
   PaymentStatus: 'Keyword',
   CustomerId: 'Keyword',

@@ -1,0 +1,337 @@
+/**
+ * baton's command line: start, inspect, cancel, review and list payments, and show ledger balances.
+ * Exit codes: 0 success, 2 invalid input (nothing was started), 1 anything else.
+ */
+import { parseArgs } from 'node:util';
+import type { ParseArgsConfig } from 'node:util';
+import type { Client } from '@temporalio/client';
+import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
+import { ConfigError, loadConfig } from '../services/config';
+import type { Config } from '../services/config';
+import { Ledger } from '../services/ledger';
+import { connectClient } from '../workers/temporal-connection';
+import { AmountFormatError, formatMoney, parseAmount } from '../workflows/money';
+import {
+  paymentRequestProblems,
+  paymentSearchAttributes,
+  PaymentStatus,
+  paymentWorkflowId,
+} from '../workflows/payment-contract';
+import type { PaymentRequest, PaymentState } from '../workflows/payment-contract';
+import {
+  cancelPayment,
+  listPayments,
+  paymentState,
+  reviewPayment,
+  runUiUrl,
+  startPayment,
+} from './payments';
+
+/** Input a person must fix; exits 2 and starts nothing. */
+class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+const USAGE = `usage: npm run client -- <command> [options]
+
+commands:
+  pay --from <accountId> --to-name <name> (--to-iban <iban> | --to-account <number>) --to-country <CC>
+      --amount <decimal> --currency <code> [--id <paymentId>] [--wait] [--json]
+  status <paymentId> [--json]
+  cancel <paymentId> [--json]
+  review <paymentId> (--approve | --reject) --reviewer <name> [--note <text>] [--json]
+  list [--status <status>] [--limit <n>] [--json]
+  accounts [--json]`;
+
+type Output = (text: string, json: unknown) => void;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
+    console.log(USAGE);
+    return command === undefined ? 2 : 0;
+  }
+  const config = loadConfig();
+  switch (command) {
+    case 'pay':
+      return pay(config, rest);
+    case 'status':
+    case 'cancel':
+    case 'review':
+      return onePayment(config, command, rest);
+    case 'list':
+      return list(config, rest);
+    case 'accounts':
+      return accounts(config, rest);
+    default:
+      throw new UsageError(`unknown command "${command}"\n\n${USAGE}`);
+  }
+}
+
+type OptionsConfig = NonNullable<ParseArgsConfig['options']>;
+
+function parse<T extends OptionsConfig>(args: string[], options: T) {
+  try {
+    return parseArgs({ args, options, allowPositionals: true, strict: true } as const);
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err));
+  }
+}
+
+function output(json: boolean): Output {
+  return (text, value) => console.log(json ? JSON.stringify(value, null, 2) : text);
+}
+
+function required(value: string | boolean | undefined, flag: string): string {
+  if (typeof value !== 'string' || value.trim() === '') throw new UsageError(`${flag} is required`);
+  return value.trim();
+}
+
+/** Builds and checks a payment request from the flags; throws UsageError before anything is started. */
+function paymentRequestFromFlags(values: Record<string, string | boolean | undefined>): PaymentRequest {
+  let money;
+  try {
+    money = parseAmount(required(values.amount, '--amount'), required(values.currency, '--currency'));
+  } catch (err) {
+    if (err instanceof AmountFormatError) throw new UsageError(err.message);
+    throw err;
+  }
+  const iban = typeof values['to-iban'] === 'string' ? values['to-iban'].replace(/\s+/g, '').toUpperCase() : undefined;
+  const accountNumber = typeof values['to-account'] === 'string' ? values['to-account'].trim() : undefined;
+  if (iban === undefined && accountNumber === undefined) throw new UsageError('--to-iban or --to-account is required');
+  const request: PaymentRequest = {
+    paymentId: typeof values.id === 'string' ? values.id : `pay-${Date.now().toString(36)}-${randomSuffix()}`,
+    fromAccountId: required(values.from, '--from'),
+    amountMinor: money.amountMinor,
+    currency: money.currency,
+    beneficiary: {
+      name: required(values['to-name'], '--to-name'),
+      country: required(values['to-country'], '--to-country').toUpperCase(),
+      ...(iban === undefined ? {} : { iban }),
+      ...(accountNumber === undefined ? {} : { accountNumber }),
+    },
+  };
+  const problems = paymentRequestProblems(request);
+  if (problems.length > 0) throw new UsageError(problems.join('\n'));
+  return request;
+}
+
+function randomSuffix(): string {
+  return Math.floor(Math.random() * 36 ** 4)
+    .toString(36)
+    .padStart(4, '0');
+}
+
+async function withClient<T>(config: Config, fn: (client: Client) => Promise<T>): Promise<T> {
+  const client = await connectClient(config);
+  try {
+    return await fn(client);
+  } finally {
+    await client.connection.close();
+  }
+}
+
+function describeState(state: PaymentState, uiUrl: string): string {
+  const lines = [
+    `payment ${state.paymentId}: ${state.status}${state.reason ? ` (${state.reason})` : ''}`,
+    `  amount:   ${formatMoney(state.amountMinor, state.currency)} from ${state.fromAccountId}`,
+  ];
+  if (state.reasonDetail) lines.push(`  detail:   ${state.reasonDetail}`);
+  if (state.aml) lines.push(`  AML:      ${state.aml.decision} (score ${state.aml.score})`);
+  if (state.bank?.reference) lines.push(`  bank ref: ${state.bank.reference}${state.bank.outcome ? ` → ${state.bank.outcome}` : ''}`);
+  const ledger = Object.entries(state.ledger).map(([k, v]) => `${k}=${v}`);
+  if (ledger.length > 0) lines.push(`  ledger:   ${ledger.join(' ')}`);
+  lines.push('  steps:');
+  for (const step of state.steps) lines.push(`    ${step.at}  ${step.name}${step.detail ? ` — ${step.detail}` : ''}`);
+  lines.push(`  UI:       ${uiUrl}`);
+  return lines.join('\n');
+}
+
+function stateJson(state: PaymentState, workflowId: string, uiUrl: string, extra: Record<string, unknown> = {}) {
+  return { workflowId, ...extra, ...state, reason: state.reason ?? null, uiUrl };
+}
+
+async function pay(config: Config, args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {
+    from: { type: 'string' },
+    'to-name': { type: 'string' },
+    'to-iban': { type: 'string' },
+    'to-account': { type: 'string' },
+    'to-country': { type: 'string' },
+    amount: { type: 'string' },
+    currency: { type: 'string' },
+    id: { type: 'string' },
+    wait: { type: 'boolean', default: false },
+    json: { type: 'boolean', default: false },
+  });
+  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals.join(' ')}"`);
+  const request = paymentRequestFromFlags(values);
+  const print = output(values.json === true);
+  return withClient(config, async (client) => {
+    const started = await startPayment(client, request);
+    const uiUrl = runUiUrl(config.TEMPORAL_UI_URL, config.TEMPORAL_NAMESPACE, started.workflowId, started.runId);
+    if (!values.json) {
+      console.log(
+        `${started.existing ? 'payment already exists' : 'payment started'}: ${request.paymentId} ` +
+          `(workflow ${started.workflowId})\n  UI: ${uiUrl}`,
+      );
+    }
+    const extra = { runId: started.runId, existing: started.existing };
+    if (values.wait) {
+      const state = await started.handle.result();
+      print(describeState(state, uiUrl), stateJson(state, started.workflowId, uiUrl, extra));
+    } else {
+      // What the server already knows; asking the workflow itself would wait for a worker to answer.
+      const described = await started.handle.describe();
+      const status = described.typedSearchAttributes.get(paymentSearchAttributes.status) ?? PaymentStatus.Received;
+      print(`  status: ${status}`, {
+        paymentId: request.paymentId,
+        workflowId: started.workflowId,
+        ...extra,
+        status,
+        reason: null,
+        uiUrl,
+      });
+    }
+    return 0;
+  });
+}
+
+async function onePayment(config: Config, command: 'status' | 'cancel' | 'review', args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {
+    json: { type: 'boolean', default: false },
+    approve: { type: 'boolean', default: false },
+    reject: { type: 'boolean', default: false },
+    reviewer: { type: 'string' },
+    note: { type: 'string' },
+  });
+  const [paymentId, ...extraArgs] = positionals;
+  if (paymentId === undefined) throw new UsageError(`${command} needs a payment id`);
+  if (extraArgs.length > 0) throw new UsageError(`unexpected argument "${extraArgs.join(' ')}"`);
+  if (command !== 'review' && (values.approve || values.reject || values.reviewer || values.note)) {
+    throw new UsageError(`--approve, --reject, --reviewer and --note belong to review, not ${command}`);
+  }
+  let decision: 'approve' | 'reject' | undefined;
+  let reviewer = '';
+  if (command === 'review') {
+    if (values.approve === values.reject) throw new UsageError('review needs exactly one of --approve or --reject');
+    decision = values.approve ? 'approve' : 'reject';
+    reviewer = required(values.reviewer, '--reviewer');
+  }
+  const print = output(values.json === true);
+  const workflowId = paymentWorkflowId(paymentId);
+  return withClient(config, async (client) => {
+    try {
+      if (command === 'cancel') {
+        const result = await cancelPayment(client, paymentId);
+        print(`payment ${paymentId}: ${result.status}`, { paymentId, workflowId, status: result.status });
+      } else if (decision !== undefined) {
+        await reviewPayment(client, paymentId, {
+          decision,
+          reviewer,
+          ...(typeof values.note === 'string' ? { note: values.note } : {}),
+        });
+      }
+      const state = await paymentState(client, paymentId);
+      const described = await client.workflow.getHandle(workflowId).describe();
+      const uiUrl = runUiUrl(config.TEMPORAL_UI_URL, config.TEMPORAL_NAMESPACE, workflowId, described.runId);
+      if (command !== 'cancel') print(describeState(state, uiUrl), stateJson(state, workflowId, uiUrl));
+      return 0;
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) {
+        console.error(`no payment with id ${paymentId}`);
+        return 1;
+      }
+      if (err instanceof WorkflowUpdateFailedError) {
+        console.error(`${command} refused: ${err.cause?.message ?? err.message}`);
+        return 1;
+      }
+      throw err;
+    }
+  });
+}
+
+async function list(config: Config, args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {
+    status: { type: 'string' },
+    limit: { type: 'string', default: '50' },
+    json: { type: 'boolean', default: false },
+  });
+  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals.join(' ')}"`);
+  const statuses: string[] = Object.values(PaymentStatus);
+  if (values.status !== undefined && !statuses.includes(values.status)) {
+    throw new UsageError(`--status must be one of ${statuses.join(', ')}`);
+  }
+  const limit = Number(values.limit);
+  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new UsageError('--limit must be 1-1000');
+  return withClient(config, async (client) => {
+    const runs = await listPayments(client, {
+      limit,
+      uiBaseUrl: config.TEMPORAL_UI_URL,
+      ...(values.status === undefined ? {} : { status: values.status }),
+    });
+    const text = runs.length === 0
+      ? 'no payments found'
+      : runs
+          .map((r) =>
+            [
+              r.workflowId.padEnd(36),
+              r.status.padEnd(20),
+              (r.amountMinor !== undefined && r.currency ? formatMoney(r.amountMinor, r.currency) : '').padStart(16),
+              (r.customerId ?? '').padEnd(8),
+              r.uiUrl,
+            ].join('  '),
+          )
+          .join('\n');
+    output(values.json === true)(text, runs);
+    return 0;
+  });
+}
+
+async function accounts(config: Config, args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { json: { type: 'boolean', default: false } });
+  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals.join(' ')}"`);
+  // Without DATABASE_URL the ledger is the local stack's embedded one, which `npm start` serves on LEDGER_PORT.
+  const databaseUrl = config.DATABASE_URL ?? `postgres://postgres@127.0.0.1:${config.LEDGER_PORT}/postgres`;
+  let ledger: Ledger;
+  try {
+    ledger = await Ledger.open({ databaseUrl, poolSize: 1 });
+  } catch (err) {
+    console.error(
+      config.DATABASE_URL === undefined
+        ? `cannot reach the local ledger on port ${config.LEDGER_PORT}: start the stack with "npm start" or set DATABASE_URL`
+        : `cannot open the ledger at DATABASE_URL: ${err instanceof Error ? err.message : String(err)}`,
+    );
+    return 1;
+  }
+  try {
+    const rows = await ledger.listAccounts();
+    const text = rows
+      .map((a) =>
+        [a.id.padEnd(20), a.kind.padEnd(10), (a.customerId ?? '-').padEnd(8), formatMoney(a.balance, a.currency).padStart(18)].join('  '),
+      )
+      .join('\n');
+    output(values.json === true)(
+      text || 'no accounts',
+      rows.map((a) => ({ id: a.id, kind: a.kind, customerId: a.customerId, currency: a.currency, balance: a.balance })),
+    );
+    return 0;
+  } finally {
+    await ledger.close();
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof UsageError || err instanceof ConfigError) {
+      console.error(err.message);
+      process.exitCode = 2;
+    } else {
+      console.error(err instanceof Error ? err.message : err);
+      process.exitCode = 1;
+    }
+  },
+);

@@ -1,0 +1,134 @@
+/**
+ * Client-side operations on payments, shared by the CLI and the demo: start (idempotently), ask, cancel, review,
+ * list, and the Temporal UI link of a run.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import type { SearchAttributeType, TypedSearchAttributes } from '@temporalio/common';
+import type { paymentWorkflow } from '../workflows/payment';
+import {
+  cancelUpdate,
+  paymentSearchAttributes,
+  PaymentStatus,
+  paymentStatusQuery,
+  paymentWorkflowId,
+  reviewUpdate,
+  TASK_QUEUE,
+} from '../workflows/payment-contract';
+import type { CancelResult, PaymentRequest, PaymentState, ReviewDecision } from '../workflows/payment-contract';
+
+/** A payment run as the client found or started it. */
+export interface StartedPayment {
+  handle: WorkflowHandle<typeof paymentWorkflow>;
+  workflowId: string;
+  runId: string;
+  /** True when the payment id already had a run, which is returned instead of starting another. */
+  existing: boolean;
+}
+
+/** Link to a run's page in the Temporal Web UI. */
+export function runUiUrl(uiBaseUrl: string, namespace: string, workflowId: string, runId?: string): string {
+  const base = `${uiBaseUrl.replace(/\/+$/, '')}/namespaces/${encodeURIComponent(namespace)}/workflows/${encodeURIComponent(workflowId)}`;
+  return runId === undefined ? base : `${base}/${encodeURIComponent(runId)}/history`;
+}
+
+/**
+ * Starts the payment workflow under its business key. A second start of the same payment id returns the run that
+ * exists, running or finished: a payment id is paid at most once.
+ */
+export async function startPayment(
+  client: Client,
+  request: PaymentRequest,
+  taskQueue: string = TASK_QUEUE,
+): Promise<StartedPayment> {
+  const workflowId = paymentWorkflowId(request.paymentId);
+  // The server does not say whether USE_EXISTING started a run or found one; a per-start token in the memo does.
+  const startToken = randomUUID();
+  try {
+    const handle = await client.workflow.start<typeof paymentWorkflow>('paymentWorkflow', {
+      workflowId,
+      taskQueue,
+      args: [request],
+      // Running: hand back the run in progress. Finished: refuse a second run of the same payment.
+      workflowIdConflictPolicy: 'USE_EXISTING',
+      workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      memo: { startToken },
+      typedSearchAttributes: [
+        { key: paymentSearchAttributes.status, value: PaymentStatus.Received },
+        { key: paymentSearchAttributes.amount, value: request.amountMinor },
+        { key: paymentSearchAttributes.currency, value: request.currency },
+      ],
+    });
+    const described = await handle.describe();
+    return { handle, workflowId, runId: described.runId, existing: described.memo?.startToken !== startToken };
+  } catch (err) {
+    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    const handle = client.workflow.getHandle<typeof paymentWorkflow>(workflowId);
+    const described = await handle.describe();
+    return { handle, workflowId, runId: described.runId, existing: true };
+  }
+}
+
+/** Where a payment stands, from its workflow; undefined when there is no such payment. */
+export async function paymentState(client: Client, paymentId: string): Promise<PaymentState> {
+  return client.workflow.getHandle(paymentWorkflowId(paymentId)).query(paymentStatusQuery);
+}
+
+/** Asks to cancel a payment; refused once it reached the bank. */
+export function cancelPayment(client: Client, paymentId: string): Promise<CancelResult> {
+  return client.workflow.getHandle(paymentWorkflowId(paymentId)).executeUpdate(cancelUpdate);
+}
+
+/** Records a compliance officer's decision on a payment awaiting AML review. */
+export function reviewPayment(client: Client, paymentId: string, decision: ReviewDecision): Promise<PaymentState> {
+  return client.workflow.getHandle(paymentWorkflowId(paymentId)).executeUpdate(reviewUpdate, { args: [decision] });
+}
+
+/** A payment run as the visibility store lists it. */
+export interface ListedPayment {
+  workflowId: string;
+  runId: string;
+  status: string;
+  customerId?: string;
+  amountMinor?: number;
+  currency?: string;
+  startTime: string;
+  uiUrl: string;
+}
+
+function attribute<T extends SearchAttributeType>(
+  attributes: TypedSearchAttributes,
+  key: { name: string; type: T },
+): unknown {
+  return attributes.get(key);
+}
+
+/** Lists payment runs, newest first, optionally only those in one status. */
+export async function listPayments(
+  client: Client,
+  options: { status?: string; limit: number; uiBaseUrl: string },
+): Promise<ListedPayment[]> {
+  const clauses = [`WorkflowType = 'paymentWorkflow'`];
+  if (options.status !== undefined) clauses.push(`PaymentStatus = '${options.status}'`);
+  const listed: ListedPayment[] = [];
+  for await (const run of client.workflow.list({ query: clauses.join(' AND '), pageSize: options.limit })) {
+    const attrs = run.typedSearchAttributes;
+    const status = attribute(attrs, paymentSearchAttributes.status);
+    const customerId = attribute(attrs, paymentSearchAttributes.customerId);
+    const amount = attribute(attrs, paymentSearchAttributes.amount);
+    const currency = attribute(attrs, paymentSearchAttributes.currency);
+    listed.push({
+      workflowId: run.workflowId,
+      runId: run.runId,
+      status: typeof status === 'string' ? status : 'unknown',
+      ...(typeof customerId === 'string' ? { customerId } : {}),
+      ...(typeof amount === 'number' ? { amountMinor: amount } : {}),
+      ...(typeof currency === 'string' ? { currency } : {}),
+      startTime: run.startTime.toISOString(),
+      uiUrl: runUiUrl(options.uiBaseUrl, client.options.namespace, run.workflowId, run.runId),
+    });
+    if (listed.length >= options.limit) break;
+  }
+  return listed;
+}

@@ -1,0 +1,261 @@
+/**
+ * The demo scenarios: one payment per branch of the process, run against a live stack, each checked against the
+ * outcome it must reach; then the ledger itself is checked, not the workflows' word for it.
+ */
+import type { Client } from '@temporalio/client';
+import type { BankSimulator } from '../services/bank';
+import { AML_DEMO_NAMES } from '../services/aml/demo-names';
+import { Ledger } from '../services/ledger';
+import { formatMoney } from '../workflows/money';
+import type { Currency } from '../workflows/money';
+import { PaymentStatus } from '../workflows/payment-contract';
+import type { PaymentRequest, PaymentState, PaymentTimings } from '../workflows/payment-contract';
+import { cancelPayment, paymentState, reviewPayment, startPayment } from './payments';
+
+/** What a scenario needs from the stack it runs on. */
+export interface ScenarioContext {
+  client: Client;
+  ledger: Ledger;
+  bank: Pick<BankSimulator, 'setScenario'>;
+  taskQueue: string;
+  /** Makes payment ids unique to this run, so the demo can run again on the same data. */
+  runTag: string;
+  log: (line: string) => void;
+}
+
+/** One scenario's verdict. */
+export interface ScenarioResult {
+  name: string;
+  ok: boolean;
+  expected: string;
+  actual: string;
+  paymentIds: string[];
+}
+
+/** The whole demo's verdict, as `npm run demo -- --json` prints it. */
+export interface DemoReport {
+  ok: boolean;
+  scenarios: Omit<ScenarioResult, 'paymentIds'>[];
+  ledger: { sum: number; ok: boolean; problems: string[] };
+}
+
+interface Scenario {
+  name: string;
+  expected: string;
+  /** Net change each account must show once the scenario is over. */
+  ledgerDelta: Record<string, number>;
+  run(ctx: ScenarioContext, paymentId: (suffix: string) => string): Promise<{ actual: string; paymentIds: string[] }>;
+}
+
+// Short waits so the demo finishes in seconds; production defaults are hours and days.
+const DEMO_TIMINGS: PaymentTimings = {
+  amlReviewTimeoutMs: 5 * 60_000,
+  bankStatusTimeoutMs: 30_000,
+  bankPollAttempts: 3,
+  bankPollIntervalMs: 5_000,
+  needsAttentionRecheckMs: 60_000,
+};
+
+const RICH_EUR = 'A-1001-EUR';
+const POOR_EUR = 'A-1002-EUR';
+const USD = 'A-1003-USD';
+
+function request(
+  paymentId: string,
+  fromAccountId: string,
+  amountMinor: number,
+  currency: Currency,
+  name: string,
+): PaymentRequest {
+  return {
+    paymentId,
+    fromAccountId,
+    amountMinor,
+    currency,
+    beneficiary: { name, country: 'DE', iban: 'DE89370400440532013000' },
+    timings: DEMO_TIMINGS,
+  };
+}
+
+function outcome(state: PaymentState): string {
+  return state.reason ? `${state.status}:${state.reason}` : state.status;
+}
+
+async function waitForStatus(ctx: ScenarioContext, paymentId: string, status: PaymentStatus): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const state = await paymentState(ctx.client, paymentId).catch(() => undefined);
+    if (state?.status === status) return;
+    if (Date.now() > deadline) {
+      throw new Error(`payment ${paymentId} did not reach ${status} (last seen: ${state?.status ?? 'nothing'})`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+async function payAndWait(ctx: ScenarioContext, req: PaymentRequest): Promise<PaymentState> {
+  const started = await startPayment(ctx.client, req, ctx.taskQueue);
+  return started.handle.result();
+}
+
+const settlement = (currency: string) => Ledger.systemAccountId('settlement', currency);
+
+/** Every demo scenario, in the order the README lists them. */
+export const SCENARIOS: readonly Scenario[] = [
+  {
+    name: 'settled',
+    expected: 'settled',
+    ledgerDelta: { [RICH_EUR]: -25_00, [settlement('EUR')]: 25_00 },
+    async run(ctx, id) {
+      const paymentId = id('settled');
+      ctx.bank.setScenario(paymentId, { outcome: 'settled', delayMs: 500 });
+      const state = await payAndWait(ctx, request(paymentId, RICH_EUR, 25_00, 'EUR', AML_DEMO_NAMES.clear));
+      return { actual: outcome(state), paymentIds: [paymentId] };
+    },
+  },
+  {
+    name: 'insufficient funds',
+    expected: 'rejected:insufficient_funds, no ledger change',
+    ledgerDelta: {},
+    async run(ctx, id) {
+      const paymentId = id('no-funds');
+      const state = await payAndWait(ctx, request(paymentId, POOR_EUR, 500_00, 'EUR', AML_DEMO_NAMES.clear));
+      const moved = state.ledger.debitTransferId !== undefined;
+      return { actual: `${outcome(state)}${moved ? ', ledger changed' : ', no ledger change'}`, paymentIds: [paymentId] };
+    },
+  },
+  {
+    name: 'AML hit after the debit',
+    expected: 'rejected:aml_hit, debit reversed',
+    ledgerDelta: {},
+    async run(ctx, id) {
+      const paymentId = id('aml-hit');
+      const state = await payAndWait(ctx, request(paymentId, RICH_EUR, 30_00, 'EUR', AML_DEMO_NAMES.hit));
+      const reversed = state.ledger.debitTransferId !== undefined && state.ledger.reversalTransferId !== undefined;
+      return { actual: `${outcome(state)}${reversed ? ', debit reversed' : ', debit NOT reversed'}`, paymentIds: [paymentId] };
+    },
+  },
+  {
+    name: 'AML review approved, then settled',
+    expected: 'settled',
+    ledgerDelta: { [RICH_EUR]: -40_00, [settlement('EUR')]: 40_00 },
+    async run(ctx, id) {
+      const paymentId = id('review');
+      ctx.bank.setScenario(paymentId, { outcome: 'settled', delayMs: 500 });
+      const started = await startPayment(ctx.client, request(paymentId, RICH_EUR, 40_00, 'EUR', AML_DEMO_NAMES.review), ctx.taskQueue);
+      await waitForStatus(ctx, paymentId, PaymentStatus.AwaitingAmlReview);
+      await reviewPayment(ctx.client, paymentId, { decision: 'approve', reviewer: 'demo-officer', note: 'documents checked' });
+      return { actual: outcome(await started.handle.result()), paymentIds: [paymentId] };
+    },
+  },
+  {
+    name: 'bank reports failure',
+    expected: 'failed, debit reversed',
+    ledgerDelta: {},
+    async run(ctx, id) {
+      const paymentId = id('bank-fail');
+      ctx.bank.setScenario(paymentId, { outcome: 'failed', delayMs: 500 });
+      const state = await payAndWait(ctx, request(paymentId, RICH_EUR, 15_00, 'EUR', AML_DEMO_NAMES.clear));
+      const reversed = state.ledger.reversalTransferId !== undefined;
+      return { actual: `${outcome(state)}${reversed ? ', debit reversed' : ', debit NOT reversed'}`, paymentIds: [paymentId] };
+    },
+  },
+  {
+    name: 'cancelled before submission',
+    expected: 'cancelled, debit reversed',
+    ledgerDelta: {},
+    async run(ctx, id) {
+      const paymentId = id('cancel');
+      const started = await startPayment(ctx.client, request(paymentId, RICH_EUR, 20_00, 'EUR', AML_DEMO_NAMES.review), ctx.taskQueue);
+      await waitForStatus(ctx, paymentId, PaymentStatus.AwaitingAmlReview);
+      await cancelPayment(ctx.client, paymentId);
+      const state = await started.handle.result();
+      const reversed = state.ledger.reversalTransferId !== undefined;
+      return { actual: `${outcome(state)}${reversed ? ', debit reversed' : ', debit NOT reversed'}`, paymentIds: [paymentId] };
+    },
+  },
+  {
+    name: 'same payment id submitted twice',
+    expected: 'settled, one run, one debit',
+    ledgerDelta: { [USD]: -10_00, [settlement('USD')]: 10_00 },
+    async run(ctx, id) {
+      const paymentId = id('twice');
+      ctx.bank.setScenario(paymentId, { outcome: 'settled', delayMs: 500 });
+      const req = request(paymentId, USD, 10_00, 'USD', AML_DEMO_NAMES.clear);
+      const [first, second] = await Promise.all([
+        startPayment(ctx.client, req, ctx.taskQueue),
+        startPayment(ctx.client, req, ctx.taskQueue),
+      ]);
+      const state = await first.handle.result();
+      const third = await startPayment(ctx.client, req, ctx.taskQueue);
+      const runs = new Set([first.runId, second.runId, third.runId]).size;
+      const debits = (await ctx.ledger.listTransfers()).filter((t) => t.idempotencyKey === `${paymentId}:debit`).length;
+      return {
+        actual: `${outcome(state)}, ${runs === 1 ? 'one run' : `${runs} runs`}, ${debits === 1 ? 'one debit' : `${debits} debits`}`,
+        paymentIds: [paymentId],
+      };
+    },
+  },
+];
+
+/** Runs every scenario at once, then checks the ledger against what their outcomes imply. */
+export async function runScenarios(ctx: ScenarioContext): Promise<DemoReport> {
+  const before = new Map((await ctx.ledger.listAccounts()).map((a) => [a.id, a.balance]));
+  const results = await Promise.all(
+    SCENARIOS.map(async (scenario): Promise<ScenarioResult> => {
+      const id = (suffix: string) => `demo-${ctx.runTag}-${suffix}`;
+      try {
+        const { actual, paymentIds } = await scenario.run(ctx, id);
+        ctx.log(`  ${actual === scenario.expected ? 'ok  ' : 'FAIL'} ${scenario.name}: ${actual}`);
+        return { name: scenario.name, ok: actual === scenario.expected, expected: scenario.expected, actual, paymentIds };
+      } catch (err) {
+        const actual = `error: ${err instanceof Error ? err.message : String(err)}`;
+        ctx.log(`  FAIL ${scenario.name}: ${actual}`);
+        return { name: scenario.name, ok: false, expected: scenario.expected, actual, paymentIds: [] };
+      }
+    }),
+  );
+
+  const after = await ctx.ledger.listAccounts();
+  const problems: string[] = [];
+  const expectedDelta = new Map<string, number>();
+  for (const scenario of SCENARIOS) {
+    for (const [account, delta] of Object.entries(scenario.ledgerDelta)) {
+      expectedDelta.set(account, (expectedDelta.get(account) ?? 0) + delta);
+    }
+  }
+  for (const account of after) {
+    const delta = account.balance - (before.get(account.id) ?? 0);
+    const expected = expectedDelta.get(account.id) ?? 0;
+    if (delta !== expected) {
+      problems.push(
+        `${account.id} moved ${formatMoney(delta, account.currency)}, expected ${formatMoney(expected, account.currency)}`,
+      );
+    }
+  }
+  const totals = await ctx.ledger.balanceTotals();
+  const sum = totals.reduce((acc, t) => acc + Math.abs(t.sum), 0);
+  if (sum !== 0) problems.push(`balances do not sum to zero: ${totals.map((t) => `${t.currency} ${t.sum}`).join(', ')}`);
+  if ((await ctx.ledger.entriesImbalance()) !== 0) problems.push('some transfer has entries that do not sum to zero');
+
+  return {
+    ok: results.every((r) => r.ok) && problems.length === 0,
+    scenarios: results.map(({ name, ok, expected, actual }) => ({ name, ok, expected, actual })),
+    ledger: { sum, ok: problems.length === 0, problems },
+  };
+}
+
+/** The report as a readable table. */
+export function formatReport(report: DemoReport): string {
+  const width = Math.max(...report.scenarios.map((s) => s.name.length));
+  const lines = [
+    `${'scenario'.padEnd(width)}  ok    expected → actual`,
+    ...report.scenarios.map(
+      (s) => `${s.name.padEnd(width)}  ${s.ok ? 'yes ' : 'NO  '}  ${s.expected}${s.ok ? '' : ` → ${s.actual}`}`,
+    ),
+    '',
+    `ledger: balances sum to ${report.ledger.sum}; ${report.ledger.ok ? 'every account holds what the outcomes imply' : report.ledger.problems.join('; ')}`,
+    report.ok ? 'demo: every scenario ended as expected' : 'demo: SOME SCENARIOS DID NOT END AS EXPECTED',
+  ];
+  return lines.join('\n');
+}

@@ -1,0 +1,70 @@
+/**
+ * Every setting baton reads from the environment, in one validated schema. A bad value stops start-up with a
+ * message naming the variable; `.env.example` lists the same variables.
+ */
+import { z } from 'zod';
+
+const port = z.coerce.number().int().min(1).max(65535);
+const optionalText = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
+const duration = z.coerce.number().int().min(0);
+
+/** The environment schema: variable name => validation and default. */
+export const configSchema = z.object({
+  TEMPORAL_ADDRESS: z.string().regex(/^[^\s:]+:\d+$/, 'must be host:port').default('localhost:7233'),
+  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  TEMPORAL_TLS_CERT_PATH: optionalText,
+  TEMPORAL_TLS_KEY_PATH: optionalText,
+  TEMPORAL_TLS_CA_PATH: optionalText,
+  TEMPORAL_TLS_SERVER_NAME: optionalText,
+  TEMPORAL_API_KEY: optionalText,
+  TEMPORAL_UI_URL: z.url().default('http://localhost:8233'),
+  TEMPORAL_CLI_PATH: optionalText,
+  TEMPORAL_PORT: port.default(7233),
+  TEMPORAL_UI_PORT: port.default(8233),
+  DATA_DIR: z.string().min(1).default('.data'),
+  DATABASE_URL: optionalText.pipe(
+    z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
+      .optional(),
+  ),
+  LEDGER_PORT: port.default(7432),
+  BANK_URL: z.url().default('http://127.0.0.1:7300'),
+  BANK_API_KEY: optionalText,
+  BANK_WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').default('local-dev-webhook-secret-change-me'),
+  BANK_WEBHOOK_URL: z.url().default('http://127.0.0.1:7301/webhooks/bank'),
+  BANK_SIM_PORT: port.default(7300),
+  BANK_SIM_DELAY_MS: duration.default(3000),
+  WEBHOOK_PORT: port.default(7301),
+  WEBHOOK_HOST: z.string().min(1).default('127.0.0.1'),
+  AML_WATCHLIST_PATH: optionalText,
+});
+
+/** Validated configuration. */
+export type Config = z.infer<typeof configSchema>;
+
+/** A configuration that cannot start: each line names the variable and what is wrong with it. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(readonly problems: readonly string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  }
+}
+
+/** Reads and validates the configuration from `env` (default: process.env). */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = configSchema.safeParse(env);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => `${issue.path.join('.') || '(environment)'}: ${issue.message}`),
+    );
+  }
+  const config = parsed.data;
+  if ((config.TEMPORAL_TLS_CERT_PATH === undefined) !== (config.TEMPORAL_TLS_KEY_PATH === undefined)) {
+    throw new ConfigError(['TEMPORAL_TLS_CERT_PATH and TEMPORAL_TLS_KEY_PATH must be set together']);
+  }
+  return config;
+}

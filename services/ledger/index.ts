@@ -1,0 +1,21 @@
+/** The double-entry ledger service: plain TypeScript over PostgreSQL or embedded PGlite. */
+export { Ledger } from './ledger';
+export type {
+  Account,
+  AccountKind,
+  CurrencyTotal,
+  LedgerOptions,
+  OpenAccountInput,
+  ReverseInput,
+  SystemAccountKind,
+  Transfer,
+  TransferInput,
+} from './ledger';
+export { LedgerError, isLedgerError } from './errors';
+export type { LedgerErrorCode, LedgerErrorContext } from './errors';
+export { serveEmbeddedLedger } from './serve';
+export type { ServedLedger, ServeEmbeddedLedgerOptions } from './serve';
+export { openDatabase } from './db';
+export type { DatabaseOptions, SqlDatabase, SqlExecutor, SqlRow } from './db';
+export { MIGRATIONS, migrate } from './migrations';
+export type { Migration } from './migrations';

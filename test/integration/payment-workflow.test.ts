@@ -1,0 +1,328 @@
+/**
+ * The payment workflow on a real Temporal dev server, with stubbed activities: each branch of the process, the
+ * messages it accepts and refuses, and the compensations it runs.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { WorkflowHandle } from '@temporalio/client';
+import { WorkflowUpdateFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { Worker } from '@temporalio/worker';
+import type { PaymentActivities, ScreeningResult } from '../../activities/payment';
+import { bundleWorkflows } from '../../workers/baton-worker';
+import type { paymentWorkflow } from '../../workflows/payment';
+import {
+  bankStatusSignal,
+  cancelUpdate,
+  PaymentFailureType,
+  PaymentStatus,
+  paymentStatusQuery,
+  paymentWorkflowId,
+  reviewUpdate,
+} from '../../workflows/payment-contract';
+import type { BankOutcome, PaymentRequest, PaymentState } from '../../workflows/payment-contract';
+import { startTestTemporal } from '../support/temporal';
+import type { TestTemporal } from '../support/temporal';
+
+/** How the stubbed services behave for one payment. */
+interface Behaviour {
+  debit?: 'ok' | 'insufficient_funds' | 'unknown_account';
+  aml?: ScreeningResult['decision'];
+  submit?: 'ok' | 'rejected';
+  /** What polling the bank answers. */
+  poll?: BankOutcome | 'pending';
+}
+
+const TASK_QUEUE = `payment-workflow-test-${process.pid}`;
+const behaviours = new Map<string, Behaviour>();
+const calls = new Map<string, string[]>();
+
+function called(paymentId: string, name: string): void {
+  calls.set(paymentId, [...(calls.get(paymentId) ?? []), name]);
+}
+
+const stubActivities: PaymentActivities = {
+  async debitAccount(input) {
+    called(input.paymentId, 'debit');
+    const mode = behaviours.get(input.paymentId)?.debit ?? 'ok';
+    if (mode === 'insufficient_funds') {
+      throw ApplicationFailure.nonRetryable('cannot cover', PaymentFailureType.InsufficientFunds);
+    }
+    if (mode === 'unknown_account') {
+      throw ApplicationFailure.nonRetryable('no such account', PaymentFailureType.AccountNotFound);
+    }
+    return Promise.resolve({ transferId: `tr-${input.paymentId}-debit`, customerId: 'C-1' });
+  },
+  async reverseDebit({ paymentId }) {
+    called(paymentId, 'reverse');
+    const debited = (calls.get(paymentId) ?? []).includes('debit') && behaviours.get(paymentId)?.debit !== 'insufficient_funds';
+    return Promise.resolve({ transferId: debited ? `tr-${paymentId}-reversal` : null });
+  },
+  async screenBeneficiary(input) {
+    called(input.paymentId, 'screen');
+    const decision = behaviours.get(input.paymentId)?.aml ?? 'clear';
+    return Promise.resolve({
+      decision,
+      score: decision === 'clear' ? 0.1 : 0.9,
+      reasons: [],
+      ...(decision === 'clear' ? {} : { matchedEntryId: 'SYN-1' }),
+    });
+  },
+  async submitToBank(input) {
+    called(input.paymentId, 'submit');
+    if (behaviours.get(input.paymentId)?.submit === 'rejected') {
+      throw ApplicationFailure.nonRetryable('bank says no', PaymentFailureType.BankRejected);
+    }
+    return Promise.resolve({ bankReference: `ref-${input.paymentId}` });
+  },
+  async fetchBankStatus({ paymentId }) {
+    called(paymentId, 'poll');
+    return Promise.resolve({ outcome: behaviours.get(paymentId)?.poll ?? 'pending' });
+  },
+  async settlePayment({ paymentId }) {
+    called(paymentId, 'settle');
+    return Promise.resolve({ transferId: `tr-${paymentId}-settlement` });
+  },
+};
+
+let temporal: TestTemporal;
+let bundle: WorkflowBundleWithSourceMap;
+let worker: Worker;
+let running: Promise<void>;
+let counter = 0;
+
+function newRequest(overrides: Partial<PaymentRequest> = {}): PaymentRequest {
+  counter += 1;
+  return {
+    paymentId: `wf-${process.pid}-${counter}`,
+    fromAccountId: 'A-1',
+    amountMinor: 12_34,
+    currency: 'EUR',
+    beneficiary: { name: 'Test Beneficiary', country: 'DE', iban: 'DE89370400440532013000' },
+    timings: {
+      amlReviewTimeoutMs: 60_000,
+      bankStatusTimeoutMs: 60_000,
+      bankPollAttempts: 2,
+      bankPollIntervalMs: 100,
+      needsAttentionRecheckMs: 60_000,
+    },
+    ...overrides,
+  };
+}
+
+async function start(request: PaymentRequest, behaviour: Behaviour = {}): Promise<WorkflowHandle<typeof paymentWorkflow>> {
+  behaviours.set(request.paymentId, behaviour);
+  return temporal.client.workflow.start<typeof paymentWorkflow>('paymentWorkflow', {
+    workflowId: paymentWorkflowId(request.paymentId),
+    taskQueue: TASK_QUEUE,
+    args: [request],
+  });
+}
+
+async function until(handle: WorkflowHandle, status: PaymentStatus): Promise<PaymentState> {
+  for (let i = 0; i < 300; i++) {
+    const state = await handle.query(paymentStatusQuery);
+    if (state.status === status) return state;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`payment never reached ${status}`);
+}
+
+function settleBy(handle: WorkflowHandle, paymentId: string, outcome: BankOutcome, eventId = `ev-${paymentId}`) {
+  return handle.signal(bankStatusSignal, { bankReference: `ref-${paymentId}`, outcome, eventId });
+}
+
+before(async () => {
+  temporal = await startTestTemporal();
+  bundle = await bundleWorkflows();
+  worker = await Worker.create({
+    connection: temporal.nativeConnection,
+    taskQueue: TASK_QUEUE,
+    workflowBundle: bundle,
+    activities: stubActivities,
+  });
+  running = worker.run();
+});
+
+after(async () => {
+  worker.shutdown();
+  await running;
+  await temporal.stop();
+});
+
+describe('payment workflow', () => {
+  test('settles a clear payment when the bank reports it settled', async () => {
+    const request = newRequest();
+    const handle = await start(request);
+    await until(handle, PaymentStatus.Submitted);
+    await settleBy(handle, request.paymentId, 'settled');
+    const state = await handle.result();
+    assert.equal(state.status, PaymentStatus.Settled);
+    assert.equal(state.bank?.source, 'webhook');
+    assert.equal(state.ledger.settlementTransferId, `tr-${request.paymentId}-settlement`);
+    assert.deepEqual(calls.get(request.paymentId), ['debit', 'screen', 'submit', 'settle']);
+    const described = await handle.describe();
+    assert.equal(described.searchAttributes.PaymentStatus?.[0], 'settled');
+    assert.equal(described.searchAttributes.CustomerId?.[0], 'C-1');
+    assert.equal(described.searchAttributes.AmlDecision?.[0], 'clear');
+  });
+
+  test('rejects a payment when funds are insufficient, touching nothing else', async () => {
+    const request = newRequest();
+    const state = await (await start(request, { debit: 'insufficient_funds' })).result();
+    assert.equal(state.status, PaymentStatus.Rejected);
+    assert.equal(state.reason, 'insufficient_funds');
+    assert.equal(state.ledger.reversalTransferId, undefined);
+    assert.deepEqual(calls.get(request.paymentId), ['debit', 'reverse']);
+  });
+
+  test('rejects an invalid request inside the workflow without calling any activity', async () => {
+    const request = newRequest({ amountMinor: -5 });
+    const state = await (await start(request)).result();
+    assert.equal(state.status, PaymentStatus.Rejected);
+    assert.equal(state.reason, 'invalid');
+    assert.equal(calls.get(request.paymentId), undefined);
+  });
+
+  test('rejects a payment from an unknown account as invalid', async () => {
+    const request = newRequest();
+    const state = await (await start(request, { debit: 'unknown_account' })).result();
+    assert.equal(state.reason, 'invalid');
+  });
+
+  test('reverses the debit when AML screening is a hit', async () => {
+    const request = newRequest();
+    const state = await (await start(request, { aml: 'hit' })).result();
+    assert.equal(state.status, PaymentStatus.Rejected);
+    assert.equal(state.reason, 'aml_hit');
+    assert.equal(state.ledger.reversalTransferId, `tr-${request.paymentId}-reversal`);
+    assert.deepEqual(calls.get(request.paymentId), ['debit', 'screen', 'reverse']);
+  });
+
+  test('waits for a review and continues to settlement when it is approved', async () => {
+    const request = newRequest();
+    const handle = await start(request, { aml: 'review' });
+    await until(handle, PaymentStatus.AwaitingAmlReview);
+    const described = await handle.describe();
+    assert.equal(described.searchAttributes.PaymentStatus?.[0], 'awaiting_aml_review');
+    await handle.executeUpdate(reviewUpdate, { args: [{ decision: 'approve', reviewer: 'officer-1', note: 'ok' }] });
+    await until(handle, PaymentStatus.Submitted);
+    await settleBy(handle, request.paymentId, 'settled');
+    const state = await handle.result();
+    assert.equal(state.status, PaymentStatus.Settled);
+    assert.equal(state.aml?.review?.outcome, 'approved');
+    assert.equal(state.aml?.review?.reviewer, 'officer-1');
+  });
+
+  test('rejects and reverses when the review is rejected', async () => {
+    const request = newRequest();
+    const handle = await start(request, { aml: 'review' });
+    await until(handle, PaymentStatus.AwaitingAmlReview);
+    const after = await handle.executeUpdate(reviewUpdate, { args: [{ decision: 'reject', reviewer: 'officer-2' }] });
+    assert.equal(after.status, PaymentStatus.Rejected);
+    const state = await handle.result();
+    assert.equal(state.reason, 'aml_review_rejected');
+    assert.ok(calls.get(request.paymentId)?.includes('reverse'));
+  });
+
+  test('rejects when nobody reviews before the deadline', async () => {
+    const request = newRequest();
+    request.timings = { ...request.timings, amlReviewTimeoutMs: 500 };
+    const state = await (await start(request, { aml: 'review' })).result();
+    assert.equal(state.reason, 'aml_review_expired');
+    assert.equal(state.aml?.review?.outcome, 'expired');
+    assert.equal(state.ledger.reversalTransferId, `tr-${request.paymentId}-reversal`);
+  });
+
+  test('refuses a review of a payment that is not awaiting one', async () => {
+    const request = newRequest();
+    const handle = await start(request);
+    await until(handle, PaymentStatus.Submitted);
+    await assert.rejects(
+      handle.executeUpdate(reviewUpdate, { args: [{ decision: 'approve', reviewer: 'officer-3' }] }),
+      (err: unknown) => err instanceof WorkflowUpdateFailedError && /not awaiting AML review/.test(err.cause?.message ?? ''),
+    );
+    await settleBy(handle, request.paymentId, 'settled');
+    assert.equal((await handle.result()).status, PaymentStatus.Settled);
+  });
+
+  test('reverses the debit when the bank reports a failure', async () => {
+    const request = newRequest();
+    const handle = await start(request);
+    await until(handle, PaymentStatus.Submitted);
+    await settleBy(handle, request.paymentId, 'failed');
+    const state = await handle.result();
+    assert.equal(state.status, PaymentStatus.Failed);
+    assert.equal(state.ledger.reversalTransferId, `tr-${request.paymentId}-reversal`);
+    assert.ok(!calls.get(request.paymentId)?.includes('settle'));
+  });
+
+  test('treats a returned payment as failed and reverses it', async () => {
+    const request = newRequest();
+    const handle = await start(request);
+    await until(handle, PaymentStatus.Submitted);
+    await settleBy(handle, request.paymentId, 'returned');
+    assert.equal((await handle.result()).status, PaymentStatus.Failed);
+  });
+
+  test('fails and reverses when the bank refuses the submission', async () => {
+    const request = newRequest();
+    const state = await (await start(request, { submit: 'rejected' })).result();
+    assert.equal(state.status, PaymentStatus.Failed);
+    assert.ok(calls.get(request.paymentId)?.includes('reverse'));
+  });
+
+  test('asks the bank when no webhook arrives before the deadline', async () => {
+    const request = newRequest();
+    request.timings = { ...request.timings, bankStatusTimeoutMs: 300 };
+    const state = await (await start(request, { poll: 'settled' })).result();
+    assert.equal(state.status, PaymentStatus.Settled);
+    assert.equal(state.bank?.source, 'poll');
+  });
+
+  test('parks in needs_attention when the bank never answers, and finishes when it finally does', async () => {
+    const request = newRequest();
+    request.timings = { ...request.timings, bankStatusTimeoutMs: 300 };
+    const handle = await start(request, { poll: 'pending' });
+    await until(handle, PaymentStatus.NeedsAttention);
+    await settleBy(handle, request.paymentId, 'settled');
+    assert.equal((await handle.result()).status, PaymentStatus.Settled);
+  });
+
+  test('ignores a duplicate webhook and one for another bank reference', async () => {
+    const request = newRequest();
+    const handle = await start(request);
+    await until(handle, PaymentStatus.Submitted);
+    await handle.signal(bankStatusSignal, { bankReference: 'someone-else', outcome: 'failed', eventId: 'other' });
+    await settleBy(handle, request.paymentId, 'settled', 'ev-1');
+    await settleBy(handle, request.paymentId, 'failed', 'ev-1');
+    const state = await handle.result();
+    assert.equal(state.status, PaymentStatus.Settled);
+    assert.equal(calls.get(request.paymentId)?.filter((c) => c === 'settle').length, 1);
+  });
+
+  test('cancels a payment awaiting review and reverses its debit', async () => {
+    const request = newRequest();
+    const handle = await start(request, { aml: 'review' });
+    await until(handle, PaymentStatus.AwaitingAmlReview);
+    const result = await handle.executeUpdate(cancelUpdate);
+    assert.equal(result.status, PaymentStatus.Cancelled);
+    const state = await handle.result();
+    assert.equal(state.status, PaymentStatus.Cancelled);
+    assert.equal(state.ledger.reversalTransferId, `tr-${request.paymentId}-reversal`);
+    assert.ok(!calls.get(request.paymentId)?.includes('submit'));
+  });
+
+  test('refuses to cancel a payment already submitted to the bank', async () => {
+    const request = newRequest();
+    const handle = await start(request);
+    await until(handle, PaymentStatus.Submitted);
+    await assert.rejects(
+      handle.executeUpdate(cancelUpdate),
+      (err: unknown) => err instanceof WorkflowUpdateFailedError && /can no longer be cancelled/.test(err.cause?.message ?? ''),
+    );
+    await settleBy(handle, request.paymentId, 'settled');
+    assert.equal((await handle.result()).status, PaymentStatus.Settled);
+  });
+});

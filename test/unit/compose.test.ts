@@ -1,0 +1,214 @@
+import { before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { access, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parse } from 'yaml';
+import { z } from 'zod';
+import { SEARCH_ATTRIBUTES } from '../../workflows/payment-contract';
+
+const ROOT = path.resolve(__dirname, '../..');
+
+const envSchema = z.union([
+  z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()])),
+  z.array(z.string()),
+]);
+const serviceSchema = z.object({
+  image: z.string().optional(),
+  build: z
+    .union([z.string(), z.object({ context: z.string(), dockerfile: z.string().optional() })])
+    .optional(),
+  depends_on: z
+    .union([z.array(z.string()), z.record(z.string(), z.object({ condition: z.string() }).passthrough())])
+    .optional(),
+  environment: envSchema.optional(),
+  volumes: z.array(z.string()).optional(),
+  command: z.union([z.string(), z.array(z.string())]).optional(),
+  healthcheck: z
+    .object({ test: z.union([z.string(), z.array(z.string())]) })
+    .passthrough()
+    .optional(),
+});
+const composeSchema = z.object({
+  services: z.record(z.string(), serviceSchema.passthrough()),
+  volumes: z.record(z.string(), z.unknown()).optional(),
+});
+type Service = z.infer<typeof serviceSchema>;
+
+/** A service's environment as name => value, whichever of the two compose spellings it uses. */
+function environmentOf(service: Service): Map<string, string> {
+  const env = service.environment;
+  if (env === undefined) return new Map();
+  if (Array.isArray(env)) {
+    return new Map(env.map((entry) => [entry.split('=')[0] ?? entry, entry.slice(entry.indexOf('=') + 1)]));
+  }
+  return new Map(Object.entries(env).map(([name, value]) => [name, value === null ? '' : String(value)]));
+}
+
+/** Resolves `${VAR:-default}` to its default, as compose does with nothing set. */
+function withDefaults(value: string): string {
+  return value.replace(
+    /\$\{[A-Z0-9_]+(?::?-([^}]*))?\}/g,
+    (_match, fallback: string | undefined) => fallback ?? '',
+  );
+}
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await access(file);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+void describe('docker-compose.yml', () => {
+  let services: Record<string, Service>;
+  let namedVolumes: Set<string>;
+
+  before(async () => {
+    const compose = composeSchema.parse(parse(await readFile(path.join(ROOT, 'docker-compose.yml'), 'utf8')));
+    services = compose.services;
+    namedVolumes = new Set(Object.keys(compose.volumes ?? {}));
+  });
+
+  function service(name: string): Service {
+    const found = services[name];
+    assert.ok(found, `service ${name} is defined`);
+    return found;
+  }
+
+  void test('defines the stack baton runs on', () => {
+    for (const name of [
+      'postgresql',
+      'temporal',
+      'temporal-setup',
+      'temporal-ui',
+      'mailcatcher',
+      'bank-simulator',
+      'worker',
+    ]) {
+      service(name);
+    }
+  });
+
+  void test('gives every service an image or a build', () => {
+    for (const [name, svc] of Object.entries(services)) {
+      assert.ok(svc.image !== undefined || svc.build !== undefined, `${name} has neither image nor build`);
+    }
+  });
+
+  void test('makes services depend only on services that exist', () => {
+    for (const [name, svc] of Object.entries(services)) {
+      const deps = Array.isArray(svc.depends_on) ? svc.depends_on : Object.keys(svc.depends_on ?? {});
+      for (const dep of deps) {
+        assert.ok(dep in services, `${name} depends on undefined service ${dep}`);
+        assert.notEqual(dep, name, `${name} depends on itself`);
+      }
+    }
+  });
+
+  void test('starts the worker only once Temporal is set up and its dependencies are healthy', () => {
+    const deps = service('worker').depends_on;
+    assert.ok(deps !== undefined && !Array.isArray(deps));
+    assert.equal(deps['temporal-setup']?.condition, 'service_completed_successfully');
+    assert.equal(deps.postgresql?.condition, 'service_healthy');
+    for (const [dep, { condition }] of Object.entries(deps)) {
+      if (condition === 'service_healthy') {
+        assert.ok(service(dep).healthcheck, `${dep} is awaited as healthy but has no healthcheck`);
+      }
+    }
+  });
+
+  void test("gives the worker every variable baton's configuration needs, pointing at the compose services", () => {
+    const env = environmentOf(service('worker'));
+    for (const name of [
+      'TEMPORAL_ADDRESS',
+      'DATABASE_URL',
+      'BANK_URL',
+      'BANK_WEBHOOK_SECRET',
+      'BANK_WEBHOOK_URL',
+    ]) {
+      assert.ok(env.has(name), `worker environment lacks ${name}`);
+    }
+    assert.equal(env.get('TEMPORAL_ADDRESS'), 'temporal:7233');
+    assert.match(
+      withDefaults(env.get('DATABASE_URL') ?? ''),
+      /^postgres:\/\/[^:]+:[^@]+@postgresql:5432\/\w+$/,
+    );
+    assert.equal(env.get('BANK_URL'), 'http://bank-simulator:7300');
+    assert.equal(env.get('BANK_WEBHOOK_URL'), 'http://worker:7301/webhooks/bank');
+    assert.ok(
+      withDefaults(env.get('BANK_WEBHOOK_SECRET') ?? '').length >= 16,
+      'the default secret is long enough',
+    );
+    assert.equal(env.get('SMTP_URL'), 'smtp://mailcatcher:1025');
+  });
+
+  void test('lets the bank simulator and the worker share one webhook secret and reach each other', () => {
+    const bank = environmentOf(service('bank-simulator'));
+    const worker = environmentOf(service('worker'));
+    assert.equal(bank.get('BANK_WEBHOOK_SECRET'), worker.get('BANK_WEBHOOK_SECRET'));
+    assert.equal(bank.get('BANK_WEBHOOK_URL'), worker.get('BANK_WEBHOOK_URL'));
+    assert.equal(bank.get('BANK_SIM_HOST'), '0.0.0.0');
+    assert.equal(worker.get('WEBHOOK_HOST'), '0.0.0.0');
+  });
+
+  void test('registers every search attribute of the payment contract, with its type', () => {
+    const listed = environmentOf(service('temporal-setup')).get('SEARCH_ATTRIBUTES') ?? '';
+    const registered: Record<string, string> = {};
+    for (const pair of listed.split(/\s+/).filter(Boolean)) {
+      const [name = '', type = ''] = pair.split('=');
+      registered[name] = type;
+    }
+    assert.deepEqual(registered, { ...SEARCH_ATTRIBUTES });
+  });
+
+  void test('enables Workflow Updates in the Temporal server it mounts', async () => {
+    const env = environmentOf(service('temporal'));
+    assert.equal(env.get('DB'), 'postgres12');
+    const mount = (service('temporal').volumes ?? []).find((volume) => volume.includes('dynamicconfig'));
+    assert.ok(mount, 'the dynamic config is mounted');
+    const [source, target] = mount.split(':');
+    assert.ok(source !== undefined && target !== undefined);
+    assert.ok(
+      target.endsWith(env.get('DYNAMIC_CONFIG_FILE_PATH') ?? '<unset>'),
+      'the server reads the mounted file',
+    );
+    const dynamicConfig = z
+      .record(z.string(), z.array(z.object({ value: z.unknown() })))
+      .parse(parse(await readFile(path.join(ROOT, source), 'utf8')));
+    assert.deepEqual(dynamicConfig['frontend.enableUpdateWorkflowExecution'], [{ value: true }]);
+  });
+
+  void test('mounts and builds only from files that exist in the repository', async () => {
+    for (const [name, svc] of Object.entries(services)) {
+      for (const volume of svc.volumes ?? []) {
+        const source = volume.split(':')[0] ?? '';
+        if (namedVolumes.has(source)) continue;
+        assert.ok(
+          source.startsWith('./'),
+          `${name} mounts ${source}, which is neither a named volume nor ./path`,
+        );
+        assert.ok(await exists(path.join(ROOT, source)), `${name} mounts missing ${source}`);
+      }
+      if (svc.build !== undefined) {
+        const context = typeof svc.build === 'string' ? svc.build : svc.build.context;
+        const dockerfile =
+          typeof svc.build === 'string' ? 'Dockerfile' : (svc.build.dockerfile ?? 'Dockerfile');
+        assert.ok(
+          await exists(path.join(ROOT, context, dockerfile)),
+          `${name} builds from missing ${dockerfile}`,
+        );
+      }
+    }
+  });
+
+  void test('runs commands whose entry points exist in the repository', async () => {
+    for (const [name, svc] of Object.entries(services)) {
+      const args = typeof svc.command === 'string' ? svc.command.split(/\s+/) : (svc.command ?? []);
+      for (const arg of args) {
+        if (/\.ts$/.test(arg)) assert.ok(await exists(path.join(ROOT, arg)), `${name} runs missing ${arg}`);
+      }
+    }
+  });
+});

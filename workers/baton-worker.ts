@@ -1,0 +1,100 @@
+/**
+ * Wiring of one baton worker: the Temporal worker hosting workflows and activities, and the bank webhook receiver
+ * that signals payment workflows. Used by the worker process, the local stack, the demo and the tests alike.
+ */
+import path from 'node:path';
+import type { Client } from '@temporalio/client';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import type { NativeConnection, WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { bundleWorkflowCode, DefaultLogger, Worker } from '@temporalio/worker';
+import { createPaymentActivities } from '../activities/payment';
+import type { PaymentServices } from '../activities/payment';
+import { bankStatusSignal, paymentWorkflowId, TASK_QUEUE } from '../workflows/payment-contract';
+import type { BankStatusSignal } from '../workflows/payment-contract';
+import { startWebhookReceiver } from './webhook-receiver';
+
+/** The workflows module the worker bundles into its sandbox. */
+export const WORKFLOWS_PATH = path.join(__dirname, '..', 'workflows', 'index.ts');
+
+// The bundler reports every module it packs at info level; only problems are worth a line.
+const quietBundlerLogger = new DefaultLogger('WARN');
+
+/** Bundles the workflow code once, so several workers (tests) can share the bundle. */
+export function bundleWorkflows(): Promise<WorkflowBundleWithSourceMap> {
+  return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietBundlerLogger });
+}
+
+/** What a worker needs to run. */
+export interface BatonWorkerOptions {
+  connection: NativeConnection;
+  client: Client;
+  namespace: string;
+  services: PaymentServices;
+  taskQueue?: string;
+  workflowBundle?: WorkflowBundleWithSourceMap;
+  webhook: { host: string; port: number; secret: string };
+  log?: (line: string) => void;
+}
+
+/** A running worker and webhook receiver. */
+export interface RunningBatonWorker {
+  worker: Worker;
+  webhookUrl: string;
+  /** Settles when the worker has stopped polling (after `stop()` or a shutdown signal). */
+  finished: Promise<void>;
+  /** Drains the worker, then stops the webhook receiver; idempotent. */
+  stop(): Promise<void>;
+}
+
+/** Delivers a verified bank webhook to the payment workflow it concerns, as a signal. */
+export function deliverBankStatus(client: Client) {
+  return async ({ paymentId, signal }: { paymentId: string; signal: BankStatusSignal }) => {
+    try {
+      await client.workflow.getHandle(paymentWorkflowId(paymentId)).signal(bankStatusSignal, signal);
+      return 'delivered' as const;
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return 'unknown_payment' as const;
+      throw err;
+    }
+  };
+}
+
+/** Starts the webhook receiver and the worker; the worker runs until `stop()`. */
+export async function startBatonWorker(options: BatonWorkerOptions): Promise<RunningBatonWorker> {
+  const log = options.log ?? (() => undefined);
+  const receiver = await startWebhookReceiver({
+    host: options.webhook.host,
+    port: options.webhook.port,
+    secret: options.webhook.secret,
+    deliver: deliverBankStatus(options.client),
+    log,
+  });
+  let worker: Worker;
+  try {
+    worker = await Worker.create({
+      connection: options.connection,
+      namespace: options.namespace,
+      taskQueue: options.taskQueue ?? TASK_QUEUE,
+      workflowBundle: options.workflowBundle ?? (await bundleWorkflows()),
+      activities: createPaymentActivities(options.services),
+      shutdownGraceTime: '10 seconds',
+    });
+  } catch (err) {
+    await receiver.close();
+    throw err;
+  }
+  const finished = worker.run().finally(() => receiver.close());
+  let stopping: Promise<void> | undefined;
+  return {
+    worker,
+    webhookUrl: receiver.url,
+    finished,
+    stop() {
+      stopping ??= (async () => {
+        if (worker.getState() === 'RUNNING') worker.shutdown();
+        await finished;
+      })();
+      return stopping;
+    },
+  };
+}

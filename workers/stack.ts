@@ -1,0 +1,87 @@
+/**
+ * `npm start`: the whole local stack on the configured ports, state kept in DATA_DIR (.data/). Runs the demo
+ * scenarios once (skip with `--no-demo`), prints where to look, and stays up until Ctrl-C, then shuts down cleanly.
+ */
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { formatReport, runScenarios } from '../client/scenarios';
+import { ConfigError, loadConfig } from '../services/config';
+import { startLocalStack } from './local-stack';
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: { 'no-demo': { type: 'boolean', default: false }, verbose: { type: 'boolean', default: false } },
+    strict: true,
+  });
+  const config = loadConfig();
+  const say = (line: string) => console.log(line);
+  say(`starting baton's local stack (state in ${path.resolve(config.DATA_DIR)})...`);
+  const stack = await startLocalStack({
+    dataDir: path.resolve(config.DATA_DIR),
+    ...(config.DATABASE_URL === undefined ? {} : { databaseUrl: config.DATABASE_URL }),
+    temporalPort: config.TEMPORAL_PORT,
+    uiPort: config.TEMPORAL_UI_PORT,
+    bankPort: config.BANK_SIM_PORT,
+    webhookPort: config.WEBHOOK_PORT,
+    ledgerPort: config.LEDGER_PORT,
+    webhookSecret: config.BANK_WEBHOOK_SECRET,
+    bankDelayMs: config.BANK_SIM_DELAY_MS,
+    ...(config.TEMPORAL_CLI_PATH === undefined ? {} : { temporalCliPath: config.TEMPORAL_CLI_PATH }),
+    log: (line) => {
+      if (values.verbose || !line.startsWith('[')) say(line);
+    },
+  });
+
+  let stopping = false;
+  const stopped = new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      say(`\n${signal} received: shutting down...`);
+      stack.stop().then(resolve, (err: unknown) => {
+        console.error(err);
+        resolve();
+      });
+    };
+    process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGTERM', () => stop('SIGTERM'));
+  });
+
+  let exitCode = 0;
+  if (!values['no-demo']) {
+    say('running the demo scenarios:');
+    const report = await runScenarios({
+      client: stack.client,
+      ledger: stack.ledger,
+      bank: stack.bank,
+      taskQueue: stack.taskQueue,
+      runTag: Date.now().toString(36),
+      log: say,
+    });
+    say('');
+    say(formatReport(report));
+    if (!report.ok) exitCode = 1;
+  }
+  const ui = stack.uiUrl ?? config.TEMPORAL_UI_URL;
+  say('');
+  say(`baton is up.`);
+  say(`  Temporal UI:      ${ui}/namespaces/${stack.namespace}/workflows`);
+  say(`  settled payments: ${ui}/namespaces/${stack.namespace}/workflows?query=${encodeURIComponent('PaymentStatus="settled"')}`);
+  say(`  Temporal address: ${stack.address}`);
+  if (stack.ledgerUrl) say(`  ledger (read it with "npm run client -- accounts"): ${stack.ledgerUrl}`);
+  say(`  bank simulator:   ${stack.bank.url}`);
+  say(`  bank webhooks:    ${stack.worker.webhookUrl}`);
+  say('try: npm run client -- list');
+  say('press Ctrl-C to stop.');
+  await stopped;
+  say('stopped.');
+  return exitCode;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(err instanceof ConfigError ? err.message : err);
+    process.exit(err instanceof ConfigError ? 2 : 1);
+  },
+);

@@ -1,0 +1,185 @@
+/**
+ * The HTTP endpoint the bank calls with a payment's final status. It checks the signature over the raw body before
+ * reading anything in it, then hands the status to `deliver` (which signals the payment workflow). Its answers tell
+ * the bank whether to try again: 2xx and 4xx are final, 503 asks for a retry.
+ */
+import { createServer } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { BankWebhookEventSchema, SIGNATURE_HEADER } from '../services/bank/messages';
+import { verifyWebhookSignature } from '../services/bank/signature';
+import type { WebhookSecret } from '../services/bank/signature';
+import type { BankStatusSignal } from '../workflows/payment-contract';
+
+/** Path the bank POSTs its webhooks to. */
+export const WEBHOOK_PATH = '/webhooks/bank';
+
+/** Largest webhook body accepted. */
+export const MAX_WEBHOOK_BODY_BYTES = 64 * 1024;
+
+/** A verified bank status, addressed to one payment. */
+export interface BankStatusDelivery {
+  paymentId: string;
+  signal: BankStatusSignal;
+}
+
+/** What became of a delivery: the payment took it, or no payment of that id exists. */
+export type DeliveryResult = 'delivered' | 'unknown_payment';
+
+/** How the receiver is started. */
+export interface WebhookReceiverOptions {
+  host?: string;
+  /** 0 picks a free port. */
+  port?: number;
+  /** The bank's signing secret; several while it is being rotated. */
+  secret: WebhookSecret;
+  /** Hands a verified status to its payment; a throw makes the bank retry later. */
+  deliver: (event: BankStatusDelivery) => Promise<DeliveryResult>;
+  /** One line per request; ids only, never personal data. */
+  log?: (line: string) => void;
+  /** How far, in seconds, a signature's timestamp may be from now. */
+  toleranceSeconds?: number;
+}
+
+/** A running webhook receiver. */
+export interface WebhookReceiver {
+  /** Full URL of the webhook path, to give to the bank. */
+  readonly url: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+type Answer = { status: number; body: unknown };
+
+class BodyTooLargeError extends Error {}
+
+/** Starts the receiver and resolves once it listens. */
+export async function startWebhookReceiver(options: WebhookReceiverOptions): Promise<WebhookReceiver> {
+  const host = options.host ?? '127.0.0.1';
+  const log = options.log ?? (() => undefined);
+
+  const server = createServer((req, res) => {
+    void answer(req, options, log).then(
+      (result) => send(res, result),
+      (error: unknown) => {
+        if (error instanceof BodyTooLargeError) {
+          log('webhook refused: body over the size limit');
+          res.setHeader('connection', 'close');
+          return send(res, problem(413, 'body_too_large', 'the body is over 64 KiB'));
+        }
+        log(`webhook failed: ${error instanceof Error ? error.name : 'unknown error'}`);
+        if (!res.headersSent) send(res, problem(500, 'internal', 'the receiver failed'));
+        else res.destroy();
+      },
+    );
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const origin = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+
+  return {
+    url: `${origin}${WEBHOOK_PATH}`,
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+async function answer(
+  req: IncomingMessage,
+  options: WebhookReceiverOptions,
+  log: (line: string) => void,
+): Promise<Answer> {
+  const path = new URL(req.url ?? '/', 'http://receiver.local').pathname;
+  if (path === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {
+    return { status: 200, body: { ok: true } };
+  }
+  if (path !== WEBHOOK_PATH) return problem(404, 'not_found', 'no such path');
+  if (req.method !== 'POST') return problem(405, 'method_not_allowed', 'use POST');
+
+  const rawBody = await readRawBody(req);
+  const header = req.headers[SIGNATURE_HEADER.toLowerCase()];
+  const verification = verifyWebhookSignature({
+    rawBody,
+    header: typeof header === 'string' ? header : undefined,
+    secret: options.secret,
+    nowSeconds: Math.floor(Date.now() / 1000),
+    toleranceSeconds: options.toleranceSeconds,
+  });
+  if (!verification.ok) {
+    log(`webhook refused: signature ${verification.reason}`);
+    return problem(401, 'invalid_signature', `signature ${verification.reason}`);
+  }
+
+  let json: unknown;
+  try {
+    json = JSON.parse(rawBody.toString('utf8'));
+  } catch {
+    log('webhook refused: body is not JSON');
+    return problem(400, 'invalid_json', 'the body is not JSON');
+  }
+  const parsed = BankWebhookEventSchema.safeParse(json);
+  if (!parsed.success) {
+    log('webhook refused: body is not a payment status event');
+    return problem(400, 'invalid_event', 'the body is not a payment status event');
+  }
+  const event = parsed.data;
+  const ids = `event ${event.eventId} payment ${event.paymentId}`;
+
+  let result: DeliveryResult;
+  try {
+    result = await options.deliver({
+      paymentId: event.paymentId,
+      signal: { bankReference: event.reference, outcome: event.status, eventId: event.eventId },
+    });
+  } catch (error) {
+    log(
+      `webhook ${ids}: delivery failed (${error instanceof Error ? error.name : 'unknown error'}), bank will retry`,
+    );
+    return problem(503, 'unavailable', 'the status could not be handed over; try again later');
+  }
+  if (result === 'unknown_payment') {
+    log(`webhook ${ids}: unknown payment`);
+    return problem(404, 'unknown_payment', 'no payment has this id');
+  }
+  log(`webhook ${ids}: ${event.status} delivered`);
+  return { status: 200, body: { received: true } };
+}
+
+async function readRawBody(req: IncomingMessage): Promise<Buffer> {
+  if (Number(req.headers['content-length'] ?? 0) > MAX_WEBHOOK_BODY_BYTES) throw new BodyTooLargeError();
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    const buffer = chunk as Buffer;
+    size += buffer.length;
+    if (size > MAX_WEBHOOK_BODY_BYTES) throw new BodyTooLargeError();
+    chunks.push(buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+function problem(status: number, code: string, message: string): Answer {
+  return { status, body: { error: { code, message } } };
+}
+
+function send(res: ServerResponse, { status, body }: Answer): void {
+  const text = JSON.stringify(body);
+  const headers: Record<string, string | number> = {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+  };
+  if (status === 405) headers.allow = 'POST';
+  res.writeHead(status, headers);
+  res.end(text);
+}

@@ -1,0 +1,51 @@
+/**
+ * The worker process: hosts the workflows and activities and the bank webhook receiver, against whatever Temporal,
+ * database and bank the environment names. Stops gracefully on SIGINT or SIGTERM.
+ */
+import path from 'node:path';
+import { AmlScreener } from '../services/aml';
+import { BankClient } from '../services/bank';
+import { ConfigError, loadConfig } from '../services/config';
+import { Ledger } from '../services/ledger';
+import { startBatonWorker } from './baton-worker';
+import { connectClient, connectWorker } from './temporal-connection';
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const ledger = await Ledger.open(
+    config.DATABASE_URL !== undefined
+      ? { databaseUrl: config.DATABASE_URL }
+      : { dataDir: path.resolve(config.DATA_DIR, 'ledger') },
+  );
+  const client = await connectClient(config);
+  const connection = await connectWorker(config);
+  try {
+    const running = await startBatonWorker({
+      connection,
+      client,
+      namespace: config.TEMPORAL_NAMESPACE,
+      services: {
+        ledger,
+        aml: await AmlScreener.fromFile(config.AML_WATCHLIST_PATH),
+        bank: new BankClient({ baseUrl: config.BANK_URL, ...(config.BANK_API_KEY ? { apiKey: config.BANK_API_KEY } : {}) }),
+      },
+      webhook: { host: config.WEBHOOK_HOST, port: config.WEBHOOK_PORT, secret: config.BANK_WEBHOOK_SECRET },
+      log: (line) => console.log(line),
+    });
+    console.log(
+      `worker polling ${config.TEMPORAL_ADDRESS} (namespace ${config.TEMPORAL_NAMESPACE}); ` +
+        `bank webhooks on ${running.webhookUrl}`,
+    );
+    // Worker.run() itself drains on SIGINT/SIGTERM; `finished` settles once it has.
+    await running.finished;
+  } finally {
+    await connection.close();
+    await client.connection.close();
+    await ledger.close();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof ConfigError ? err.message : err);
+  process.exit(err instanceof ConfigError ? 2 : 1);
+});

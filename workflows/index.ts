@@ -1,0 +1,2 @@
+/** Every workflow the worker serves; the worker bundles this module into its sandbox. */
+export { paymentWorkflow } from './payment';

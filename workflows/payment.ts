@@ -1,0 +1,371 @@
+/**
+ * The payment process, in the seed's order: validate, debit the ledger, screen the beneficiary for AML, execute
+ * through the bank, await the bank's final status, then settle or reverse. Orchestration only: every side effect
+ * is an activity, every wait a durable timer or condition.
+ */
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
+  condition,
+  isCancellation,
+  log,
+  proxyActivities,
+  setHandler,
+  upsertSearchAttributes,
+} from '@temporalio/workflow';
+import type { PaymentActivities } from '../activities/payment';
+import {
+  AmlDecision,
+  bankStatusSignal,
+  cancelUpdate,
+  DEFAULT_PAYMENT_TIMINGS,
+  FINAL_PAYMENT_STATUSES,
+  PaymentFailureType,
+  paymentRequestProblems,
+  paymentSearchAttributes,
+  PaymentStatus,
+  paymentStatusQuery,
+  RejectionReason,
+  reviewUpdate,
+} from './payment-contract';
+import type {
+  BankOutcome,
+  BankStatusSignal,
+  PaymentRequest,
+  PaymentState,
+  PaymentTimings,
+  ReviewDecision,
+} from './payment-contract';
+import { retryForever, retryThenAsk } from './retry-presets';
+
+// Ledger and AML steps retry until they succeed: an outage must delay a payment, never lose it. Business
+// refusals are non-retryable failures and end the retries at once.
+const ledger = proxyActivities<PaymentActivities>({ startToCloseTimeout: '30 seconds', retry: retryForever });
+// Submitting retries the same way; the payment id is the bank's idempotency key, so a retry never pays twice.
+const bank = proxyActivities<PaymentActivities>({ startToCloseTimeout: '30 seconds', retry: retryForever });
+// A poll is a question, not a commitment: a few tries, then the workflow decides what to do.
+const bankPoll = proxyActivities<PaymentActivities>({ startToCloseTimeout: '30 seconds', retry: retryThenAsk });
+
+/** A business outcome that ends the payment early: rejected with a reason, or cancelled on request. */
+class PaymentStop extends Error {
+  constructor(
+    readonly status: typeof PaymentStatus.Rejected | typeof PaymentStatus.Cancelled,
+    readonly reason?: RejectionReason,
+    readonly detail?: string,
+  ) {
+    super(reason ?? status);
+  }
+}
+
+/** An undo step, registered before the step it undoes runs. */
+interface Compensation {
+  name: string;
+  run: () => Promise<unknown>;
+}
+
+/** Pays a beneficiary from a customer's ledger account. Returns where the payment ended. */
+export async function paymentWorkflow(request: PaymentRequest): Promise<PaymentState> {
+  const timings: PaymentTimings = { ...DEFAULT_PAYMENT_TIMINGS, ...request.timings };
+  const state: PaymentState = {
+    paymentId: request.paymentId,
+    status: PaymentStatus.Received,
+    amountMinor: request.amountMinor,
+    currency: request.currency,
+    fromAccountId: request.fromAccountId,
+    steps: [],
+    ledger: {},
+    cancelRequested: false,
+  };
+  const compensations: Compensation[] = [];
+  const bankSignals: BankStatusSignal[] = [];
+  let reviewDecision: ReviewDecision | undefined;
+
+  const isFinal = () => FINAL_PAYMENT_STATUSES.includes(state.status);
+  const record = (name: string, detail?: string) =>
+    state.steps.push({ name, at: new Date().toISOString(), ...(detail === undefined ? {} : { detail }) });
+  const moveTo = (status: PaymentStatus, detail?: string) => {
+    state.status = status;
+    record(status, detail);
+    upsertSearchAttributes([{ key: paymentSearchAttributes.status, value: status }]);
+  };
+
+  // --- Handlers: registered before any await so no message finds the workflow without them.
+  setHandler(paymentStatusQuery, () => state);
+
+  setHandler(bankStatusSignal, (signal) => {
+    // The bank may deliver the same event twice, or a stale one; only the first of each event counts.
+    if (bankSignals.some((s) => s.eventId === signal.eventId)) return;
+    bankSignals.push(signal);
+  });
+
+  setHandler(
+    reviewUpdate,
+    async (decision) => {
+      reviewDecision = decision;
+      await condition(() => state.status !== PaymentStatus.AwaitingAmlReview);
+      return state;
+    },
+    {
+      validator: (decision) => {
+        if (state.status !== PaymentStatus.AwaitingAmlReview || reviewDecision !== undefined) {
+          throw new Error(`payment ${state.paymentId} is ${state.status}, not awaiting AML review`);
+        }
+        if (decision.decision !== 'approve' && decision.decision !== 'reject') {
+          throw new Error('decision must be "approve" or "reject"');
+        }
+        if (typeof decision.reviewer !== 'string' || decision.reviewer.trim() === '') {
+          throw new Error('a review needs the reviewer');
+        }
+      },
+    },
+  );
+
+  setHandler(
+    cancelUpdate,
+    async () => {
+      state.cancelRequested = true;
+      await condition(isFinal);
+      return { status: state.status };
+    },
+    {
+      // Once the bank has the payment, money may already be on its way: cancelling is no longer ours to do.
+      validator: () => {
+        const cancellable: PaymentStatus[] = [
+          PaymentStatus.Received,
+          PaymentStatus.Debited,
+          PaymentStatus.AwaitingAmlReview,
+        ];
+        if (!cancellable.includes(state.status)) {
+          throw new Error(`payment ${state.paymentId} is ${state.status}; it can no longer be cancelled`);
+        }
+      },
+    },
+  );
+
+  // --- Steps, in the seed's order.
+  const stopIfCancelRequested = () => {
+    if (state.cancelRequested) throw new PaymentStop(PaymentStatus.Cancelled);
+  };
+
+  async function debit(): Promise<void> {
+    compensations.push({
+      name: 'reverse the debit',
+      run: async () => {
+        const { transferId } = await ledger.reverseDebit({ paymentId: request.paymentId });
+        if (transferId !== null) state.ledger.reversalTransferId = transferId;
+      },
+    });
+    try {
+      const result = await ledger.debitAccount({
+        paymentId: request.paymentId,
+        fromAccountId: request.fromAccountId,
+        amountMinor: request.amountMinor,
+        currency: request.currency,
+      });
+      state.ledger.debitTransferId = result.transferId;
+      if (result.customerId !== null) {
+        state.customerId = result.customerId;
+        upsertSearchAttributes([{ key: paymentSearchAttributes.customerId, value: result.customerId }]);
+      }
+    } catch (err) {
+      switch (failureType(err)) {
+        case PaymentFailureType.InsufficientFunds:
+          throw new PaymentStop(PaymentStatus.Rejected, RejectionReason.InsufficientFunds);
+        case PaymentFailureType.AccountNotFound:
+        case PaymentFailureType.CurrencyMismatch:
+          throw new PaymentStop(PaymentStatus.Rejected, RejectionReason.Invalid, failureMessage(err));
+        default:
+          throw err;
+      }
+    }
+    moveTo(PaymentStatus.Debited);
+  }
+
+  async function screen(): Promise<void> {
+    const result = await ledger.screenBeneficiary({
+      paymentId: request.paymentId,
+      beneficiary: request.beneficiary,
+      amountMinor: request.amountMinor,
+      currency: request.currency,
+    });
+    state.aml = {
+      decision: result.decision,
+      score: result.score,
+      ...(result.matchedEntryId === undefined ? {} : { matchedEntryId: result.matchedEntryId }),
+    };
+    upsertSearchAttributes([{ key: paymentSearchAttributes.amlDecision, value: result.decision }]);
+    record('aml_screened', `${result.decision} (score ${result.score})`);
+    if (result.decision === AmlDecision.Hit) {
+      throw new PaymentStop(PaymentStatus.Rejected, RejectionReason.AmlHit, result.reasons.join('; '));
+    }
+    if (result.decision === AmlDecision.Review) await awaitReview();
+  }
+
+  async function awaitReview(): Promise<void> {
+    moveTo(PaymentStatus.AwaitingAmlReview);
+    const decided = await condition(
+      () => reviewDecision !== undefined || state.cancelRequested,
+      timings.amlReviewTimeoutMs,
+    );
+    const at = new Date().toISOString();
+    if (!decided || reviewDecision === undefined) {
+      if (state.cancelRequested) throw new PaymentStop(PaymentStatus.Cancelled);
+      if (state.aml) state.aml.review = { outcome: 'expired', at };
+      throw new PaymentStop(PaymentStatus.Rejected, RejectionReason.AmlReviewExpired);
+    }
+    const { decision, reviewer, note } = reviewDecision;
+    const outcome = decision === 'approve' ? 'approved' : 'rejected';
+    if (state.aml) state.aml.review = { outcome, reviewer, ...(note === undefined ? {} : { note }), at };
+    record(`aml_review_${outcome}`);
+    if (decision === 'reject') {
+      throw new PaymentStop(PaymentStatus.Rejected, RejectionReason.AmlReviewRejected, note);
+    }
+    // Back to where the money is: debited and cleared for execution.
+    moveTo(PaymentStatus.Debited, 'AML review approved');
+  }
+
+  async function execute(): Promise<void> {
+    stopIfCancelRequested();
+    // Set before the call, in the same activation: from here on the cancel validator refuses.
+    moveTo(PaymentStatus.Submitted);
+    try {
+      const { bankReference } = await bank.submitToBank({
+        paymentId: request.paymentId,
+        amountMinor: request.amountMinor,
+        currency: request.currency,
+        beneficiary: request.beneficiary,
+      });
+      state.bank = { reference: bankReference };
+    } catch (err) {
+      if (failureType(err) !== PaymentFailureType.BankRejected) throw err;
+      await compensate();
+      state.reasonDetail = failureMessage(err);
+      moveTo(PaymentStatus.Failed, 'the bank refused the payment');
+    }
+  }
+
+  async function awaitSettlement(): Promise<BankOutcome> {
+    const reference = state.bank?.reference ?? '';
+    const signalled = () => bankSignals.find((s) => s.bankReference === reference);
+    // The money is with the bank: a cancellation of the workflow must not abandon it half way.
+    return CancellationScope.nonCancellable(async () => {
+      if (await condition(() => signalled() !== undefined, timings.bankStatusTimeoutMs)) {
+        return fromWebhook();
+      }
+      for (let attempt = 1; attempt <= timings.bankPollAttempts; attempt++) {
+        const polled = await pollBank(reference);
+        if (polled !== undefined) return polled;
+        if (await condition(() => signalled() !== undefined, timings.bankPollIntervalMs)) return fromWebhook();
+      }
+      moveTo(PaymentStatus.NeedsAttention, 'no final status from the bank, even when asked');
+      for (;;) {
+        if (await condition(() => signalled() !== undefined, timings.needsAttentionRecheckMs)) return fromWebhook();
+        const polled = await pollBank(reference);
+        if (polled !== undefined) return polled;
+      }
+    });
+
+    function fromWebhook(): BankOutcome {
+      const signal = signalled();
+      if (signal === undefined) throw ApplicationFailure.nonRetryable('bank signal vanished');
+      state.bank = { reference, outcome: signal.outcome, source: 'webhook' };
+      return signal.outcome;
+    }
+  }
+
+  async function pollBank(reference: string): Promise<BankOutcome | undefined> {
+    try {
+      const { outcome } = await bankPoll.fetchBankStatus({ paymentId: request.paymentId, bankReference: reference });
+      if (outcome === 'pending') return undefined;
+      state.bank = { reference, outcome, source: 'poll' };
+      return outcome;
+    } catch (err) {
+      // The bank not answering a poll is why we poll again later, not a reason to fail the payment.
+      log.warn('bank status poll failed', { paymentId: request.paymentId, error: failureMessage(err) });
+      return undefined;
+    }
+  }
+
+  async function finish(outcome: BankOutcome): Promise<void> {
+    if (outcome === 'settled') {
+      const { transferId } = await ledger.settlePayment({ paymentId: request.paymentId });
+      if (transferId !== null) state.ledger.settlementTransferId = transferId;
+      compensations.length = 0;
+      moveTo(PaymentStatus.Settled);
+      return;
+    }
+    await compensate();
+    state.reasonDetail = `the bank reported the payment ${outcome}`;
+    moveTo(PaymentStatus.Failed, state.reasonDetail);
+  }
+
+  async function compensate(): Promise<void> {
+    // Compensations run even when the workflow itself is being cancelled, newest first.
+    await CancellationScope.nonCancellable(async () => {
+      while (compensations.length > 0) {
+        const compensation = compensations.pop();
+        if (compensation === undefined) break;
+        try {
+          await compensation.run();
+          record('compensated', compensation.name);
+        } catch (err) {
+          log.error('compensation failed', {
+            paymentId: request.paymentId,
+            compensation: compensation.name,
+            error: failureMessage(err),
+          });
+          throw err;
+        }
+      }
+    });
+  }
+
+  // --- Run.
+  upsertSearchAttributes([
+    { key: paymentSearchAttributes.status, value: PaymentStatus.Received },
+    { key: paymentSearchAttributes.amount, value: request.amountMinor },
+    { key: paymentSearchAttributes.currency, value: String(request.currency) },
+  ]);
+  record(PaymentStatus.Received);
+  const problems = paymentRequestProblems(request);
+  if (problems.length > 0) {
+    state.reason = RejectionReason.Invalid;
+    state.reasonDetail = problems.join('; ');
+    moveTo(PaymentStatus.Rejected, state.reasonDetail);
+    return state;
+  }
+
+  try {
+    await debit();
+    stopIfCancelRequested();
+    await screen();
+    await execute();
+    if (state.status === PaymentStatus.Submitted) await finish(await awaitSettlement());
+  } catch (err) {
+    if (err instanceof PaymentStop) {
+      await compensate();
+      if (err.reason !== undefined) state.reason = err.reason;
+      if (err.detail !== undefined) state.reasonDetail = err.detail;
+      moveTo(err.status, err.reason);
+    } else if (isCancellation(err)) {
+      await compensate();
+      moveTo(PaymentStatus.Cancelled, 'the workflow was cancelled');
+      throw err;
+    } else {
+      await compensate();
+      throw err;
+    }
+  }
+  return state;
+}
+
+function failureType(err: unknown): string | undefined {
+  if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure) return err.cause.type ?? undefined;
+  return undefined;
+}
+
+function failureMessage(err: unknown): string {
+  if (err instanceof ActivityFailure && err.cause) return err.cause.message;
+  return err instanceof Error ? err.message : String(err);
+}
