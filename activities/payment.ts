@@ -87,8 +87,9 @@ export function stepKey(paymentId: string, step: 'debit' | 'debit-reversal' | 's
   return `${paymentId}:${step}`;
 }
 
+// A business refusal is an expected outcome, not a fault: BENIGN keeps it out of the worker's warning logs.
 function businessFailure(type: string, message: string, cause?: Error): ApplicationFailure {
-  return ApplicationFailure.create({ type, message, nonRetryable: true, cause });
+  return ApplicationFailure.create({ type, message, nonRetryable: true, category: 'BENIGN', cause });
 }
 
 /** Builds the payment activities over the given services. */
@@ -98,7 +99,10 @@ export function createPaymentActivities({ ledger, aml, bank }: PaymentServices) 
     async debitAccount(input: DebitInput): Promise<DebitResult> {
       const account = await ledger.getAccount(input.fromAccountId);
       if (account === undefined || account.kind !== 'customer') {
-        throw businessFailure(PaymentFailureType.AccountNotFound, `account ${input.fromAccountId} does not exist`);
+        throw businessFailure(
+          PaymentFailureType.AccountNotFound,
+          `account ${input.fromAccountId} does not exist`,
+        );
       }
       if (account.currency !== input.currency) {
         throw businessFailure(
@@ -167,7 +171,11 @@ export function createPaymentActivities({ ledger, aml, bank }: PaymentServices) 
         return { bankReference: answer.reference };
       } catch (err) {
         if (err instanceof BankRejectedError) {
-          throw businessFailure(PaymentFailureType.BankRejected, `the bank refused the payment (${err.code})`, err);
+          throw businessFailure(
+            PaymentFailureType.BankRejected,
+            `the bank refused the payment (${err.code})`,
+            err,
+          );
         }
         throw err;
       }

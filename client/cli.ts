@@ -18,14 +18,7 @@ import {
   paymentWorkflowId,
 } from '../workflows/payment-contract';
 import type { PaymentRequest, PaymentState } from '../workflows/payment-contract';
-import {
-  cancelPayment,
-  listPayments,
-  paymentState,
-  reviewPayment,
-  runUiUrl,
-  startPayment,
-} from './payments';
+import { cancelPayment, listPayments, paymentState, reviewPayment, runUiUrl, startPayment } from './payments';
 
 /** Input a person must fix; exits 2 and starts nothing. */
 class UsageError extends Error {
@@ -96,9 +89,11 @@ function paymentRequestFromFlags(values: Record<string, string | boolean | undef
     if (err instanceof AmountFormatError) throw new UsageError(err.message);
     throw err;
   }
-  const iban = typeof values['to-iban'] === 'string' ? values['to-iban'].replace(/\s+/g, '').toUpperCase() : undefined;
+  const iban =
+    typeof values['to-iban'] === 'string' ? values['to-iban'].replace(/\s+/g, '').toUpperCase() : undefined;
   const accountNumber = typeof values['to-account'] === 'string' ? values['to-account'].trim() : undefined;
-  if (iban === undefined && accountNumber === undefined) throw new UsageError('--to-iban or --to-account is required');
+  if (iban === undefined && accountNumber === undefined)
+    throw new UsageError('--to-iban or --to-account is required');
   const request: PaymentRequest = {
     paymentId: typeof values.id === 'string' ? values.id : `pay-${Date.now().toString(36)}-${randomSuffix()}`,
     fromAccountId: required(values.from, '--from'),
@@ -138,16 +133,23 @@ function describeState(state: PaymentState, uiUrl: string): string {
   ];
   if (state.reasonDetail) lines.push(`  detail:   ${state.reasonDetail}`);
   if (state.aml) lines.push(`  AML:      ${state.aml.decision} (score ${state.aml.score})`);
-  if (state.bank?.reference) lines.push(`  bank ref: ${state.bank.reference}${state.bank.outcome ? ` → ${state.bank.outcome}` : ''}`);
+  if (state.bank?.reference)
+    lines.push(`  bank ref: ${state.bank.reference}${state.bank.outcome ? ` → ${state.bank.outcome}` : ''}`);
   const ledger = Object.entries(state.ledger).map(([k, v]) => `${k}=${v}`);
   if (ledger.length > 0) lines.push(`  ledger:   ${ledger.join(' ')}`);
   lines.push('  steps:');
-  for (const step of state.steps) lines.push(`    ${step.at}  ${step.name}${step.detail ? ` — ${step.detail}` : ''}`);
+  for (const step of state.steps)
+    lines.push(`    ${step.at}  ${step.name}${step.detail ? ` — ${step.detail}` : ''}`);
   lines.push(`  UI:       ${uiUrl}`);
   return lines.join('\n');
 }
 
-function stateJson(state: PaymentState, workflowId: string, uiUrl: string, extra: Record<string, unknown> = {}) {
+function stateJson(
+  state: PaymentState,
+  workflowId: string,
+  uiUrl: string,
+  extra: Record<string, unknown> = {},
+) {
   return { workflowId, ...extra, ...state, reason: state.reason ?? null, uiUrl };
 }
 
@@ -169,7 +171,12 @@ async function pay(config: Config, args: string[]): Promise<number> {
   const print = output(values.json === true);
   return withClient(config, async (client) => {
     const started = await startPayment(client, request);
-    const uiUrl = runUiUrl(config.TEMPORAL_UI_URL, config.TEMPORAL_NAMESPACE, started.workflowId, started.runId);
+    const uiUrl = runUiUrl(
+      config.TEMPORAL_UI_URL,
+      config.TEMPORAL_NAMESPACE,
+      started.workflowId,
+      started.runId,
+    );
     if (!values.json) {
       console.log(
         `${started.existing ? 'payment already exists' : 'payment started'}: ${request.paymentId} ` +
@@ -183,7 +190,8 @@ async function pay(config: Config, args: string[]): Promise<number> {
     } else {
       // What the server already knows; asking the workflow itself would wait for a worker to answer.
       const described = await started.handle.describe();
-      const status = described.typedSearchAttributes.get(paymentSearchAttributes.status) ?? PaymentStatus.Received;
+      const status =
+        described.typedSearchAttributes.get(paymentSearchAttributes.status) ?? PaymentStatus.Received;
       print(`  status: ${status}`, {
         paymentId: request.paymentId,
         workflowId: started.workflowId,
@@ -197,7 +205,11 @@ async function pay(config: Config, args: string[]): Promise<number> {
   });
 }
 
-async function onePayment(config: Config, command: 'status' | 'cancel' | 'review', args: string[]): Promise<number> {
+async function onePayment(
+  config: Config,
+  command: 'status' | 'cancel' | 'review',
+  args: string[],
+): Promise<number> {
   const { values, positionals } = parse(args, {
     json: { type: 'boolean', default: false },
     approve: { type: 'boolean', default: false },
@@ -214,7 +226,8 @@ async function onePayment(config: Config, command: 'status' | 'cancel' | 'review
   let decision: 'approve' | 'reject' | undefined;
   let reviewer = '';
   if (command === 'review') {
-    if (values.approve === values.reject) throw new UsageError('review needs exactly one of --approve or --reject');
+    if (values.approve === values.reject)
+      throw new UsageError('review needs exactly one of --approve or --reject');
     decision = values.approve ? 'approve' : 'reject';
     reviewer = required(values.reviewer, '--reviewer');
   }
@@ -270,19 +283,23 @@ async function list(config: Config, args: string[]): Promise<number> {
       uiBaseUrl: config.TEMPORAL_UI_URL,
       ...(values.status === undefined ? {} : { status: values.status }),
     });
-    const text = runs.length === 0
-      ? 'no payments found'
-      : runs
-          .map((r) =>
-            [
-              r.workflowId.padEnd(36),
-              r.status.padEnd(20),
-              (r.amountMinor !== undefined && r.currency ? formatMoney(r.amountMinor, r.currency) : '').padStart(16),
-              (r.customerId ?? '').padEnd(8),
-              r.uiUrl,
-            ].join('  '),
-          )
-          .join('\n');
+    const text =
+      runs.length === 0
+        ? 'no payments found'
+        : runs
+            .map((r) =>
+              [
+                r.workflowId.padEnd(36),
+                r.status.padEnd(20),
+                (r.amountMinor !== undefined && r.currency
+                  ? formatMoney(r.amountMinor, r.currency)
+                  : ''
+                ).padStart(16),
+                (r.customerId ?? '').padEnd(8),
+                r.uiUrl,
+              ].join('  '),
+            )
+            .join('\n');
     output(values.json === true)(text, runs);
     return 0;
   });
@@ -308,12 +325,23 @@ async function accounts(config: Config, args: string[]): Promise<number> {
     const rows = await ledger.listAccounts();
     const text = rows
       .map((a) =>
-        [a.id.padEnd(20), a.kind.padEnd(10), (a.customerId ?? '-').padEnd(8), formatMoney(a.balance, a.currency).padStart(18)].join('  '),
+        [
+          a.id.padEnd(20),
+          a.kind.padEnd(10),
+          (a.customerId ?? '-').padEnd(8),
+          formatMoney(a.balance, a.currency).padStart(18),
+        ].join('  '),
       )
       .join('\n');
     output(values.json === true)(
       text || 'no accounts',
-      rows.map((a) => ({ id: a.id, kind: a.kind, customerId: a.customerId, currency: a.currency, balance: a.balance })),
+      rows.map((a) => ({
+        id: a.id,
+        kind: a.kind,
+        customerId: a.customerId,
+        currency: a.currency,
+        balance: a.balance,
+      })),
     );
     return 0;
   } finally {

@@ -19,9 +19,10 @@ async function main(): Promise<number> {
       if (values.verbose || !line.startsWith('[')) say(line);
     },
   });
+  let report;
   try {
     say('running the demo scenarios:');
-    const report = await runScenarios({
+    report = await runScenarios({
       client: stack.client,
       ledger: stack.ledger,
       bank: stack.bank,
@@ -29,13 +30,14 @@ async function main(): Promise<number> {
       runTag: Date.now().toString(36),
       log: say,
     });
-    say('');
-    say(formatReport(report));
-    if (values.json) console.log(JSON.stringify(report));
-    return report.ok ? 0 : 1;
   } finally {
     await stack.stop();
   }
+  say('');
+  say(formatReport(report));
+  // Last, once everything has stopped, so nothing prints after it.
+  if (values.json) console.log(JSON.stringify(report));
+  return report.ok ? 0 : 1;
 }
 
 main().then(

@@ -16,7 +16,12 @@ import {
   reviewUpdate,
   TASK_QUEUE,
 } from '../workflows/payment-contract';
-import type { CancelResult, PaymentRequest, PaymentState, ReviewDecision } from '../workflows/payment-contract';
+import type {
+  CancelResult,
+  PaymentRequest,
+  PaymentState,
+  ReviewDecision,
+} from '../workflows/payment-contract';
 
 /** A payment run as the client found or started it. */
 export interface StartedPayment {
@@ -61,7 +66,12 @@ export async function startPayment(
       ],
     });
     const described = await handle.describe();
-    return { handle, workflowId, runId: described.runId, existing: described.memo?.startToken !== startToken };
+    return {
+      handle,
+      workflowId,
+      runId: described.runId,
+      existing: described.memo?.startToken !== startToken,
+    };
   } catch (err) {
     if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
     const handle = client.workflow.getHandle<typeof paymentWorkflow>(workflowId);
@@ -81,8 +91,14 @@ export function cancelPayment(client: Client, paymentId: string): Promise<Cancel
 }
 
 /** Records a compliance officer's decision on a payment awaiting AML review. */
-export function reviewPayment(client: Client, paymentId: string, decision: ReviewDecision): Promise<PaymentState> {
-  return client.workflow.getHandle(paymentWorkflowId(paymentId)).executeUpdate(reviewUpdate, { args: [decision] });
+export function reviewPayment(
+  client: Client,
+  paymentId: string,
+  decision: ReviewDecision,
+): Promise<PaymentState> {
+  return client.workflow
+    .getHandle(paymentWorkflowId(paymentId))
+    .executeUpdate(reviewUpdate, { args: [decision] });
 }
 
 /** A payment run as the visibility store lists it. */

@@ -44,7 +44,10 @@ interface Scenario {
   expected: string;
   /** Net change each account must show once the scenario is over. */
   ledgerDelta: Record<string, number>;
-  run(ctx: ScenarioContext, paymentId: (suffix: string) => string): Promise<{ actual: string; paymentIds: string[] }>;
+  run(
+    ctx: ScenarioContext,
+    paymentId: (suffix: string) => string,
+  ): Promise<{ actual: string; paymentIds: string[] }>;
 }
 
 // Short waits so the demo finishes in seconds; production defaults are hours and days.
@@ -87,7 +90,9 @@ async function waitForStatus(ctx: ScenarioContext, paymentId: string, status: Pa
     const state = await paymentState(ctx.client, paymentId).catch(() => undefined);
     if (state?.status === status) return;
     if (Date.now() > deadline) {
-      throw new Error(`payment ${paymentId} did not reach ${status} (last seen: ${state?.status ?? 'nothing'})`);
+      throw new Error(
+        `payment ${paymentId} did not reach ${status} (last seen: ${state?.status ?? 'nothing'})`,
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
@@ -121,7 +126,10 @@ export const SCENARIOS: readonly Scenario[] = [
       const paymentId = id('no-funds');
       const state = await payAndWait(ctx, request(paymentId, POOR_EUR, 500_00, 'EUR', AML_DEMO_NAMES.clear));
       const moved = state.ledger.debitTransferId !== undefined;
-      return { actual: `${outcome(state)}${moved ? ', ledger changed' : ', no ledger change'}`, paymentIds: [paymentId] };
+      return {
+        actual: `${outcome(state)}${moved ? ', ledger changed' : ', no ledger change'}`,
+        paymentIds: [paymentId],
+      };
     },
   },
   {
@@ -131,8 +139,12 @@ export const SCENARIOS: readonly Scenario[] = [
     async run(ctx, id) {
       const paymentId = id('aml-hit');
       const state = await payAndWait(ctx, request(paymentId, RICH_EUR, 30_00, 'EUR', AML_DEMO_NAMES.hit));
-      const reversed = state.ledger.debitTransferId !== undefined && state.ledger.reversalTransferId !== undefined;
-      return { actual: `${outcome(state)}${reversed ? ', debit reversed' : ', debit NOT reversed'}`, paymentIds: [paymentId] };
+      const reversed =
+        state.ledger.debitTransferId !== undefined && state.ledger.reversalTransferId !== undefined;
+      return {
+        actual: `${outcome(state)}${reversed ? ', debit reversed' : ', debit NOT reversed'}`,
+        paymentIds: [paymentId],
+      };
     },
   },
   {
@@ -142,9 +154,17 @@ export const SCENARIOS: readonly Scenario[] = [
     async run(ctx, id) {
       const paymentId = id('review');
       ctx.bank.setScenario(paymentId, { outcome: 'settled', delayMs: 500 });
-      const started = await startPayment(ctx.client, request(paymentId, RICH_EUR, 40_00, 'EUR', AML_DEMO_NAMES.review), ctx.taskQueue);
+      const started = await startPayment(
+        ctx.client,
+        request(paymentId, RICH_EUR, 40_00, 'EUR', AML_DEMO_NAMES.review),
+        ctx.taskQueue,
+      );
       await waitForStatus(ctx, paymentId, PaymentStatus.AwaitingAmlReview);
-      await reviewPayment(ctx.client, paymentId, { decision: 'approve', reviewer: 'demo-officer', note: 'documents checked' });
+      await reviewPayment(ctx.client, paymentId, {
+        decision: 'approve',
+        reviewer: 'demo-officer',
+        note: 'documents checked',
+      });
       return { actual: outcome(await started.handle.result()), paymentIds: [paymentId] };
     },
   },
@@ -157,7 +177,10 @@ export const SCENARIOS: readonly Scenario[] = [
       ctx.bank.setScenario(paymentId, { outcome: 'failed', delayMs: 500 });
       const state = await payAndWait(ctx, request(paymentId, RICH_EUR, 15_00, 'EUR', AML_DEMO_NAMES.clear));
       const reversed = state.ledger.reversalTransferId !== undefined;
-      return { actual: `${outcome(state)}${reversed ? ', debit reversed' : ', debit NOT reversed'}`, paymentIds: [paymentId] };
+      return {
+        actual: `${outcome(state)}${reversed ? ', debit reversed' : ', debit NOT reversed'}`,
+        paymentIds: [paymentId],
+      };
     },
   },
   {
@@ -166,12 +189,19 @@ export const SCENARIOS: readonly Scenario[] = [
     ledgerDelta: {},
     async run(ctx, id) {
       const paymentId = id('cancel');
-      const started = await startPayment(ctx.client, request(paymentId, RICH_EUR, 20_00, 'EUR', AML_DEMO_NAMES.review), ctx.taskQueue);
+      const started = await startPayment(
+        ctx.client,
+        request(paymentId, RICH_EUR, 20_00, 'EUR', AML_DEMO_NAMES.review),
+        ctx.taskQueue,
+      );
       await waitForStatus(ctx, paymentId, PaymentStatus.AwaitingAmlReview);
       await cancelPayment(ctx.client, paymentId);
       const state = await started.handle.result();
       const reversed = state.ledger.reversalTransferId !== undefined;
-      return { actual: `${outcome(state)}${reversed ? ', debit reversed' : ', debit NOT reversed'}`, paymentIds: [paymentId] };
+      return {
+        actual: `${outcome(state)}${reversed ? ', debit reversed' : ', debit NOT reversed'}`,
+        paymentIds: [paymentId],
+      };
     },
   },
   {
@@ -189,7 +219,9 @@ export const SCENARIOS: readonly Scenario[] = [
       const state = await first.handle.result();
       const third = await startPayment(ctx.client, req, ctx.taskQueue);
       const runs = new Set([first.runId, second.runId, third.runId]).size;
-      const debits = (await ctx.ledger.listTransfers()).filter((t) => t.idempotencyKey === `${paymentId}:debit`).length;
+      const debits = (await ctx.ledger.listTransfers()).filter(
+        (t) => t.idempotencyKey === `${paymentId}:debit`,
+      ).length;
       return {
         actual: `${outcome(state)}, ${runs === 1 ? 'one run' : `${runs} runs`}, ${debits === 1 ? 'one debit' : `${debits} debits`}`,
         paymentIds: [paymentId],
@@ -207,7 +239,13 @@ export async function runScenarios(ctx: ScenarioContext): Promise<DemoReport> {
       try {
         const { actual, paymentIds } = await scenario.run(ctx, id);
         ctx.log(`  ${actual === scenario.expected ? 'ok  ' : 'FAIL'} ${scenario.name}: ${actual}`);
-        return { name: scenario.name, ok: actual === scenario.expected, expected: scenario.expected, actual, paymentIds };
+        return {
+          name: scenario.name,
+          ok: actual === scenario.expected,
+          expected: scenario.expected,
+          actual,
+          paymentIds,
+        };
       } catch (err) {
         const actual = `error: ${err instanceof Error ? err.message : String(err)}`;
         ctx.log(`  FAIL ${scenario.name}: ${actual}`);
@@ -235,8 +273,10 @@ export async function runScenarios(ctx: ScenarioContext): Promise<DemoReport> {
   }
   const totals = await ctx.ledger.balanceTotals();
   const sum = totals.reduce((acc, t) => acc + Math.abs(t.sum), 0);
-  if (sum !== 0) problems.push(`balances do not sum to zero: ${totals.map((t) => `${t.currency} ${t.sum}`).join(', ')}`);
-  if ((await ctx.ledger.entriesImbalance()) !== 0) problems.push('some transfer has entries that do not sum to zero');
+  if (sum !== 0)
+    problems.push(`balances do not sum to zero: ${totals.map((t) => `${t.currency} ${t.sum}`).join(', ')}`);
+  if ((await ctx.ledger.entriesImbalance()) !== 0)
+    problems.push('some transfer has entries that do not sum to zero');
 
   return {
     ok: results.every((r) => r.ok) && problems.length === 0,
@@ -251,7 +291,8 @@ export function formatReport(report: DemoReport): string {
   const lines = [
     `${'scenario'.padEnd(width)}  ok    expected → actual`,
     ...report.scenarios.map(
-      (s) => `${s.name.padEnd(width)}  ${s.ok ? 'yes ' : 'NO  '}  ${s.expected}${s.ok ? '' : ` → ${s.actual}`}`,
+      (s) =>
+        `${s.name.padEnd(width)}  ${s.ok ? 'yes ' : 'NO  '}  ${s.expected}${s.ok ? '' : ` → ${s.actual}`}`,
     ),
     '',
     `ledger: balances sum to ${report.ledger.sum}; ${report.ledger.ok ? 'every account holds what the outcomes imply' : report.ledger.problems.join('; ')}`,

@@ -13,7 +13,10 @@ const duration = z.coerce.number().int().min(0);
 
 /** The environment schema: variable name => validation and default. */
 export const configSchema = z.object({
-  TEMPORAL_ADDRESS: z.string().regex(/^[^\s:]+:\d+$/, 'must be host:port').default('localhost:7233'),
+  TEMPORAL_ADDRESS: z
+    .string()
+    .regex(/^[^\s:]+:\d+$/, 'must be host:port')
+    .default('localhost:7233'),
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   TEMPORAL_TLS_CERT_PATH: optionalText,
   TEMPORAL_TLS_KEY_PATH: optionalText,
@@ -34,10 +37,15 @@ export const configSchema = z.object({
   LEDGER_PORT: port.default(7432),
   BANK_URL: z.url().default('http://127.0.0.1:7300'),
   BANK_API_KEY: optionalText,
-  BANK_WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').default('local-dev-webhook-secret-change-me'),
+  BANK_WEBHOOK_SECRET: z
+    .string()
+    .min(16, 'must be at least 16 characters')
+    .default('local-dev-webhook-secret-change-me'),
   BANK_WEBHOOK_URL: z.url().default('http://127.0.0.1:7301/webhooks/bank'),
   BANK_SIM_PORT: port.default(7300),
+  BANK_SIM_HOST: z.string().min(1).default('127.0.0.1'),
   BANK_SIM_DELAY_MS: duration.default(3000),
+  BANK_SIM_OUTCOME: z.enum(['settled', 'failed', 'returned']).default('settled'),
   WEBHOOK_PORT: port.default(7301),
   WEBHOOK_HOST: z.string().min(1).default('127.0.0.1'),
   AML_WATCHLIST_PATH: optionalText,

@@ -6,7 +6,7 @@ import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import type { NativeConnection, WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import { bundleWorkflowCode, DefaultLogger, Worker } from '@temporalio/worker';
+import { bundleWorkflowCode, DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { createPaymentActivities } from '../activities/payment';
 import type { PaymentServices } from '../activities/payment';
 import { bankStatusSignal, paymentWorkflowId, TASK_QUEUE } from '../workflows/payment-contract';
@@ -22,6 +22,15 @@ const quietBundlerLogger = new DefaultLogger('WARN');
 /** Bundles the workflow code once, so several workers (tests) can share the bundle. */
 export function bundleWorkflows(): Promise<WorkflowBundleWithSourceMap> {
   return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietBundlerLogger });
+}
+
+let runtimeInstalled = false;
+
+/** Routes the worker runtime's own logs to warnings only, once per process, before any worker exists. */
+export function quietWorkerRuntime(): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  Runtime.install({ logger: new DefaultLogger('WARN') });
 }
 
 /** What a worker needs to run. */

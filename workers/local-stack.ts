@@ -15,7 +15,7 @@ import type { BankSimulator } from '../services/bank';
 import { Ledger, serveEmbeddedLedger } from '../services/ledger';
 import { seedDemoCustomers } from '../services/ledger/demo-seed';
 import { SEARCH_ATTRIBUTES, TASK_QUEUE } from '../workflows/payment-contract';
-import { startBatonWorker } from './baton-worker';
+import { quietWorkerRuntime, startBatonWorker } from './baton-worker';
 import type { RunningBatonWorker } from './baton-worker';
 import { startDevServer } from './dev-server';
 import type { DevServer } from './dev-server';
@@ -68,6 +68,7 @@ const NAMESPACE = 'default';
 /** Starts every part of baton; on failure, stops whatever had started and rethrows. */
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
   const log = options.log ?? (() => undefined);
+  quietWorkerRuntime();
   const cleanups: (() => Promise<unknown>)[] = [];
   const stopAll = async () => {
     while (cleanups.length > 0) {

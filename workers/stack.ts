@@ -66,7 +66,9 @@ async function main(): Promise<number> {
   say('');
   say(`baton is up.`);
   say(`  Temporal UI:      ${ui}/namespaces/${stack.namespace}/workflows`);
-  say(`  settled payments: ${ui}/namespaces/${stack.namespace}/workflows?query=${encodeURIComponent('PaymentStatus="settled"')}`);
+  say(
+    `  settled payments: ${ui}/namespaces/${stack.namespace}/workflows?query=${encodeURIComponent('PaymentStatus="settled"')}`,
+  );
   say(`  Temporal address: ${stack.address}`);
   if (stack.ledgerUrl) say(`  ledger (read it with "npm run client -- accounts"): ${stack.ledgerUrl}`);
   say(`  bank simulator:   ${stack.bank.url}`);

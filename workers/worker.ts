@@ -27,7 +27,10 @@ async function main(): Promise<void> {
       services: {
         ledger,
         aml: await AmlScreener.fromFile(config.AML_WATCHLIST_PATH),
-        bank: new BankClient({ baseUrl: config.BANK_URL, ...(config.BANK_API_KEY ? { apiKey: config.BANK_API_KEY } : {}) }),
+        bank: new BankClient({
+          baseUrl: config.BANK_URL,
+          ...(config.BANK_API_KEY ? { apiKey: config.BANK_API_KEY } : {}),
+        }),
       },
       webhook: { host: config.WEBHOOK_HOST, port: config.WEBHOOK_PORT, secret: config.BANK_WEBHOOK_SECRET },
       log: (line) => console.log(line),

@@ -58,10 +58,7 @@ export function parseAmount(input: string, currencyCode: string): Money {
   const exponent = CURRENCY_EXPONENTS[currency];
   const match = /^(\d+)(?:\.(\d+))?$/.exec(input.trim());
   if (!match) {
-    throw new AmountFormatError(
-      `amount "${input}" is not a plain decimal number such as 12.34`,
-      input,
-    );
+    throw new AmountFormatError(`amount "${input}" is not a plain decimal number such as 12.34`, input);
   }
   const whole = match[1] ?? '';
   const fraction = match[2] ?? '';

@@ -45,7 +45,10 @@ const ledger = proxyActivities<PaymentActivities>({ startToCloseTimeout: '30 sec
 // Submitting retries the same way; the payment id is the bank's idempotency key, so a retry never pays twice.
 const bank = proxyActivities<PaymentActivities>({ startToCloseTimeout: '30 seconds', retry: retryForever });
 // A poll is a question, not a commitment: a few tries, then the workflow decides what to do.
-const bankPoll = proxyActivities<PaymentActivities>({ startToCloseTimeout: '30 seconds', retry: retryThenAsk });
+const bankPoll = proxyActivities<PaymentActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: retryThenAsk,
+});
 
 /** A business outcome that ends the payment early: rejected with a reason, or cancelled on request. */
 class PaymentStop extends Error {
@@ -107,7 +110,7 @@ export async function paymentWorkflow(request: PaymentRequest): Promise<PaymentS
       return state;
     },
     {
-      validator: (decision) => {
+      validator: (decision: ReviewDecision) => {
         if (state.status !== PaymentStatus.AwaitingAmlReview || reviewDecision !== undefined) {
           throw new Error(`payment ${state.paymentId} is ${state.status}, not awaiting AML review`);
         }
@@ -256,11 +259,13 @@ export async function paymentWorkflow(request: PaymentRequest): Promise<PaymentS
       for (let attempt = 1; attempt <= timings.bankPollAttempts; attempt++) {
         const polled = await pollBank(reference);
         if (polled !== undefined) return polled;
-        if (await condition(() => signalled() !== undefined, timings.bankPollIntervalMs)) return fromWebhook();
+        if (await condition(() => signalled() !== undefined, timings.bankPollIntervalMs))
+          return fromWebhook();
       }
       moveTo(PaymentStatus.NeedsAttention, 'no final status from the bank, even when asked');
       for (;;) {
-        if (await condition(() => signalled() !== undefined, timings.needsAttentionRecheckMs)) return fromWebhook();
+        if (await condition(() => signalled() !== undefined, timings.needsAttentionRecheckMs))
+          return fromWebhook();
         const polled = await pollBank(reference);
         if (polled !== undefined) return polled;
       }
@@ -276,7 +281,10 @@ export async function paymentWorkflow(request: PaymentRequest): Promise<PaymentS
 
   async function pollBank(reference: string): Promise<BankOutcome | undefined> {
     try {
-      const { outcome } = await bankPoll.fetchBankStatus({ paymentId: request.paymentId, bankReference: reference });
+      const { outcome } = await bankPoll.fetchBankStatus({
+        paymentId: request.paymentId,
+        bankReference: reference,
+      });
       if (outcome === 'pending') return undefined;
       state.bank = { reference, outcome, source: 'poll' };
       return outcome;
@@ -361,7 +369,8 @@ export async function paymentWorkflow(request: PaymentRequest): Promise<PaymentS
 }
 
 function failureType(err: unknown): string | undefined {
-  if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure) return err.cause.type ?? undefined;
+  if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure)
+    return err.cause.type ?? undefined;
   return undefined;
 }
 

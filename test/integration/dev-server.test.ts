@@ -37,7 +37,7 @@ async function settledPayments(server: DevServer): Promise<string[]> {
   }
 }
 
-void describe('Temporal dev server', () => {
+describe('Temporal dev server', () => {
   let cliPath: string;
   let dataDir: string;
   const started: DevServer[] = [];
@@ -58,7 +58,7 @@ void describe('Temporal dev server', () => {
     return server;
   }
 
-  void test('serves visibility queries on the project search attributes, stops, and restarts on the same file', async () => {
+  test('serves visibility queries on the project search attributes, stops, and restarts on the same file', async () => {
     const dbFile = path.join(dataDir, 'nested', 'temporal.sqlite');
     const port = await freePort();
 
@@ -85,7 +85,7 @@ void describe('Temporal dev server', () => {
     assert.equal(isRunning(second.pid), false);
   });
 
-  void test('takes the server down when the owning process exits without stopping it', async () => {
+  test('takes the server down when the owning process exits without stopping it', async () => {
     const script = path.join(dataDir, 'owner.ts');
     await writeFile(
       script,
@@ -105,7 +105,7 @@ void describe('Temporal dev server', () => {
     assert.equal(isRunning(pid), false, 'the dev server did not outlive its owner');
   });
 
-  void test('reports a CLI path that cannot be run', async () => {
+  test('reports a CLI path that cannot be run', async () => {
     await assert.rejects(
       startDevServer({
         cliPath: path.join(dataDir, 'no-such-temporal'),
@@ -121,7 +121,7 @@ void describe('Temporal dev server', () => {
     );
   });
 
-  void test('fails with the server output when the server exits before answering', async () => {
+  test('fails with the server output when the server exits before answering', async () => {
     const port = await freePort();
     await assert.rejects(
       startDevServer({

@@ -56,7 +56,9 @@ const stubActivities: PaymentActivities = {
   },
   async reverseDebit({ paymentId }) {
     called(paymentId, 'reverse');
-    const debited = (calls.get(paymentId) ?? []).includes('debit') && behaviours.get(paymentId)?.debit !== 'insufficient_funds';
+    const debited =
+      (calls.get(paymentId) ?? []).includes('debit') &&
+      behaviours.get(paymentId)?.debit !== 'insufficient_funds';
     return Promise.resolve({ transferId: debited ? `tr-${paymentId}-reversal` : null });
   },
   async screenBeneficiary(input) {
@@ -111,7 +113,10 @@ function newRequest(overrides: Partial<PaymentRequest> = {}): PaymentRequest {
   };
 }
 
-async function start(request: PaymentRequest, behaviour: Behaviour = {}): Promise<WorkflowHandle<typeof paymentWorkflow>> {
+async function start(
+  request: PaymentRequest,
+  behaviour: Behaviour = {},
+): Promise<WorkflowHandle<typeof paymentWorkflow>> {
   behaviours.set(request.paymentId, behaviour);
   return temporal.client.workflow.start<typeof paymentWorkflow>('paymentWorkflow', {
     workflowId: paymentWorkflowId(request.paymentId),
@@ -129,7 +134,12 @@ async function until(handle: WorkflowHandle, status: PaymentStatus): Promise<Pay
   throw new Error(`payment never reached ${status}`);
 }
 
-function settleBy(handle: WorkflowHandle, paymentId: string, outcome: BankOutcome, eventId = `ev-${paymentId}`) {
+function settleBy(
+  handle: WorkflowHandle,
+  paymentId: string,
+  outcome: BankOutcome,
+  eventId = `ev-${paymentId}`,
+) {
   return handle.signal(bankStatusSignal, { bankReference: `ref-${paymentId}`, outcome, eventId });
 }
 
@@ -206,7 +216,9 @@ describe('payment workflow', () => {
     await until(handle, PaymentStatus.AwaitingAmlReview);
     const described = await handle.describe();
     assert.equal(described.searchAttributes.PaymentStatus?.[0], 'awaiting_aml_review');
-    await handle.executeUpdate(reviewUpdate, { args: [{ decision: 'approve', reviewer: 'officer-1', note: 'ok' }] });
+    await handle.executeUpdate(reviewUpdate, {
+      args: [{ decision: 'approve', reviewer: 'officer-1', note: 'ok' }],
+    });
     await until(handle, PaymentStatus.Submitted);
     await settleBy(handle, request.paymentId, 'settled');
     const state = await handle.result();
@@ -219,7 +231,9 @@ describe('payment workflow', () => {
     const request = newRequest();
     const handle = await start(request, { aml: 'review' });
     await until(handle, PaymentStatus.AwaitingAmlReview);
-    const after = await handle.executeUpdate(reviewUpdate, { args: [{ decision: 'reject', reviewer: 'officer-2' }] });
+    const after = await handle.executeUpdate(reviewUpdate, {
+      args: [{ decision: 'reject', reviewer: 'officer-2' }],
+    });
     assert.equal(after.status, PaymentStatus.Rejected);
     const state = await handle.result();
     assert.equal(state.reason, 'aml_review_rejected');
@@ -241,7 +255,8 @@ describe('payment workflow', () => {
     await until(handle, PaymentStatus.Submitted);
     await assert.rejects(
       handle.executeUpdate(reviewUpdate, { args: [{ decision: 'approve', reviewer: 'officer-3' }] }),
-      (err: unknown) => err instanceof WorkflowUpdateFailedError && /not awaiting AML review/.test(err.cause?.message ?? ''),
+      (err: unknown) =>
+        err instanceof WorkflowUpdateFailedError && /not awaiting AML review/.test(err.cause?.message ?? ''),
     );
     await settleBy(handle, request.paymentId, 'settled');
     assert.equal((await handle.result()).status, PaymentStatus.Settled);
@@ -294,7 +309,11 @@ describe('payment workflow', () => {
     const request = newRequest();
     const handle = await start(request);
     await until(handle, PaymentStatus.Submitted);
-    await handle.signal(bankStatusSignal, { bankReference: 'someone-else', outcome: 'failed', eventId: 'other' });
+    await handle.signal(bankStatusSignal, {
+      bankReference: 'someone-else',
+      outcome: 'failed',
+      eventId: 'other',
+    });
     await settleBy(handle, request.paymentId, 'settled', 'ev-1');
     await settleBy(handle, request.paymentId, 'failed', 'ev-1');
     const state = await handle.result();
@@ -320,7 +339,9 @@ describe('payment workflow', () => {
     await until(handle, PaymentStatus.Submitted);
     await assert.rejects(
       handle.executeUpdate(cancelUpdate),
-      (err: unknown) => err instanceof WorkflowUpdateFailedError && /can no longer be cancelled/.test(err.cause?.message ?? ''),
+      (err: unknown) =>
+        err instanceof WorkflowUpdateFailedError &&
+        /can no longer be cancelled/.test(err.cause?.message ?? ''),
     );
     await settleBy(handle, request.paymentId, 'settled');
     assert.equal((await handle.result()).status, PaymentStatus.Settled);

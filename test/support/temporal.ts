@@ -1,6 +1,7 @@
 /** A real Temporal dev server for a test file: in memory, on a free port, with baton's search attributes. */
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
+import { quietWorkerRuntime } from '../../workers/baton-worker';
 import { startDevServer } from '../../workers/dev-server';
 import { freePort } from '../../workers/ports';
 import { resolveTemporalCli } from '../../workers/temporal-cli';
@@ -16,8 +17,13 @@ export interface TestTemporal {
 
 /** Starts a dev server for one test file; `stop()` closes the connections and the server. */
 export async function startTestTemporal(): Promise<TestTemporal> {
+  quietWorkerRuntime();
   const { path: cliPath } = await resolveTemporalCli({ onProgress: (line) => console.log(line) });
-  const server = await startDevServer({ cliPath, port: await freePort(), searchAttributes: SEARCH_ATTRIBUTES });
+  const server = await startDevServer({
+    cliPath,
+    port: await freePort(),
+    searchAttributes: SEARCH_ATTRIBUTES,
+  });
   try {
     const connection = await Connection.connect({ address: server.address });
     const nativeConnection = await NativeConnection.connect({ address: server.address });

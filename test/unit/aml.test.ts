@@ -34,8 +34,8 @@ function watchlistErrorOf(run: () => unknown): WatchlistError {
   assert.fail('expected a WatchlistError, nothing was thrown');
 }
 
-void describe('watchlist CSV', () => {
-  void test('reads quoted fields holding commas, doubled quotes and line breaks', () => {
+describe('watchlist CSV', () => {
+  test('reads quoted fields holding commas, doubled quotes and line breaks', () => {
     const csv = [
       HEADER,
       'T-1,"KESSLER, Ottokar",Otto Kessler;O. Kessler,individual,AT,SYN-FIN,2020-01-02',
@@ -61,7 +61,7 @@ void describe('watchlist CSV', () => {
     assert.deepEqual(entries[2]?.aliases, []);
   });
 
-  void test('names the line of a record with the wrong number of fields, counting lines inside quotes', () => {
+  test('names the line of a record with the wrong number of fields, counting lines inside quotes', () => {
     const csv = [
       HEADER,
       'T-1,"Two-line',
@@ -76,7 +76,7 @@ void describe('watchlist CSV', () => {
     assert.match(error.message, /^list\.csv line 4: expected 7 fields, found 5$/);
   });
 
-  void test('names the line and the column of an invalid value', () => {
+  test('names the line and the column of an invalid value', () => {
     const cases: [string, RegExp][] = [
       ['T-1,Name,,person,FR,SYN-FIN,2020-01-02', /line 2: type:/],
       ['T-1,Name,,individual,France,SYN-FIN,2020-01-02', /line 2: country:/],
@@ -91,7 +91,7 @@ void describe('watchlist CSV', () => {
     }
   });
 
-  void test('rejects broken quoting with the line it happens on', () => {
+  test('rejects broken quoting with the line it happens on', () => {
     const stray = watchlistErrorOf(() =>
       parseWatchlistCsv(`${HEADER}\nT-1,Na"me,,individual,FR,SYN-FIN,2020-01-02\n`),
     );
@@ -110,7 +110,7 @@ void describe('watchlist CSV', () => {
     assert.match(unclosed.message, /never closed/);
   });
 
-  void test('rejects a duplicate id, naming both lines', () => {
+  test('rejects a duplicate id, naming both lines', () => {
     const csv = [
       HEADER,
       'T-1,First,,individual,FR,SYN-FIN,2020-01-02',
@@ -125,13 +125,13 @@ void describe('watchlist CSV', () => {
     assert.match(error.message, /already used on line 2/);
   });
 
-  void test('rejects a wrong header and a list without entries', () => {
+  test('rejects a wrong header and a list without entries', () => {
     assert.equal(watchlistErrorOf(() => parseWatchlistCsv('id,name\nT-1,x\n')).line, 1);
     assert.equal(watchlistErrorOf(() => parseWatchlistCsv(`${HEADER}\n`)).code, 'empty');
     assert.equal(watchlistErrorOf(() => parseWatchlistCsv('')).code, 'empty');
   });
 
-  void test('reports a file that cannot be read', async () => {
+  test('reports a file that cannot be read', async () => {
     const missing = path.join(tmpdir(), `baton-no-such-watchlist-${process.pid}.csv`);
     await assert.rejects(loadWatchlist(missing), (error: unknown) => {
       assert.ok(error instanceof WatchlistError);
@@ -141,7 +141,7 @@ void describe('watchlist CSV', () => {
     });
   });
 
-  void test('the shipped watchlist loads, with unique ids and a varied set of names', async () => {
+  test('the shipped watchlist loads, with unique ids and a varied set of names', async () => {
     const entries = await loadWatchlist(DEFAULT_WATCHLIST_PATH);
 
     assert.ok(path.isAbsolute(DEFAULT_WATCHLIST_PATH));
@@ -165,8 +165,8 @@ void describe('watchlist CSV', () => {
   });
 });
 
-void describe('name normalisation and similarity', () => {
-  void test('ignores case, accents, punctuation and word order', () => {
+describe('name normalisation and similarity', () => {
+  test('ignores case, accents, punctuation and word order', () => {
     assert.deepEqual(normalizeName('GARCÍA, Lucía'), ['garcia', 'lucia']);
     assert.equal(nameSimilarity('GARCÍA, Lucía', 'lucia garcia'), 1);
     assert.equal(nameSimilarity("O'Brien-Castellanos, Desmond", 'desmond obrien castellanos'), 1);
@@ -174,7 +174,7 @@ void describe('name normalisation and similarity', () => {
     assert.deepEqual(normalizeName('Straße Ærø Łódź'), ['strasse', 'aero', 'lodz']);
   });
 
-  void test('drops honorifics, legal forms and connecting words but keeps name particles', () => {
+  test('drops honorifics, legal forms and connecting words but keeps name particles', () => {
     assert.deepEqual(normalizeName('Dr. Anselm Grüterich'), ['anselm', 'gruterich']);
     assert.deepEqual(normalizeName('Ravelin Holdings, Ltd.'), ['ravelin', 'holdings']);
     assert.deepEqual(normalizeName('The Blackthorn & Ivy Co. L.L.C.'), ['blackthorn', 'ivy']);
@@ -183,20 +183,20 @@ void describe('name normalisation and similarity', () => {
     assert.deepEqual(normalizeName(' -- '), []);
   });
 
-  void test('scores a small typo high but below an exact match', () => {
+  test('scores a small typo high but below an exact match', () => {
     const typo = nameSimilarity('Vesna Hribernic', 'Vesna Hribernik');
     assert.ok(typo > 0.85 && typo < 1, `typo scored ${typo}`);
     const swapped = nameSimilarity('Vesna Hriberink', 'Vesna Hribernik');
     assert.ok(swapped > 0.85 && swapped < 1, `swapped letters scored ${swapped}`);
   });
 
-  void test('scores different names low, even when they share a surname', () => {
+  test('scores different names low, even when they share a surname', () => {
     assert.ok(nameSimilarity('Johann Weber', 'Vesna Hribernik') < 0.5);
     assert.ok(nameSimilarity('Pedro Garcia', 'Lucia Garcia') < 0.82);
     assert.ok(nameSimilarity('Garcia', 'Lucia Garcia') < 0.82, 'a surname alone is not the name');
   });
 
-  void test('is symmetric and meets names split into a different number of words', () => {
+  test('is symmetric and meets names split into a different number of words', () => {
     assert.equal(
       nameSimilarity('Lucia Maria Garcia', 'Lucia Garcia'),
       nameSimilarity('Lucia Garcia', 'Lucia Maria Garcia'),
@@ -206,7 +206,7 @@ void describe('name normalisation and similarity', () => {
   });
 });
 
-void describe('AmlScreener', () => {
+describe('AmlScreener', () => {
   let screener: AmlScreener;
   let entries: WatchlistEntry[];
 
@@ -215,11 +215,11 @@ void describe('AmlScreener', () => {
     screener = await AmlScreener.fromFile();
   });
 
-  void test('screens against every entry of the shipped list', () => {
+  test('screens against every entry of the shipped list', () => {
     assert.equal(screener.size, entries.length);
   });
 
-  void test('hits a listed name whatever its case, accents, order and punctuation', () => {
+  test('hits a listed name whatever its case, accents, order and punctuation', () => {
     for (const name of [
       'Lucía Fernández-Oyarzábal',
       'FERNANDEZ OYARZABAL, Lucia',
@@ -232,7 +232,7 @@ void describe('AmlScreener', () => {
     }
   });
 
-  void test('hits an alias and reports which listed spelling matched', () => {
+  test('hits an alias and reports which listed spelling matched', () => {
     const result = screener.screen(beneficiary('Crane, Iggy'));
 
     assert.equal(result.decision, 'hit');
@@ -241,7 +241,7 @@ void describe('AmlScreener', () => {
     assert.match(result.reasons.join('\n'), /WL-0044 \(alias\)/);
   });
 
-  void test('sends a typo of a listed name to review', () => {
+  test('sends a typo of a listed name to review', () => {
     const result = screener.screen(beneficiary('Octavia Renequin'));
 
     assert.equal(result.decision, 'review');
@@ -251,7 +251,7 @@ void describe('AmlScreener', () => {
     );
   });
 
-  void test('clears a clean name with a low score and no matched entry', () => {
+  test('clears a clean name with a low score and no matched entry', () => {
     const result = screener.screen(beneficiary('Johann Weber'));
 
     assert.equal(result.decision, 'clear');
@@ -261,7 +261,7 @@ void describe('AmlScreener', () => {
     assert.match(result.reasons[0] ?? '', /below reviewThreshold/);
   });
 
-  void test('hits any name paid to a sanctioned country', () => {
+  test('hits any name paid to a sanctioned country', () => {
     const result = screener.screen(beneficiary('Johann Weber', { country: 'kp' }));
 
     assert.equal(result.decision, 'hit');
@@ -270,14 +270,14 @@ void describe('AmlScreener', () => {
     ]);
   });
 
-  void test('sends a payment to a high-risk country to review', () => {
+  test('sends a payment to a high-risk country to review', () => {
     const result = screener.screen(beneficiary('Johann Weber', { country: 'MM' }));
 
     assert.equal(result.decision, 'review');
     assert.match(result.reasons.join('\n'), /high-risk-country/);
   });
 
-  void test('sends a large amount to review, from the currency threshold on', () => {
+  test('sends a large amount to review, from the currency threshold on', () => {
     const limit = DEFAULT_AML_RULES.reviewAmountMinor.EUR ?? 0;
     assert.equal(limit, 1_000_000);
 
@@ -293,7 +293,7 @@ void describe('AmlScreener', () => {
     assert.equal(yen.decision, 'review');
   });
 
-  void test('keeps the strongest decision and every reason that led to it', () => {
+  test('keeps the strongest decision and every reason that led to it', () => {
     const result = screener.screen(
       beneficiary('Octavia Renequin', { country: 'IR', amountMinor: 5_000_000, currency: 'USD' }),
     );
@@ -303,14 +303,14 @@ void describe('AmlScreener', () => {
     assert.match(result.reasons[0] ?? '', /^name-match: .*WL-0053/);
   });
 
-  void test('sends a name with nothing left to compare to review', () => {
+  test('sends a name with nothing left to compare to review', () => {
     const result = screener.screen(beneficiary('--'));
 
     assert.equal(result.decision, 'review');
     assert.match(result.reasons.join('\n'), /unscreenable-name/);
   });
 
-  void test('applies overridden rules', () => {
+  test('applies overridden rules', () => {
     const strict = new AmlScreener(entries, {
       hitThreshold: 0.9,
       sanctionedCountries: ['DE'],
@@ -324,7 +324,7 @@ void describe('AmlScreener', () => {
     assert.equal(new AmlScreener(entries, { hitThreshold: undefined }).rules.hitThreshold, 0.95);
   });
 
-  void test('refuses rules and input that make no sense', () => {
+  test('refuses rules and input that make no sense', () => {
     assert.throws(
       () => new AmlScreener(entries, { reviewThreshold: 0.97, hitThreshold: 0.9 }),
       (error: unknown) => error instanceof AmlError && error.code === 'invalid_rules',
@@ -343,7 +343,7 @@ void describe('AmlScreener', () => {
     );
   });
 
-  void test('never puts the screened name in its reasons', () => {
+  test('never puts the screened name in its reasons', () => {
     const names = [
       AML_DEMO_NAMES.clear,
       AML_DEMO_NAMES.review,
@@ -367,7 +367,7 @@ void describe('AmlScreener', () => {
     }
   });
 
-  void test('the demo names screen as clear, review and hit', () => {
+  test('the demo names screen as clear, review and hit', () => {
     assert.equal(screener.screen(beneficiary(AML_DEMO_NAMES.clear)).decision, 'clear');
     assert.equal(screener.screen(beneficiary(AML_DEMO_NAMES.review)).decision, 'review');
     assert.equal(screener.screen(beneficiary(AML_DEMO_NAMES.hit)).decision, 'hit');

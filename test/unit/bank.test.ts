@@ -87,10 +87,10 @@ async function pollUntilFinal(client: BankClient, reference: string): Promise<st
   throw new Error(`payment ${reference} stayed pending`);
 }
 
-void describe('webhook signatures', () => {
+describe('webhook signatures', () => {
   const body = JSON.stringify({ eventId: 'evt_1', status: 'settled' });
 
-  void test('accepts a body signed with the shared secret', () => {
+  test('accepts a body signed with the shared secret', () => {
     const header = signWebhook(body, SECRET, NOW);
     assert.match(header, /^t=1760000000,v1=[0-9a-f]{64}$/);
     assert.deepEqual(verifyWebhookSignature({ rawBody: body, header, secret: SECRET, nowSeconds: NOW }), {
@@ -98,7 +98,7 @@ void describe('webhook signatures', () => {
     });
   });
 
-  void test('refuses a body changed after signing', () => {
+  test('refuses a body changed after signing', () => {
     const header = signWebhook(body, SECRET, NOW);
     const tampered = body.replace('settled', 'failed');
     assert.deepEqual(verifyWebhookSignature({ rawBody: tampered, header, secret: SECRET, nowSeconds: NOW }), {
@@ -107,7 +107,7 @@ void describe('webhook signatures', () => {
     });
   });
 
-  void test('refuses a signature made with another secret', () => {
+  test('refuses a signature made with another secret', () => {
     const header = signWebhook(body, 'someone-elses-secret', NOW);
     assert.deepEqual(verifyWebhookSignature({ rawBody: body, header, secret: SECRET, nowSeconds: NOW }), {
       ok: false,
@@ -115,7 +115,7 @@ void describe('webhook signatures', () => {
     });
   });
 
-  void test('refuses a genuine signature whose timestamp is outside the tolerance', () => {
+  test('refuses a genuine signature whose timestamp is outside the tolerance', () => {
     const header = signWebhook(body, SECRET, NOW - 301);
     assert.deepEqual(verifyWebhookSignature({ rawBody: body, header, secret: SECRET, nowSeconds: NOW }), {
       ok: false,
@@ -141,7 +141,7 @@ void describe('webhook signatures', () => {
     );
   });
 
-  void test('accepts either secret while one is being rotated', () => {
+  test('accepts either secret while one is being rotated', () => {
     const both = signWebhook(body, ['old-secret-1234', 'new-secret-5678'], NOW);
     assert.equal(both.split(',').filter((part) => part.startsWith('v1=')).length, 2);
     assert.deepEqual(
@@ -160,7 +160,7 @@ void describe('webhook signatures', () => {
     );
   });
 
-  void test('says whether a signature is missing or malformed', () => {
+  test('says whether a signature is missing or malformed', () => {
     const verify = (header: string | undefined) =>
       verifyWebhookSignature({ rawBody: body, header, secret: SECRET, nowSeconds: NOW });
     assert.deepEqual(verify(undefined), { ok: false, reason: 'missing' });
@@ -171,7 +171,7 @@ void describe('webhook signatures', () => {
   });
 });
 
-void describe('bank client against the local simulator', () => {
+describe('bank client against the local simulator', () => {
   const recorder = recordingDeliver();
   let receiver: WebhookReceiver;
   let simulator: BankSimulator;
@@ -194,13 +194,13 @@ void describe('bank client against the local simulator', () => {
     await receiver.close();
   });
 
-  void test('submitting a payment returns a bank reference, pending', async () => {
+  test('submitting a payment returns a bank reference, pending', async () => {
     const answer = await client.submitPayment(paymentRequest());
     assert.match(answer.reference, /^BNK-[0-9A-F]{16}$/);
     assert.equal(answer.status, 'pending');
   });
 
-  void test('submitting the same payment again returns the same reference', async () => {
+  test('submitting the same payment again returns the same reference', async () => {
     const request = paymentRequest();
     const first = await client.submitPayment(request);
     const again = await client.submitPayment({ ...request, beneficiary: { ...request.beneficiary } });
@@ -208,7 +208,7 @@ void describe('bank client against the local simulator', () => {
     assert.equal(simulator.payments().filter((p) => p.paymentId === request.paymentId).length, 1);
   });
 
-  void test('refuses a reused idempotency key with a different payment, and the refusal is final', async () => {
+  test('refuses a reused idempotency key with a different payment, and the refusal is final', async () => {
     const request = paymentRequest();
     await client.submitPayment(request);
     await assert.rejects(
@@ -222,7 +222,7 @@ void describe('bank client against the local simulator', () => {
     );
   });
 
-  void test('refuses a malformed payment as a final rejection', async () => {
+  test('refuses a malformed payment as a final rejection', async () => {
     await assert.rejects(client.submitPayment(paymentRequest({ amountMinor: 10.5 })), (error) => {
       assert.ok(error instanceof BankRejectedError);
       assert.equal(error.httpStatus, 400);
@@ -231,7 +231,7 @@ void describe('bank client against the local simulator', () => {
     });
   });
 
-  void test('refuses a caller without the API key', async () => {
+  test('refuses a caller without the API key', async () => {
     const stranger = new BankClient({ baseUrl: simulator.url });
     await assert.rejects(stranger.submitPayment(paymentRequest()), (error) => {
       assert.ok(error instanceof BankRejectedError);
@@ -240,7 +240,7 @@ void describe('bank client against the local simulator', () => {
     });
   });
 
-  void test('status polling sees the payment pending, then final', async () => {
+  test('status polling sees the payment pending, then final', async () => {
     const request = paymentRequest();
     // Long enough that the first question surely comes before the outcome; polling then waits for it.
     simulator.setScenario(request.paymentId, { outcome: 'settled', delayMs: 300 });
@@ -251,7 +251,7 @@ void describe('bank client against the local simulator', () => {
     assert.deepEqual(status, { reference, paymentId: request.paymentId, status: 'settled' });
   });
 
-  void test('an unknown reference is refused with 404', async () => {
+  test('an unknown reference is refused with 404', async () => {
     await assert.rejects(client.getPaymentStatus('BNK-NOPE'), (error) => {
       assert.ok(error instanceof BankRejectedError);
       assert.equal(error.httpStatus, 404);
@@ -260,7 +260,7 @@ void describe('bank client against the local simulator', () => {
   });
 
   for (const outcome of ['settled', 'failed', 'returned'] as const satisfies readonly BankOutcome[]) {
-    void test(`a payment forced to ${outcome} reports ${outcome} by signed webhook and by status`, async () => {
+    test(`a payment forced to ${outcome} reports ${outcome} by signed webhook and by status`, async () => {
       const request = paymentRequest();
       simulator.setScenario(request.paymentId, { outcome, delayMs: 50 });
       const { reference } = await client.submitPayment(request);
@@ -273,7 +273,7 @@ void describe('bank client against the local simulator', () => {
     });
   }
 
-  void test('a dropped webhook is never sent, but the status still answers the outcome', async () => {
+  test('a dropped webhook is never sent, but the status still answers the outcome', async () => {
     const request = paymentRequest();
     simulator.setScenario(request.paymentId, { outcome: 'failed', webhook: 'drop', delayMs: 50 });
     const { reference } = await client.submitPayment(request);
@@ -284,7 +284,7 @@ void describe('bank client against the local simulator', () => {
     assert.deepEqual(recorder.forPayment(request.paymentId), []);
   });
 
-  void test('a webhook sent twice carries the same event id both times', async () => {
+  test('a webhook sent twice carries the same event id both times', async () => {
     const request = paymentRequest();
     simulator.setScenario(request.paymentId, { outcome: 'settled', webhook: 'twice', delayMs: 50 });
     await client.submitPayment(request);
@@ -295,7 +295,7 @@ void describe('bank client against the local simulator', () => {
     assert.deepEqual(first, second);
   });
 
-  void test('a bank outage on submit is transient: the retry succeeds with one payment', async () => {
+  test('a bank outage on submit is transient: the retry succeeds with one payment', async () => {
     const request = paymentRequest();
     simulator.setScenario(request.paymentId, { failSubmits: 1 });
     await assert.rejects(client.submitPayment(request), (error) => {
@@ -308,7 +308,7 @@ void describe('bank client against the local simulator', () => {
     assert.equal(simulator.payments().filter((p) => p.paymentId === request.paymentId).length, 1);
   });
 
-  void test('scenarios can be set and payments listed over HTTP by another process', async () => {
+  test('scenarios can be set and payments listed over HTTP by another process', async () => {
     const request = paymentRequest();
     const put = await fetch(`${simulator.url}/_sim/scenarios/${request.paymentId}`, {
       method: 'PUT',
@@ -335,14 +335,14 @@ void describe('bank client against the local simulator', () => {
   });
 });
 
-void describe('bank client when the bank misbehaves', () => {
-  void test('a bank that is not listening is unavailable, not a rejection', async () => {
+describe('bank client when the bank misbehaves', () => {
+  test('a bank that is not listening is unavailable, not a rejection', async () => {
     const client = new BankClient({ baseUrl: `http://127.0.0.1:${await freePort()}` });
     await assert.rejects(client.submitPayment(paymentRequest()), BankUnavailableError);
     await assert.rejects(client.getPaymentStatus('BNK-1'), BankUnavailableError);
   });
 
-  void test('a bank that does not answer in time is unavailable', async () => {
+  test('a bank that does not answer in time is unavailable', async () => {
     const silent = createServer(() => undefined);
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
     try {
@@ -359,7 +359,7 @@ void describe('bank client when the bank misbehaves', () => {
     }
   });
 
-  void test('a success answer the client cannot read is unavailable, so the submission is retried', async () => {
+  test('a success answer the client cannot read is unavailable, so the submission is retried', async () => {
     const garbled = createServer((_req, res) =>
       res.writeHead(201, { 'content-type': 'text/plain' }).end('OK!'),
     );
@@ -378,7 +378,7 @@ void describe('bank client when the bank misbehaves', () => {
     }
   });
 
-  void test('the bank retries a webhook the receiver could not hand over', async () => {
+  test('the bank retries a webhook the receiver could not hand over', async () => {
     let calls = 0;
     const flaky = recordingDeliver();
     const receiver = await startWebhookReceiver({

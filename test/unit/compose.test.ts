@@ -4,6 +4,7 @@ import { access, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { z } from 'zod';
+import { configSchema, loadConfig } from '../../services/config';
 import { SEARCH_ATTRIBUTES } from '../../workflows/payment-contract';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -61,7 +62,7 @@ async function exists(file: string): Promise<boolean> {
   }
 }
 
-void describe('docker-compose.yml', () => {
+describe('docker-compose.yml', () => {
   let services: Record<string, Service>;
   let namedVolumes: Set<string>;
 
@@ -77,7 +78,7 @@ void describe('docker-compose.yml', () => {
     return found;
   }
 
-  void test('defines the stack baton runs on', () => {
+  test('defines the stack baton runs on', () => {
     for (const name of [
       'postgresql',
       'temporal',
@@ -91,13 +92,13 @@ void describe('docker-compose.yml', () => {
     }
   });
 
-  void test('gives every service an image or a build', () => {
+  test('gives every service an image or a build', () => {
     for (const [name, svc] of Object.entries(services)) {
       assert.ok(svc.image !== undefined || svc.build !== undefined, `${name} has neither image nor build`);
     }
   });
 
-  void test('makes services depend only on services that exist', () => {
+  test('makes services depend only on services that exist', () => {
     for (const [name, svc] of Object.entries(services)) {
       const deps = Array.isArray(svc.depends_on) ? svc.depends_on : Object.keys(svc.depends_on ?? {});
       for (const dep of deps) {
@@ -107,7 +108,7 @@ void describe('docker-compose.yml', () => {
     }
   });
 
-  void test('starts the worker only once Temporal is set up and its dependencies are healthy', () => {
+  test('starts the worker only once Temporal is set up and its dependencies are healthy', () => {
     const deps = service('worker').depends_on;
     assert.ok(deps !== undefined && !Array.isArray(deps));
     assert.equal(deps['temporal-setup']?.condition, 'service_completed_successfully');
@@ -119,7 +120,7 @@ void describe('docker-compose.yml', () => {
     }
   });
 
-  void test("gives the worker every variable baton's configuration needs, pointing at the compose services", () => {
+  test("gives the worker every variable baton's configuration needs, pointing at the compose services", () => {
     const env = environmentOf(service('worker'));
     for (const name of [
       'TEMPORAL_ADDRESS',
@@ -141,10 +142,19 @@ void describe('docker-compose.yml', () => {
       withDefaults(env.get('BANK_WEBHOOK_SECRET') ?? '').length >= 16,
       'the default secret is long enough',
     );
-    assert.equal(env.get('SMTP_URL'), 'smtp://mailcatcher:1025');
   });
 
-  void test('lets the bank simulator and the worker share one webhook secret and reach each other', () => {
+  test("sets on baton's own services only variables its configuration knows, with values it accepts", () => {
+    const known = new Set(Object.keys(configSchema.shape));
+    for (const name of ['worker', 'bank-simulator']) {
+      const env = environmentOf(service(name));
+      for (const variable of env.keys()) assert.ok(known.has(variable), `${name} sets unknown ${variable}`);
+      const resolved = Object.fromEntries([...env].map(([k, v]) => [k, withDefaults(v)]));
+      assert.doesNotThrow(() => loadConfig(resolved), `${name}'s environment passes validation`);
+    }
+  });
+
+  test('lets the bank simulator and the worker share one webhook secret and reach each other', () => {
     const bank = environmentOf(service('bank-simulator'));
     const worker = environmentOf(service('worker'));
     assert.equal(bank.get('BANK_WEBHOOK_SECRET'), worker.get('BANK_WEBHOOK_SECRET'));
@@ -153,7 +163,7 @@ void describe('docker-compose.yml', () => {
     assert.equal(worker.get('WEBHOOK_HOST'), '0.0.0.0');
   });
 
-  void test('registers every search attribute of the payment contract, with its type', () => {
+  test('registers every search attribute of the payment contract, with its type', () => {
     const listed = environmentOf(service('temporal-setup')).get('SEARCH_ATTRIBUTES') ?? '';
     const registered: Record<string, string> = {};
     for (const pair of listed.split(/\s+/).filter(Boolean)) {
@@ -163,7 +173,7 @@ void describe('docker-compose.yml', () => {
     assert.deepEqual(registered, { ...SEARCH_ATTRIBUTES });
   });
 
-  void test('enables Workflow Updates in the Temporal server it mounts', async () => {
+  test('enables Workflow Updates in the Temporal server it mounts', async () => {
     const env = environmentOf(service('temporal'));
     assert.equal(env.get('DB'), 'postgres12');
     const mount = (service('temporal').volumes ?? []).find((volume) => volume.includes('dynamicconfig'));
@@ -180,7 +190,7 @@ void describe('docker-compose.yml', () => {
     assert.deepEqual(dynamicConfig['frontend.enableUpdateWorkflowExecution'], [{ value: true }]);
   });
 
-  void test('mounts and builds only from files that exist in the repository', async () => {
+  test('mounts and builds only from files that exist in the repository', async () => {
     for (const [name, svc] of Object.entries(services)) {
       for (const volume of svc.volumes ?? []) {
         const source = volume.split(':')[0] ?? '';
@@ -203,7 +213,7 @@ void describe('docker-compose.yml', () => {
     }
   });
 
-  void test('runs commands whose entry points exist in the repository', async () => {
+  test('runs commands whose entry points exist in the repository', async () => {
     for (const [name, svc] of Object.entries(services)) {
       const args = typeof svc.command === 'string' ? svc.command.split(/\s+/) : (svc.command ?? []);
       for (const arg of args) {

@@ -121,7 +121,7 @@ function message(type: string, body: Buffer): Buffer {
   return Buffer.concat([header, body]);
 }
 
-void describe('serving an embedded ledger over the PostgreSQL wire protocol', { timeout: 120_000 }, () => {
+describe('serving an embedded ledger over the PostgreSQL wire protocol', { timeout: 120_000 }, () => {
   let ledger: Ledger;
 
   before(async () => {
@@ -141,7 +141,7 @@ void describe('serving an embedded ledger over the PostgreSQL wire protocol', { 
     await ledger.close();
   });
 
-  void test('lets a second ledger read the same books through the served URL while this process keeps writing', async () => {
+  test('lets a second ledger read the same books through the served URL while this process keeps writing', async () => {
     const served = await serveEmbeddedLedger(ledger, { host: '127.0.0.1', port: 0 });
     try {
       assert.match(served.url, /^postgres:\/\/postgres@127\.0\.0\.1:\d+\/postgres/);
@@ -190,7 +190,7 @@ void describe('serving an embedded ledger over the PostgreSQL wire protocol', { 
     assert.equal(await balanceOf(ledger, 'alice'), 6_000);
   });
 
-  void test('keeps remote reads and in-process transfers from running inside each other', async () => {
+  test('keeps remote reads and in-process transfers from running inside each other', async () => {
     await openCustomer(ledger, 'bob', 1_000_000);
     const served = await serveEmbeddedLedger(ledger, { host: '127.0.0.1', port: 0 });
     const remote = await Ledger.open({ databaseUrl: served.url, poolSize: 1 });
@@ -238,7 +238,7 @@ void describe('serving an embedded ledger over the PostgreSQL wire protocol', { 
     }
   });
 
-  void test('serves the books to a ledger opened in another process', async () => {
+  test('serves the books to a ledger opened in another process', async () => {
     const served = await serveEmbeddedLedger(ledger, { host: '127.0.0.1', port: 0 });
     try {
       const script = `
@@ -262,7 +262,7 @@ void describe('serving an embedded ledger over the PostgreSQL wire protocol', { 
     }
   });
 
-  void test("keeps this process's statements out of a client's unfinished extended-protocol query", async () => {
+  test("keeps this process's statements out of a client's unfinished extended-protocol query", async () => {
     const served = await serveEmbeddedLedger(ledger, { host: '127.0.0.1', port: 0 });
     try {
       const client = await RawWireClient.connect(served.url);
@@ -278,7 +278,7 @@ void describe('serving an embedded ledger over the PostgreSQL wire protocol', { 
     }
   });
 
-  void test('rolls back a transaction a client leaves open when it disconnects', async () => {
+  test('rolls back a transaction a client leaves open when it disconnects', async () => {
     const served = await serveEmbeddedLedger(ledger, { host: '127.0.0.1', port: 0 });
     try {
       const before = await balanceOf(ledger, 'alice');
@@ -303,7 +303,7 @@ void describe('serving an embedded ledger over the PostgreSQL wire protocol', { 
     }
   });
 
-  void test('gives the session back when a client vanishes in the middle of a transaction and a statement', async () => {
+  test('gives the session back when a client vanishes in the middle of a transaction and a statement', async () => {
     const served = await serveEmbeddedLedger(ledger, { host: '127.0.0.1', port: 0 });
     try {
       const before = await balanceOf(ledger, 'alice');
@@ -331,7 +331,7 @@ void describe('serving an embedded ledger over the PostgreSQL wire protocol', { 
     }
   });
 
-  void test('gives the session back when a client vanishes half-way through a statement outside a transaction', async () => {
+  test('gives the session back when a client vanishes half-way through a statement outside a transaction', async () => {
     const served = await serveEmbeddedLedger(ledger, { host: '127.0.0.1', port: 0 });
     try {
       const client = await RawWireClient.connect(served.url);
@@ -351,7 +351,7 @@ void describe('serving an embedded ledger over the PostgreSQL wire protocol', { 
     }
   });
 
-  void test('stops accepting connections once closed, while the ledger goes on working', async () => {
+  test('stops accepting connections once closed, while the ledger goes on working', async () => {
     const served: ServedLedger = await serveEmbeddedLedger(ledger, { host: '127.0.0.1', port: 0 });
     const client = new Client({ connectionString: served.url });
     await client.connect();
@@ -365,7 +365,7 @@ void describe('serving an embedded ledger over the PostgreSQL wire protocol', { 
     assert.ok((await ledger.listAccounts()).length > 0);
   });
 
-  void test('refuses to serve on anything but loopback, or twice at once', async () => {
+  test('refuses to serve on anything but loopback, or twice at once', async () => {
     await assert.rejects(serveEmbeddedLedger(ledger, { host: '0.0.0.0', port: 0 }), /loopback/);
     const served = await serveEmbeddedLedger(ledger, { host: '127.0.0.1', port: 0 });
     try {
@@ -375,7 +375,7 @@ void describe('serving an embedded ledger over the PostgreSQL wire protocol', { 
     }
   });
 
-  void test('refuses to serve a ledger that is on PostgreSQL', async () => {
+  test('refuses to serve a ledger that is on PostgreSQL', async () => {
     const schema = `ledger_serve_${process.pid}_${randomBytes(4).toString('hex')}`;
     const onPostgres = await Ledger.open({ databaseUrl: DATABASE_URL, schema, poolSize: 1 });
     try {

@@ -88,7 +88,7 @@ interface Backend {
 }
 
 function behavesAsALedger(backend: Backend): void {
-  void describe(`ledger on ${backend.name}`, () => {
+  describe(`ledger on ${backend.name}`, () => {
     let ledger: Ledger;
 
     before(async () => {
@@ -106,7 +106,7 @@ function behavesAsALedger(backend: Backend): void {
       }
     });
 
-    void test('records each migration once and applies nothing on a second run', async () => {
+    test('records each migration once and applies nothing on a second run', async () => {
       const rows = await ledger.database.query('SELECT version FROM schema_migrations ORDER BY version');
       assert.deepEqual(
         rows.map((row) => Number(row.version)),
@@ -115,7 +115,7 @@ function behavesAsALedger(backend: Backend): void {
       assert.deepEqual(await migrate(ledger.database), []);
     });
 
-    void test('opens the clearing, settlement and funding accounts of a currency once', async () => {
+    test('opens the clearing, settlement and funding accounts of a currency once', async () => {
       await ledger.ensureSystemAccounts('EUR');
       const system = (await ledger.listAccounts()).filter(
         (account) => account.currency === 'EUR' && account.kind !== 'customer',
@@ -130,7 +130,7 @@ function behavesAsALedger(backend: Backend): void {
       );
     });
 
-    void test('opens an account idempotently and refuses the same id with other details', async () => {
+    test('opens an account idempotently and refuses the same id with other details', async () => {
       const prefix = fresh('open');
       const input = {
         id: `${prefix}:acct`,
@@ -157,7 +157,7 @@ function behavesAsALedger(backend: Backend): void {
       assert.deepEqual(await ledger.getAccount(input.id), first);
     });
 
-    void test('moves money as two entries that sum to zero and keeps balances equal to the entries', async () => {
+    test('moves money as two entries that sum to zero and keeps balances equal to the entries', async () => {
       const prefix = fresh('move');
       const customer = await fundedCustomer(ledger, prefix, 10_000);
       const clearingBefore = await balanceOf(ledger, CLEARING_EUR);
@@ -199,7 +199,7 @@ function behavesAsALedger(backend: Backend): void {
       await assertBooksBalance(ledger);
     });
 
-    void test('lets funding, clearing and settlement accounts go below zero', async () => {
+    test('lets funding, clearing and settlement accounts go below zero', async () => {
       const prefix = fresh('system');
       const settlementBefore = await balanceOf(ledger, SETTLEMENT_EUR);
       await ledger.transfer({
@@ -213,7 +213,7 @@ function behavesAsALedger(backend: Backend): void {
       assert.ok((await balanceOf(ledger, FUNDING_EUR)) < 0, 'funding is where money enters the books');
     });
 
-    void test('rejects a transfer when funds are insufficient and records nothing', async () => {
+    test('rejects a transfer when funds are insufficient and records nothing', async () => {
       const prefix = fresh('short');
       const customer = await fundedCustomer(ledger, prefix, 1_000);
       const request = {
@@ -247,7 +247,7 @@ function behavesAsALedger(backend: Backend): void {
       assert.equal(await balanceOf(ledger, customer), 0);
     });
 
-    void test('returns the first transfer when the same idempotency key is used again with the same parameters', async () => {
+    test('returns the first transfer when the same idempotency key is used again with the same parameters', async () => {
       const prefix = fresh('again');
       const customer = await fundedCustomer(ledger, prefix, 5_000);
       const request = {
@@ -267,7 +267,7 @@ function behavesAsALedger(backend: Backend): void {
       assert.equal(underKey.length, 1);
     });
 
-    void test('rejects a reused idempotency key with other parameters', async () => {
+    test('rejects a reused idempotency key with other parameters', async () => {
       const prefix = fresh('conflict');
       const customer = await fundedCustomer(ledger, prefix, 5_000);
       const request = {
@@ -290,7 +290,7 @@ function behavesAsALedger(backend: Backend): void {
       assert.equal(await balanceOf(ledger, customer), 4_300);
     });
 
-    void test('rejects a transfer from or to an account that does not exist', async () => {
+    test('rejects a transfer from or to an account that does not exist', async () => {
       const prefix = fresh('missing');
       const customer = await fundedCustomer(ledger, prefix, 100);
       const base = { idempotencyKey: `${prefix}:t`, amountMinor: 10, currency: 'EUR' };
@@ -307,7 +307,7 @@ function behavesAsALedger(backend: Backend): void {
       assert.equal(await ledger.getTransferByKey(base.idempotencyKey), undefined);
     });
 
-    void test('rejects a transfer whose accounts are not in the transfer currency', async () => {
+    test('rejects a transfer whose accounts are not in the transfer currency', async () => {
       const prefix = fresh('fx');
       const customer = await fundedCustomer(ledger, prefix, 1_000);
       const error = await rejectsWith(
@@ -334,7 +334,7 @@ function behavesAsALedger(backend: Backend): void {
       assert.equal(await balanceOf(ledger, customer), 1_000);
     });
 
-    void test('rejects amounts that are not positive safe integers', async () => {
+    test('rejects amounts that are not positive safe integers', async () => {
       const prefix = fresh('amount');
       const customer = await fundedCustomer(ledger, prefix, 1_000);
       const bad: unknown[] = [
@@ -362,7 +362,7 @@ function behavesAsALedger(backend: Backend): void {
       assert.equal(await balanceOf(ledger, customer), 1_000);
     });
 
-    void test('rejects malformed keys, currencies and transfers from an account to itself', async () => {
+    test('rejects malformed keys, currencies and transfers from an account to itself', async () => {
       const prefix = fresh('input');
       const customer = await fundedCustomer(ledger, prefix, 1_000);
       const base = {
@@ -382,7 +382,7 @@ function behavesAsALedger(backend: Backend): void {
       assert.equal(await balanceOf(ledger, customer), 1_000);
     });
 
-    void test('keeps amounts of up to 2^53 - 1 minor units exact', async () => {
+    test('keeps amounts of up to 2^53 - 1 minor units exact', async () => {
       const prefix = fresh('big');
       await ledger.ensureSystemAccounts('JPY');
       const customer = `${prefix}:customer`;
@@ -402,7 +402,7 @@ function behavesAsALedger(backend: Backend): void {
       );
     });
 
-    void test('reverses a transfer by moving its amount back as a new transfer', async () => {
+    test('reverses a transfer by moving its amount back as a new transfer', async () => {
       const prefix = fresh('reverse');
       const customer = await fundedCustomer(ledger, prefix, 1_000);
       const debit = await ledger.transfer({
@@ -432,7 +432,7 @@ function behavesAsALedger(backend: Backend): void {
       await assertBooksBalance(ledger);
     });
 
-    void test('returns the same reversal for a repeated key and refuses a second reversal under another key', async () => {
+    test('returns the same reversal for a repeated key and refuses a second reversal under another key', async () => {
       const prefix = fresh('twice');
       const customer = await fundedCustomer(ledger, prefix, 1_000);
       const debit = await ledger.transfer({
@@ -461,7 +461,7 @@ function behavesAsALedger(backend: Backend): void {
       assert.equal(await ledger.getTransferByKey(`${prefix}:undo-2`), undefined);
     });
 
-    void test('returns null when asked to reverse a transfer that does not exist', async () => {
+    test('returns null when asked to reverse a transfer that does not exist', async () => {
       const prefix = fresh('ghost');
       assert.equal(
         await ledger.reverse({ idempotencyKey: `${prefix}:undo`, originalIdempotencyKey: `${prefix}:never` }),
@@ -470,7 +470,7 @@ function behavesAsALedger(backend: Backend): void {
       assert.equal(await ledger.getTransferByKey(`${prefix}:undo`), undefined);
     });
 
-    void test('rejects a reversal whose key was already used by another transfer', async () => {
+    test('rejects a reversal whose key was already used by another transfer', async () => {
       const prefix = fresh('reuse');
       const customer = await fundedCustomer(ledger, prefix, 1_000);
       await ledger.transfer({
@@ -491,7 +491,7 @@ function behavesAsALedger(backend: Backend): void {
       assert.equal(await balanceOf(ledger, customer), 900);
     });
 
-    void test('refuses a reversal that would take a customer below zero', async () => {
+    test('refuses a reversal that would take a customer below zero', async () => {
       const prefix = fresh('overdraw');
       const customer = await fundedCustomer(ledger, prefix, 500);
       await ledger.transfer({
@@ -511,7 +511,7 @@ function behavesAsALedger(backend: Backend): void {
       assert.equal(await ledger.getTransferByKey(`${prefix}:unfund`), undefined);
     });
 
-    void test('refuses, through its CHECK constraint, any direct write that takes a customer below zero', async () => {
+    test('refuses, through its CHECK constraint, any direct write that takes a customer below zero', async () => {
       const prefix = fresh('check');
       const customer = await fundedCustomer(ledger, prefix, 10);
       await assert.rejects(
@@ -524,7 +524,7 @@ function behavesAsALedger(backend: Backend): void {
       assert.equal(await balanceOf(ledger, customer), 10);
     });
 
-    void test('lists accounts by kind then id, and transfers oldest first', async () => {
+    test('lists accounts by kind then id, and transfers oldest first', async () => {
       const prefix = fresh('order');
       await fundedCustomer(ledger, `${prefix}-b`, 10);
       await fundedCustomer(ledger, `${prefix}-a`, 20);
@@ -576,8 +576,8 @@ behavesAsALedger({
   dispose: () => dropSchema(suiteSchema),
 });
 
-void describe('ledger in a PGlite data directory', () => {
-  void test('keeps accounts, transfers and idempotency across a reopen', async () => {
+describe('ledger in a PGlite data directory', () => {
+  test('keeps accounts, transfers and idempotency across a reopen', async () => {
     const root = await mkdtemp(join(tmpdir(), 'baton-ledger-reopen-'));
     const dataDir = join(root, 'pgdata');
     try {
@@ -627,7 +627,7 @@ void describe('ledger in a PGlite data directory', () => {
   });
 });
 
-void describe('ledger on PostgreSQL under concurrency', () => {
+describe('ledger on PostgreSQL under concurrency', () => {
   const schema = uniqueSchema('concurrency');
   let ledger: Ledger;
 
@@ -644,7 +644,7 @@ void describe('ledger on PostgreSQL under concurrency', () => {
     }
   });
 
-  void test('lets exactly the affordable number of concurrent debits through', async () => {
+  test('lets exactly the affordable number of concurrent debits through', async () => {
     const customer = await fundedCustomer(ledger, 'race', 1_000);
     const attempts = Array.from({ length: 10 }, (_, i) =>
       ledger.transfer({
@@ -667,7 +667,7 @@ void describe('ledger on PostgreSQL under concurrency', () => {
     await assertBooksBalance(ledger);
   });
 
-  void test('returns one and the same transfer to concurrent calls with the same key', async () => {
+  test('returns one and the same transfer to concurrent calls with the same key', async () => {
     const customer = await fundedCustomer(ledger, 'same-key', 1_000);
     const request = {
       idempotencyKey: 'same-key:debit',
@@ -682,7 +682,7 @@ void describe('ledger on PostgreSQL under concurrency', () => {
     await assertBooksBalance(ledger);
   });
 
-  void test('lets exactly one of several concurrent reversals under different keys through', async () => {
+  test('lets exactly one of several concurrent reversals under different keys through', async () => {
     const customer = await fundedCustomer(ledger, 'undo-race', 1_000);
     const debit = await ledger.transfer({
       idempotencyKey: 'undo-race:debit',
@@ -715,7 +715,7 @@ void describe('ledger on PostgreSQL under concurrency', () => {
     await assertBooksBalance(ledger);
   });
 
-  void test('completes concurrent transfers in opposite directions between the same accounts without deadlock', async () => {
+  test('completes concurrent transfers in opposite directions between the same accounts without deadlock', async () => {
     const alice = await fundedCustomer(ledger, 'pingpong-a', 5_000);
     const bob = await fundedCustomer(ledger, 'pingpong-b', 5_000);
     const transfers = Array.from({ length: 20 }, (_, i) =>
@@ -734,7 +734,7 @@ void describe('ledger on PostgreSQL under concurrency', () => {
     await assertBooksBalance(ledger);
   });
 
-  void test('migrates a fresh schema once when several processes open it at the same time', async () => {
+  test('migrates a fresh schema once when several processes open it at the same time', async () => {
     const fresh = uniqueSchema('migrate');
     try {
       const ledgers = await Promise.all(
@@ -760,7 +760,7 @@ void describe('ledger on PostgreSQL under concurrency', () => {
     }
   });
 
-  void test('keeps the books of two schemas apart', async () => {
+  test('keeps the books of two schemas apart', async () => {
     const other = uniqueSchema('other');
     const second = await Ledger.open({ databaseUrl: DATABASE_URL, schema: other, poolSize: 2 });
     try {

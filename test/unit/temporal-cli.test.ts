@@ -67,8 +67,8 @@ async function rejectsWith(promise: Promise<unknown>, code: TemporalCliErrorCode
   assert.fail('expected the resolver to fail');
 }
 
-void describe('resolveTemporalCli', () => {
-  void test('names TEMPORAL_CLI_PATH when it points at a missing file', async () => {
+describe('resolveTemporalCli', () => {
+  test('names TEMPORAL_CLI_PATH when it points at a missing file', async () => {
     const missing = path.join(root, 'no-such-temporal');
     const error = await rejectsWith(
       resolveTemporalCli({
@@ -81,7 +81,7 @@ void describe('resolveTemporalCli', () => {
     assert.ok(error.message.includes(missing));
   });
 
-  void test('refuses a TEMPORAL_CLI_PATH file that is not executable', async () => {
+  test('refuses a TEMPORAL_CLI_PATH file that is not executable', async () => {
     const plain = path.join(await folder('plain'), 'temporal');
     await writeFile(plain, 'not a program');
     await rejectsWith(
@@ -93,7 +93,7 @@ void describe('resolveTemporalCli', () => {
     );
   });
 
-  void test('uses the executable TEMPORAL_CLI_PATH points at, before anything on PATH', async () => {
+  test('uses the executable TEMPORAL_CLI_PATH points at, before anything on PATH', async () => {
     const chosen = await executable(path.join(await folder('env'), 'my-temporal'), 'echo chosen');
     const onPath = await folder('env-path');
     await executable(path.join(onPath, 'temporal'), 'echo other');
@@ -104,7 +104,7 @@ void describe('resolveTemporalCli', () => {
     assert.deepEqual(cli, { path: chosen, source: 'env' });
   });
 
-  void test('finds temporal on PATH', async () => {
+  test('finds temporal on PATH', async () => {
     const empty = await folder('path-empty');
     const bin = await folder('path-bin');
     const temporal = await executable(path.join(bin, 'temporal'), 'echo temporal');
@@ -115,14 +115,14 @@ void describe('resolveTemporalCli', () => {
     assert.deepEqual(cli, { path: temporal, source: 'path' });
   });
 
-  void test('reuses the cached build in the tool folder', async () => {
+  test('reuses the cached build in the tool folder', async () => {
     const toolDir = await folder('tools-cache');
     const cached = await executable(cachedBinaryPath(toolDir), 'echo cached');
     const cli = await resolveTemporalCli({ env: { PATH: '' }, toolDir, goFallbacks: [] });
     assert.deepEqual(cli, { path: cached, source: 'cache' });
   });
 
-  void test('says what to do when neither Go nor a binary is available', async () => {
+  test('says what to do when neither Go nor a binary is available', async () => {
     const error = await rejectsWith(
       resolveTemporalCli({ env: { PATH: '' }, toolDir: await folder('tools-none'), goFallbacks: [] }),
       TemporalCliErrorCode.NotFound,
@@ -133,7 +133,7 @@ void describe('resolveTemporalCli', () => {
     assert.match(error.message, /Go >= 1\.25/);
   });
 
-  void test('does not build when building is not allowed, even with Go present', async () => {
+  test('does not build when building is not allowed, even with Go present', async () => {
     const goDir = await folder('go-not-allowed');
     const calls = await fakeGo(goDir);
     const error = await rejectsWith(
@@ -148,7 +148,7 @@ void describe('resolveTemporalCli', () => {
     await assert.rejects(stat(calls));
   });
 
-  void test('builds the pinned CLI with Go into the tool folder and reports progress', async () => {
+  test('builds the pinned CLI with Go into the tool folder and reports progress', async () => {
     const goDir = await folder('go-build');
     const calls = await fakeGo(goDir);
     const toolDir = path.join(await folder('tools-build'), `temporal-cli-${TEMPORAL_CLI_VERSION}`);
@@ -177,7 +177,7 @@ void describe('resolveTemporalCli', () => {
     assert.equal(again.source, 'cache');
   });
 
-  void test('builds once when two resolvers race for a missing CLI', async () => {
+  test('builds once when two resolvers race for a missing CLI', async () => {
     const goDir = await folder('go-race');
     const calls = await fakeGo(goDir, { delay: 1 });
     const toolDir = path.join(await folder('tools-race'), `temporal-cli-${TEMPORAL_CLI_VERSION}`);
@@ -188,7 +188,7 @@ void describe('resolveTemporalCli', () => {
     assert.equal((await readFile(calls, 'utf8')).trim().split('\n').length, 1);
   });
 
-  void test('reports a failed Go build with its output and leaves no binary behind', async () => {
+  test('reports a failed Go build with its output and leaves no binary behind', async () => {
     const goDir = await folder('go-fail');
     await fakeGo(goDir, { fail: true });
     const toolDir = path.join(await folder('tools-fail'), `temporal-cli-${TEMPORAL_CLI_VERSION}`);

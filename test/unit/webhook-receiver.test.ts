@@ -26,7 +26,7 @@ function nowSeconds(): number {
   return Math.floor(Date.now() / 1000);
 }
 
-void describe('webhook receiver', () => {
+describe('webhook receiver', () => {
   const delivered: BankStatusDelivery[] = [];
   const logLines: string[] = [];
   let receiver: WebhookReceiver;
@@ -68,7 +68,7 @@ void describe('webhook receiver', () => {
     delivered.length = 0;
   });
 
-  void test('hands a correctly signed status to its payment and answers 200', async () => {
+  test('hands a correctly signed status to its payment and answers 200', async () => {
     const answer = await postSigned(JSON.stringify(event({ status: 'returned' })));
     assert.deepEqual(answer, { status: 200, body: { received: true } });
     assert.deepEqual(delivered, [
@@ -79,7 +79,7 @@ void describe('webhook receiver', () => {
     ]);
   });
 
-  void test('a duplicate delivery is harmless: both answered 200, the workflow de-duplicates by event id', async () => {
+  test('a duplicate delivery is harmless: both answered 200, the workflow de-duplicates by event id', async () => {
     const rawBody = JSON.stringify(event({ eventId: 'evt_dup' }));
     assert.equal((await postSigned(rawBody)).status, 200);
     assert.equal((await postSigned(rawBody)).status, 200);
@@ -87,21 +87,21 @@ void describe('webhook receiver', () => {
     assert.deepEqual(delivered[0], delivered[1]);
   });
 
-  void test('refuses a forged signature with 401 and delivers nothing', async () => {
+  test('refuses a forged signature with 401 and delivers nothing', async () => {
     const rawBody = JSON.stringify(event());
     const answer = await post(rawBody, signWebhook(rawBody, 'not-the-bank-secret', nowSeconds()));
     assert.equal(answer.status, 401);
     assert.deepEqual(delivered, []);
   });
 
-  void test('refuses a body changed after the bank signed it', async () => {
+  test('refuses a body changed after the bank signed it', async () => {
     const signed = JSON.stringify(event({ status: 'failed' }));
     const answer = await post(signed.replace('failed', 'settled'), signWebhook(signed, SECRET, nowSeconds()));
     assert.equal(answer.status, 401);
     assert.deepEqual(delivered, []);
   });
 
-  void test('refuses a missing signature with 401 and delivers nothing', async () => {
+  test('refuses a missing signature with 401 and delivers nothing', async () => {
     const answer = await post(JSON.stringify(event()), undefined);
     assert.deepEqual(answer, {
       status: 401,
@@ -110,43 +110,43 @@ void describe('webhook receiver', () => {
     assert.deepEqual(delivered, []);
   });
 
-  void test('refuses a replayed webhook whose signature has expired', async () => {
+  test('refuses a replayed webhook whose signature has expired', async () => {
     const rawBody = JSON.stringify(event());
     const answer = await post(rawBody, signWebhook(rawBody, SECRET, nowSeconds() - 3600));
     assert.equal(answer.status, 401);
     assert.deepEqual(delivered, []);
   });
 
-  void test('refuses a signed body that is not JSON with 400', async () => {
+  test('refuses a signed body that is not JSON with 400', async () => {
     const answer = await postSigned('{"eventId": ');
     assert.equal(answer.status, 400);
     assert.deepEqual(delivered, []);
   });
 
-  void test('refuses a signed body that is not a payment status event with 400', async () => {
+  test('refuses a signed body that is not a payment status event with 400', async () => {
     const answer = await postSigned(JSON.stringify({ ...event(), status: 'maybe' }));
     assert.equal(answer.status, 400);
     assert.deepEqual(delivered, []);
   });
 
-  void test('answers 404 for a payment nobody knows', async () => {
+  test('answers 404 for a payment nobody knows', async () => {
     const answer = await postSigned(JSON.stringify(event({ paymentId: 'pay-nobody' })));
     assert.equal(answer.status, 404);
   });
 
-  void test('answers 503 when the status cannot be handed over, so the bank tries again', async () => {
+  test('answers 503 when the status cannot be handed over, so the bank tries again', async () => {
     const answer = await postSigned(JSON.stringify(event({ paymentId: FLAKY_PAYMENT })));
     assert.equal(answer.status, 503);
   });
 
-  void test('refuses a body over 64 KiB with 413', async () => {
+  test('refuses a body over 64 KiB with 413', async () => {
     const huge = JSON.stringify(event({ eventId: 'evt_big' })) + ' '.repeat(MAX_WEBHOOK_BODY_BYTES);
     const answer = await postSigned(huge);
     assert.equal(answer.status, 413);
     assert.deepEqual(delivered, []);
   });
 
-  void test('refuses an oversized body sent without a length with 413', async () => {
+  test('refuses an oversized body sent without a length with 413', async () => {
     const status = await new Promise<number | undefined>((resolve, reject) => {
       const req = httpRequest(receiver.url, { method: 'POST', headers: { 'transfer-encoding': 'chunked' } });
       req.on('response', (res) => {
@@ -162,13 +162,13 @@ void describe('webhook receiver', () => {
     assert.deepEqual(delivered, []);
   });
 
-  void test('answers the health check', async () => {
+  test('answers the health check', async () => {
     const response = await fetch(new URL('/healthz', receiver.url));
     assert.equal(response.status, 200);
     await response.arrayBuffer();
   });
 
-  void test('logs ids and outcomes, never the webhook body', async () => {
+  test('logs ids and outcomes, never the webhook body', async () => {
     await postSigned(JSON.stringify(event({ eventId: 'evt_logged' })));
     const line = logLines.find((l) => l.includes('evt_logged'));
     assert.ok(line);
