@@ -235,10 +235,27 @@ async function onePayment(
   const workflowId = paymentWorkflowId(paymentId);
   return withClient(config, async (client) => {
     try {
+      const described = await client.workflow.getHandle(workflowId).describe();
+      const uiUrl = runUiUrl(config.TEMPORAL_UI_URL, config.TEMPORAL_NAMESPACE, workflowId, described.runId);
+      if (command !== 'status' && described.status.name !== 'RUNNING') {
+        // A finished run takes no more messages; say why in the payment's own terms.
+        const finished = await paymentState(client, paymentId);
+        console.error(
+          `${command} refused: payment ${paymentId} is ${finished.status}; it can no longer be changed`,
+        );
+        return 1;
+      }
       if (command === 'cancel') {
         const result = await cancelPayment(client, paymentId);
-        print(`payment ${paymentId}: ${result.status}`, { paymentId, workflowId, status: result.status });
-      } else if (decision !== undefined) {
+        print(`payment ${paymentId}: ${result.status}\n  UI: ${uiUrl}`, {
+          paymentId,
+          workflowId,
+          status: result.status,
+          uiUrl,
+        });
+        return 0;
+      }
+      if (decision !== undefined) {
         await reviewPayment(client, paymentId, {
           decision,
           reviewer,
@@ -246,9 +263,7 @@ async function onePayment(
         });
       }
       const state = await paymentState(client, paymentId);
-      const described = await client.workflow.getHandle(workflowId).describe();
-      const uiUrl = runUiUrl(config.TEMPORAL_UI_URL, config.TEMPORAL_NAMESPACE, workflowId, described.runId);
-      if (command !== 'cancel') print(describeState(state, uiUrl), stateJson(state, workflowId, uiUrl));
+      print(describeState(state, uiUrl), stateJson(state, workflowId, uiUrl));
       return 0;
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) {
@@ -312,7 +327,13 @@ async function accounts(config: Config, args: string[]): Promise<number> {
   const databaseUrl = config.DATABASE_URL ?? `postgres://postgres@127.0.0.1:${config.LEDGER_PORT}/postgres`;
   let ledger: Ledger;
   try {
-    ledger = await Ledger.open({ databaseUrl, poolSize: 1 });
+    ledger = await Ledger.open({
+      databaseUrl,
+      poolSize: 1,
+      ...(config.DATABASE_URL !== undefined && config.DATABASE_SCHEMA !== undefined
+        ? { schema: config.DATABASE_SCHEMA }
+        : {}),
+    });
   } catch (err) {
     console.error(
       config.DATABASE_URL === undefined

@@ -34,6 +34,12 @@ export const configSchema = z.object({
       .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
       .optional(),
   ),
+  DATABASE_SCHEMA: optionalText.pipe(
+    z
+      .string()
+      .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lower-case PostgreSQL schema name')
+      .optional(),
+  ),
   LEDGER_PORT: port.default(7432),
   BANK_URL: z.url().default('http://127.0.0.1:7300'),
   BANK_API_KEY: optionalText,

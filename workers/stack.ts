@@ -19,6 +19,7 @@ async function main(): Promise<number> {
   const stack = await startLocalStack({
     dataDir: path.resolve(config.DATA_DIR),
     ...(config.DATABASE_URL === undefined ? {} : { databaseUrl: config.DATABASE_URL }),
+    ...(config.DATABASE_SCHEMA === undefined ? {} : { databaseSchema: config.DATABASE_SCHEMA }),
     temporalPort: config.TEMPORAL_PORT,
     uiPort: config.TEMPORAL_UI_PORT,
     bankPort: config.BANK_SIM_PORT,

@@ -14,7 +14,10 @@ async function main(): Promise<void> {
   const config = loadConfig();
   const ledger = await Ledger.open(
     config.DATABASE_URL !== undefined
-      ? { databaseUrl: config.DATABASE_URL }
+      ? {
+          databaseUrl: config.DATABASE_URL,
+          ...(config.DATABASE_SCHEMA === undefined ? {} : { schema: config.DATABASE_SCHEMA }),
+        }
       : { dataDir: path.resolve(config.DATA_DIR, 'ledger') },
   );
   const client = await connectClient(config);

@@ -10,8 +10,9 @@ import { promisify } from 'node:util';
 import { Client } from 'pg';
 import { Ledger, serveEmbeddedLedger } from '../../services/ledger';
 import type { ServedLedger } from '../../services/ledger';
+import { TEST_DATABASE_URL } from '../support/postgres';
 
-const DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgres://root@127.0.0.1:5432/test';
+const DATABASE_URL = TEST_DATABASE_URL;
 const REPO_ROOT = resolve(__dirname, '..', '..');
 const CLEARING_EUR = Ledger.systemAccountId('clearing', 'EUR');
 const FUNDING_EUR = Ledger.systemAccountId('funding', 'EUR');

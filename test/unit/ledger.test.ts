@@ -1,29 +1,14 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client } from 'pg';
 import { Ledger, isLedgerError, migrate } from '../../services/ledger';
+import { dropSchema, TEST_DATABASE_URL, uniqueSchema as schemaFor } from '../support/postgres';
 import type { LedgerError, LedgerErrorCode, LedgerOptions } from '../../services/ledger';
 
-/** The PostgreSQL the machine runs; each suite works in its own schema, dropped at the end. */
-const DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgres://root@127.0.0.1:5432/test';
-
-function uniqueSchema(label: string): string {
-  return `ledger_${label}_${process.pid}_${randomBytes(4).toString('hex')}`;
-}
-
-async function dropSchema(schema: string): Promise<void> {
-  const client = new Client({ connectionString: DATABASE_URL });
-  await client.connect();
-  try {
-    await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-  } finally {
-    await client.end();
-  }
-}
+const DATABASE_URL = TEST_DATABASE_URL;
+const uniqueSchema = (label: string) => schemaFor(`ledger_${label}`);
 
 /** Asserts that `promise` rejects with a LedgerError of `code`, and returns that error for further checks. */
 async function rejectsWith(code: LedgerErrorCode, promise: Promise<unknown>): Promise<LedgerError> {

@@ -1,0 +1,39 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { ConfigError, loadConfig } from '../../services/config';
+
+describe('configuration', () => {
+  test('runs the local stack with nothing set', () => {
+    const config = loadConfig({});
+    assert.equal(config.TEMPORAL_ADDRESS, 'localhost:7233');
+    assert.equal(config.DATABASE_URL, undefined);
+    assert.equal(config.TEMPORAL_UI_PORT, 8233);
+  });
+
+  test('stops on a bad value with a message naming the variable', () => {
+    assert.throws(
+      () =>
+        loadConfig({ TEMPORAL_PORT: 'seventy', DATABASE_URL: 'mysql://db/x', BANK_WEBHOOK_SECRET: 'short' }),
+      (err: unknown) =>
+        err instanceof ConfigError &&
+        err.problems.length === 3 &&
+        /TEMPORAL_PORT/.test(err.message) &&
+        /DATABASE_URL: must be a postgres:\/\/ URL/.test(err.message) &&
+        /BANK_WEBHOOK_SECRET: must be at least 16 characters/.test(err.message),
+    );
+  });
+
+  test('treats an empty variable as unset', () => {
+    assert.equal(loadConfig({ DATABASE_URL: '', TEMPORAL_API_KEY: '  ' }).TEMPORAL_API_KEY, undefined);
+  });
+
+  test('refuses a client certificate without its key', () => {
+    assert.throws(() => loadConfig({ TEMPORAL_TLS_CERT_PATH: '/tmp/cert.pem' }), /set together/);
+  });
+
+  test('reads a real cluster address and API key', () => {
+    const config = loadConfig({ TEMPORAL_ADDRESS: 'baton.a1b2c.tmprl.cloud:7233', TEMPORAL_API_KEY: 'key' });
+    assert.equal(config.TEMPORAL_ADDRESS, 'baton.a1b2c.tmprl.cloud:7233');
+    assert.equal(config.TEMPORAL_API_KEY, 'key');
+  });
+});
