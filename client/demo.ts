@@ -5,7 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { startLocalStack } from '../workers/local-stack';
-import { formatReport, runScenarios } from './scenarios';
+import { formatReport, runScenariosOn } from './scenarios';
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
@@ -22,14 +22,7 @@ async function main(): Promise<number> {
   let report;
   try {
     say('running the demo scenarios:');
-    report = await runScenarios({
-      client: stack.client,
-      ledger: stack.ledger,
-      bank: stack.bank,
-      taskQueue: stack.taskQueue,
-      runTag: Date.now().toString(36),
-      log: say,
-    });
+    report = await runScenariosOn(stack, say);
   } finally {
     await stack.stop();
   }

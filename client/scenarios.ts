@@ -4,6 +4,7 @@
  */
 import type { Client } from '@temporalio/client';
 import type { BankSimulator } from '../services/bank';
+import type { LocalStack } from '../workers/local-stack';
 import { AML_DEMO_NAMES } from '../services/aml/demo-names';
 import { Ledger } from '../services/ledger';
 import { formatMoney } from '../workflows/money';
@@ -283,6 +284,14 @@ export async function runScenarios(ctx: ScenarioContext): Promise<DemoReport> {
     scenarios: results.map(({ name, ok, expected, actual }) => ({ name, ok, expected, actual })),
     ledger: { sum, ok: problems.length === 0, problems },
   };
+}
+
+/** Runs the scenarios on a running local stack, tagging this run's payment ids with the current time. */
+export function runScenariosOn(
+  stack: Pick<LocalStack, 'client' | 'ledger' | 'bank' | 'taskQueue'>,
+  log: (line: string) => void,
+): Promise<DemoReport> {
+  return runScenarios({ ...stack, runTag: Date.now().toString(36), log });
 }
 
 /** The report as a readable table. */

@@ -4,7 +4,7 @@
  */
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { formatReport, runScenarios } from '../client/scenarios';
+import { formatReport, runScenariosOn } from '../client/scenarios';
 import { ConfigError, loadConfig } from '../services/config';
 import { startLocalStack } from './local-stack';
 
@@ -51,14 +51,7 @@ async function main(): Promise<number> {
   let exitCode = 0;
   if (!values['no-demo']) {
     say('running the demo scenarios:');
-    const report = await runScenarios({
-      client: stack.client,
-      ledger: stack.ledger,
-      bank: stack.bank,
-      taskQueue: stack.taskQueue,
-      runTag: Date.now().toString(36),
-      log: say,
-    });
+    const report = await runScenariosOn(stack, say);
     say('');
     say(formatReport(report));
     if (!report.ok) exitCode = 1;
