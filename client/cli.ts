@@ -1,15 +1,12 @@
 /**
- * baton's command line: start, inspect, cancel, review and list payments, and show ledger balances.
+ * baton's command line: start, inspect, cancel, review and list payments, register customers, and show ledger
+ * balances.
  * Exit codes: 0 success, 2 invalid input (nothing was started), 1 anything else.
  */
-import { parseArgs } from 'node:util';
-import type { ParseArgsConfig } from 'node:util';
-import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { ConfigError, loadConfig } from '../services/config';
 import type { Config } from '../services/config';
 import { Ledger } from '../services/ledger';
-import { connectClient } from '../workers/temporal-connection';
 import { AmountFormatError, formatMoney, parseAmount } from '../workflows/money';
 import {
   paymentRequestProblems,
@@ -18,25 +15,22 @@ import {
   paymentWorkflowId,
 } from '../workflows/payment-contract';
 import type { PaymentRequest, PaymentState } from '../workflows/payment-contract';
+import { register, registrationStatus } from './cli-registration';
+import { noPositionals, output, parse, randomSuffix, required, UsageError, withClient } from './cli-support';
 import { cancelPayment, listPayments, paymentState, reviewPayment, runUiUrl, startPayment } from './payments';
-
-/** Input a person must fix; exits 2 and starts nothing. */
-class UsageError extends Error {
-  override readonly name = 'UsageError';
-}
 
 const USAGE = `usage: npm run client -- <command> [options]
 
 commands:
   pay --from <accountId> --to-name <name> (--to-iban <iban> | --to-account <number>) --to-country <CC>
       --amount <decimal> --currency <code> [--id <paymentId>] [--wait] [--json]
-  status <paymentId> [--json]
+  register --name <name> --email <email> [--phone <E.164>] --channel email|sms --currency <code>
+      [--id <registrationId>] [--wait] [--json]
+  status <paymentId | registrationId> [--json]
   cancel <paymentId> [--json]
   review <paymentId> (--approve | --reject) --reviewer <name> [--note <text>] [--json]
   list [--status <status>] [--limit <n>] [--json]
   accounts [--json]`;
-
-type Output = (text: string, json: unknown) => void;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -48,7 +42,10 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'pay':
       return pay(config, rest);
+    case 'register':
+      return register(config, rest);
     case 'status':
+      return status(config, rest);
     case 'cancel':
     case 'review':
       return onePayment(config, command, rest);
@@ -59,25 +56,6 @@ async function main(argv: string[]): Promise<number> {
     default:
       throw new UsageError(`unknown command "${command}"\n\n${USAGE}`);
   }
-}
-
-type OptionsConfig = NonNullable<ParseArgsConfig['options']>;
-
-function parse<T extends OptionsConfig>(args: string[], options: T) {
-  try {
-    return parseArgs({ args, options, allowPositionals: true, strict: true } as const);
-  } catch (err) {
-    throw new UsageError(err instanceof Error ? err.message : String(err));
-  }
-}
-
-function output(json: boolean): Output {
-  return (text, value) => console.log(json ? JSON.stringify(value, null, 2) : text);
-}
-
-function required(value: string | boolean | undefined, flag: string): string {
-  if (typeof value !== 'string' || value.trim() === '') throw new UsageError(`${flag} is required`);
-  return value.trim();
 }
 
 /** Builds and checks a payment request from the flags; throws UsageError before anything is started. */
@@ -109,21 +87,6 @@ function paymentRequestFromFlags(values: Record<string, string | boolean | undef
   const problems = paymentRequestProblems(request);
   if (problems.length > 0) throw new UsageError(problems.join('\n'));
   return request;
-}
-
-function randomSuffix(): string {
-  return Math.floor(Math.random() * 36 ** 4)
-    .toString(36)
-    .padStart(4, '0');
-}
-
-async function withClient<T>(config: Config, fn: (client: Client) => Promise<T>): Promise<T> {
-  const client = await connectClient(config);
-  try {
-    return await fn(client);
-  } finally {
-    await client.connection.close();
-  }
 }
 
 function describeState(state: PaymentState, uiUrl: string): string {
@@ -166,7 +129,7 @@ async function pay(config: Config, args: string[]): Promise<number> {
     wait: { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
   });
-  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals.join(' ')}"`);
+  noPositionals(positionals);
   const request = paymentRequestFromFlags(values);
   const print = output(values.json === true);
   return withClient(config, async (client) => {
@@ -203,6 +166,35 @@ async function pay(config: Config, args: string[]): Promise<number> {
     }
     return 0;
   });
+}
+
+/** `status <id>`: a payment's, or a registration's when no payment has that id. */
+async function status(config: Config, args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { json: { type: 'boolean', default: false } });
+  const [id, ...extra] = positionals;
+  if (id === undefined) throw new UsageError('status needs a payment or registration id');
+  noPositionals(extra);
+  if (id.startsWith('registration:')) {
+    return registrationStatus(config, id.slice('registration:'.length), values.json === true);
+  }
+  const paymentId = id.startsWith('payment:') ? id.slice('payment:'.length) : id;
+  const isPayment =
+    id.startsWith('payment:') ||
+    (await withClient(config, (client) =>
+      client.workflow
+        .getHandle(paymentWorkflowId(paymentId))
+        .describe()
+        .then(
+          () => true,
+          (err: unknown) => {
+            if (err instanceof WorkflowNotFoundError) return false;
+            throw err;
+          },
+        ),
+    ));
+  if (!isPayment)
+    return registrationStatus(config, id, values.json === true, 'no payment or registration with id');
+  return onePayment(config, 'status', [paymentId, ...(values.json ? ['--json'] : [])]);
 }
 
 async function onePayment(
@@ -285,7 +277,7 @@ async function list(config: Config, args: string[]): Promise<number> {
     limit: { type: 'string', default: '50' },
     json: { type: 'boolean', default: false },
   });
-  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals.join(' ')}"`);
+  noPositionals(positionals);
   const statuses: string[] = Object.values(PaymentStatus);
   if (values.status !== undefined && !statuses.includes(values.status)) {
     throw new UsageError(`--status must be one of ${statuses.join(', ')}`);
@@ -322,7 +314,7 @@ async function list(config: Config, args: string[]): Promise<number> {
 
 async function accounts(config: Config, args: string[]): Promise<number> {
   const { values, positionals } = parse(args, { json: { type: 'boolean', default: false } });
-  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals.join(' ')}"`);
+  noPositionals(positionals);
   // Without DATABASE_URL the ledger is the local stack's embedded one, which `npm start` serves on LEDGER_PORT.
   const databaseUrl = config.DATABASE_URL ?? `postgres://postgres@127.0.0.1:${config.LEDGER_PORT}/postgres`;
   let ledger: Ledger;

@@ -2,11 +2,8 @@
  * Client-side operations on payments, shared by the CLI and the demo: start (idempotently), ask, cancel, review,
  * list, and the Temporal UI link of a run.
  */
-import { randomUUID } from 'node:crypto';
-import type { Client, WorkflowHandle } from '@temporalio/client';
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import type { SearchAttributeType, TypedSearchAttributes } from '@temporalio/common';
-import type { paymentWorkflow } from '../workflows/payment';
 import {
   cancelUpdate,
   paymentSearchAttributes,
@@ -22,15 +19,11 @@ import type {
   PaymentState,
   ReviewDecision,
 } from '../workflows/payment-contract';
+import { startOnce } from './start-once';
+import type { StartedRun } from './start-once';
 
 /** A payment run as the client found or started it. */
-export interface StartedPayment {
-  handle: WorkflowHandle<typeof paymentWorkflow>;
-  workflowId: string;
-  runId: string;
-  /** True when the payment id already had a run, which is returned instead of starting another. */
-  existing: boolean;
-}
+export type StartedPayment = StartedRun<PaymentRequest, PaymentState>;
 
 /** Link to a run's page in the Temporal Web UI. */
 export function runUiUrl(uiBaseUrl: string, namespace: string, workflowId: string, runId?: string): string {
@@ -42,42 +35,22 @@ export function runUiUrl(uiBaseUrl: string, namespace: string, workflowId: strin
  * Starts the payment workflow under its business key. A second start of the same payment id returns the run that
  * exists, running or finished: a payment id is paid at most once.
  */
-export async function startPayment(
+export function startPayment(
   client: Client,
   request: PaymentRequest,
   taskQueue: string = TASK_QUEUE,
 ): Promise<StartedPayment> {
-  const workflowId = paymentWorkflowId(request.paymentId);
-  // The server does not say whether USE_EXISTING started a run or found one; a per-start token in the memo does.
-  const startToken = randomUUID();
-  try {
-    const handle = await client.workflow.start<typeof paymentWorkflow>('paymentWorkflow', {
-      workflowId,
-      taskQueue,
-      args: [request],
-      // Running: hand back the run in progress. Finished: refuse a second run of the same payment.
-      workflowIdConflictPolicy: 'USE_EXISTING',
-      workflowIdReusePolicy: 'REJECT_DUPLICATE',
-      memo: { startToken },
-      typedSearchAttributes: [
-        { key: paymentSearchAttributes.status, value: PaymentStatus.Received },
-        { key: paymentSearchAttributes.amount, value: request.amountMinor },
-        { key: paymentSearchAttributes.currency, value: request.currency },
-      ],
-    });
-    const described = await handle.describe();
-    return {
-      handle,
-      workflowId,
-      runId: described.runId,
-      existing: described.memo?.startToken !== startToken,
-    };
-  } catch (err) {
-    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-    const handle = client.workflow.getHandle<typeof paymentWorkflow>(workflowId);
-    const described = await handle.describe();
-    return { handle, workflowId, runId: described.runId, existing: true };
-  }
+  return startOnce<PaymentRequest, PaymentState>(client, {
+    workflowType: 'paymentWorkflow',
+    workflowId: paymentWorkflowId(request.paymentId),
+    taskQueue,
+    input: request,
+    searchAttributes: [
+      { key: paymentSearchAttributes.status, value: PaymentStatus.Received },
+      { key: paymentSearchAttributes.amount, value: request.amountMinor },
+      { key: paymentSearchAttributes.currency, value: request.currency },
+    ],
+  });
 }
 
 /** Where a payment stands, from its workflow; undefined when there is no such payment. */

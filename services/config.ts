@@ -55,6 +55,31 @@ export const configSchema = z.object({
   WEBHOOK_PORT: port.default(7301),
   WEBHOOK_HOST: z.string().min(1).default('127.0.0.1'),
   AML_WATCHLIST_PATH: optionalText,
+  SMTP_URL: z
+    .string()
+    .regex(/^smtps?:\/\/[^\s]+$/, 'must be an smtp:// or smtps:// URL')
+    .default('smtp://127.0.0.1:1025'),
+  MAIL_FROM: z.string().min(3).default('baton <no-reply@baton.local>'),
+  SMTP_SINK_PORT: port.default(1025),
+  TWILIO_ACCOUNT_SID: z
+    .string()
+    .regex(/^AC[0-9a-fA-F]{32}$/, 'must be "AC" followed by 32 hex digits')
+    .default('AC00000000000000000000000000000000'),
+  TWILIO_AUTH_TOKEN: z.string().min(8, 'must be at least 8 characters').default('local-twilio-token'),
+  TWILIO_FROM: optionalText.pipe(
+    z
+      .string()
+      .regex(/^\+[1-9][0-9]{6,14}$/, 'must be an E.164 number')
+      .optional(),
+  ),
+  TWILIO_MESSAGING_SERVICE_SID: optionalText.pipe(
+    z
+      .string()
+      .regex(/^MG[0-9a-fA-F]{32}$/, 'must be "MG" followed by 32 hex digits')
+      .optional(),
+  ),
+  TWILIO_API_BASE_URL: optionalText.pipe(z.url().optional()),
+  TWILIO_LOCAL_PORT: port.default(7310),
 });
 
 /** Validated configuration. */
@@ -79,6 +104,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const config = parsed.data;
   if ((config.TEMPORAL_TLS_CERT_PATH === undefined) !== (config.TEMPORAL_TLS_KEY_PATH === undefined)) {
     throw new ConfigError(['TEMPORAL_TLS_CERT_PATH and TEMPORAL_TLS_KEY_PATH must be set together']);
+  }
+  if (config.TWILIO_FROM === undefined && config.TWILIO_MESSAGING_SERVICE_SID === undefined) {
+    // Twilio's documented test sender; real deployments set their own number or messaging service.
+    return { ...config, TWILIO_FROM: '+15005550006' };
   }
   return config;
 }

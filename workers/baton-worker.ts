@@ -7,8 +7,11 @@ import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import type { NativeConnection, WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { bundleWorkflowCode, DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import { createNotificationActivities } from '../activities/notifications';
+import type { NotificationServices } from '../activities/notifications';
 import { createPaymentActivities } from '../activities/payment';
 import type { PaymentServices } from '../activities/payment';
+import { createRegistrationActivities } from '../activities/registration';
 import { bankStatusSignal, paymentWorkflowId, TASK_QUEUE } from '../workflows/payment-contract';
 import type { BankStatusSignal } from '../workflows/payment-contract';
 import { startWebhookReceiver } from './webhook-receiver';
@@ -33,12 +36,24 @@ export function quietWorkerRuntime(): void {
   Runtime.install({ logger: new DefaultLogger('WARN') });
 }
 
+/** Every service the activities drive. */
+export type BatonServices = PaymentServices & NotificationServices;
+
+/** Every activity baton's workflows call, over the given services. */
+export function createActivities(services: BatonServices) {
+  return {
+    ...createPaymentActivities(services),
+    ...createRegistrationActivities(services),
+    ...createNotificationActivities(services),
+  };
+}
+
 /** What a worker needs to run. */
 export interface BatonWorkerOptions {
   connection: NativeConnection;
   client: Client;
   namespace: string;
-  services: PaymentServices;
+  services: BatonServices;
   taskQueue?: string;
   workflowBundle?: WorkflowBundleWithSourceMap;
   webhook: { host: string; port: number; secret: string };
@@ -85,7 +100,7 @@ export async function startBatonWorker(options: BatonWorkerOptions): Promise<Run
       namespace: options.namespace,
       taskQueue: options.taskQueue ?? TASK_QUEUE,
       workflowBundle: options.workflowBundle ?? (await bundleWorkflows()),
-      activities: createPaymentActivities(options.services),
+      activities: createActivities(options.services),
       shutdownGraceTime: '10 seconds',
     });
   } catch (err) {

@@ -12,8 +12,14 @@ import { NativeConnection } from '@temporalio/worker';
 import { AmlScreener } from '../services/aml';
 import { BankClient, startBankSimulator } from '../services/bank';
 import type { BankSimulator } from '../services/bank';
+import { CustomerStore } from '../services/customers';
+import { seedDemoCustomers } from '../services/demo-seed';
 import { Ledger, serveEmbeddedLedger } from '../services/ledger';
-import { seedDemoCustomers } from '../services/ledger/demo-seed';
+import { Mailer, startSmtpSink } from '../services/mail';
+import type { SmtpSink } from '../services/mail';
+import { SendLog } from '../services/messaging/send-log';
+import { startLocalTwilio, TwilioSms } from '../services/sms';
+import type { LocalTwilio } from '../services/sms';
 import { SEARCH_ATTRIBUTES, TASK_QUEUE } from '../workflows/payment-contract';
 import { quietWorkerRuntime, startBatonWorker } from './baton-worker';
 import type { RunningBatonWorker } from './baton-worker';
@@ -37,6 +43,8 @@ export interface LocalStackOptions {
   webhookPort?: number;
   /** Serve the embedded ledger to other processes (the CLI's `accounts`) on this port. */
   ledgerPort?: number;
+  smtpPort?: number;
+  twilioPort?: number;
   webhookSecret?: string;
   /** How long the simulated bank takes to answer. */
   bankDelayMs?: number;
@@ -56,7 +64,11 @@ export interface LocalStack {
   ledgerUrl?: string;
   client: Client;
   ledger: Ledger;
+  customers: CustomerStore;
+  sendLog: SendLog;
   bank: BankSimulator;
+  mailSink: SmtpSink;
+  smsSink: LocalTwilio;
   devServer: DevServer;
   worker: RunningBatonWorker;
   /** Stops every part, newest first; idempotent. */
@@ -108,7 +120,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         : { dataDir: path.join(dataDir, 'ledger') },
     );
     cleanups.push(() => ledger.close());
-    await seedDemoCustomers(ledger);
+    const customers = new CustomerStore(ledger.database);
+    const sendLog = new SendLog(ledger.database);
+    await seedDemoCustomers(ledger, customers);
     let ledgerUrl: string | undefined;
     if (options.databaseUrl === undefined && options.ledgerPort !== undefined) {
       const served = await serveEmbeddedLedger(ledger, { host: '127.0.0.1', port: options.ledgerPort });
@@ -128,6 +142,16 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     });
     cleanups.push(() => bank.close());
 
+    const mailSink = await startSmtpSink({ port: options.smtpPort ?? (await freePort()) });
+    cleanups.push(() => mailSink.close());
+    const mailer = new Mailer({ smtpUrl: mailSink.url, from: 'baton <no-reply@baton.local>' });
+    cleanups.push(() => Promise.resolve(mailer.close()));
+    const twilioCredentials = { accountSid: 'AC00000000000000000000000000000000', authToken: 'local-twilio-token' };
+    const smsSink = await startLocalTwilio({ port: options.twilioPort ?? (await freePort()), ...twilioCredentials });
+    cleanups.push(() => smsSink.close());
+    const sms = new TwilioSms({ ...twilioCredentials, from: '+15005550006', apiBaseUrl: smsSink.url });
+    log(`mail sink on ${mailSink.url}, SMS sink (Twilio API) on ${smsSink.url}`);
+
     const connection = await Connection.connect({ address: devServer.address });
     cleanups.push(() => connection.close());
     const client = new Client({ connection, namespace: NAMESPACE });
@@ -141,7 +165,15 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       namespace: NAMESPACE,
       taskQueue,
       ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : {}),
-      services: { ledger, aml: await AmlScreener.fromFile(), bank: new BankClient({ baseUrl: bank.url }) },
+      services: {
+        ledger,
+        customers,
+        sendLog,
+        mailer,
+        sms,
+        aml: await AmlScreener.fromFile(),
+        bank: new BankClient({ baseUrl: bank.url }),
+      },
       webhook: { host: '127.0.0.1', port: webhookPort, secret: webhookSecret },
       log: (line) => log(`[webhook] ${line}`),
     });
@@ -156,7 +188,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       ...(ledgerUrl === undefined ? {} : { ledgerUrl }),
       client,
       ledger,
+      customers,
+      sendLog,
       bank,
+      mailSink,
+      smsSink,
       devServer,
       worker,
       stop: () => (stopping ??= stopAll()),

@@ -25,6 +25,8 @@ async function main(): Promise<number> {
     bankPort: config.BANK_SIM_PORT,
     webhookPort: config.WEBHOOK_PORT,
     ledgerPort: config.LEDGER_PORT,
+    smtpPort: config.SMTP_SINK_PORT,
+    twilioPort: config.TWILIO_LOCAL_PORT,
     webhookSecret: config.BANK_WEBHOOK_SECRET,
     bankDelayMs: config.BANK_SIM_DELAY_MS,
     ...(config.TEMPORAL_CLI_PATH === undefined ? {} : { temporalCliPath: config.TEMPORAL_CLI_PATH }),
@@ -66,6 +68,8 @@ async function main(): Promise<number> {
   say(`  Temporal address: ${stack.address}`);
   if (stack.ledgerUrl) say(`  ledger (read it with "npm run client -- accounts"): ${stack.ledgerUrl}`);
   say(`  bank simulator:   ${stack.bank.url}`);
+  say(`  mail sink (SMTP): ${stack.mailSink.url}`);
+  say(`  SMS sink (Twilio Messages API): ${stack.smsSink.url}`);
   say(`  bank webhooks:    ${stack.worker.webhookUrl}`);
   say('try: npm run client -- list');
   say('press Ctrl-C to stop.');

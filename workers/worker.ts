@@ -6,7 +6,11 @@ import path from 'node:path';
 import { AmlScreener } from '../services/aml';
 import { BankClient } from '../services/bank';
 import { ConfigError, loadConfig } from '../services/config';
+import { CustomerStore } from '../services/customers';
 import { Ledger } from '../services/ledger';
+import { Mailer } from '../services/mail';
+import { SendLog } from '../services/messaging/send-log';
+import { TwilioSms } from '../services/sms';
 import { startBatonWorker } from './baton-worker';
 import { connectClient, connectWorker } from './temporal-connection';
 
@@ -20,6 +24,7 @@ async function main(): Promise<void> {
         }
       : { dataDir: path.resolve(config.DATA_DIR, 'ledger') },
   );
+  const mailer = new Mailer({ smtpUrl: config.SMTP_URL, from: config.MAIL_FROM });
   const client = await connectClient(config);
   const connection = await connectWorker(config);
   try {
@@ -29,6 +34,18 @@ async function main(): Promise<void> {
       namespace: config.TEMPORAL_NAMESPACE,
       services: {
         ledger,
+        customers: new CustomerStore(ledger.database),
+        sendLog: new SendLog(ledger.database),
+        mailer,
+        sms: new TwilioSms({
+          accountSid: config.TWILIO_ACCOUNT_SID,
+          authToken: config.TWILIO_AUTH_TOKEN,
+          ...(config.TWILIO_FROM === undefined ? {} : { from: config.TWILIO_FROM }),
+          ...(config.TWILIO_MESSAGING_SERVICE_SID === undefined
+            ? {}
+            : { messagingServiceSid: config.TWILIO_MESSAGING_SERVICE_SID }),
+          ...(config.TWILIO_API_BASE_URL === undefined ? {} : { apiBaseUrl: config.TWILIO_API_BASE_URL }),
+        }),
         aml: await AmlScreener.fromFile(config.AML_WATCHLIST_PATH),
         bank: new BankClient({
           baseUrl: config.BANK_URL,
@@ -45,6 +62,7 @@ async function main(): Promise<void> {
     // Worker.run() itself drains on SIGINT/SIGTERM; `finished` settles once it has.
     await running.finished;
   } finally {
+    mailer.close();
     await connection.close();
     await client.connection.close();
     await ledger.close();

@@ -1,2 +1,3 @@
 /** Every workflow the worker serves; the worker bundles this module into its sandbox. */
 export { paymentWorkflow } from './payment';
+export { registrationWorkflow } from './registration';

@@ -2,10 +2,11 @@
  * The public contract of the payment process: ids, messages, input and result types, status values. The client,
  * the webhook receiver and the workflow all import this module, so it stays free of I/O.
  */
-import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { isCurrency } from './money';
 import type { Currency } from './money';
+import type { DeliveryOutcome } from './registration-contract';
+import { searchAttributeKeys } from './search-attributes';
 
 /** Task queue the payment and registration workflows and their activities are served on. */
 export const TASK_QUEUE = 'baton';
@@ -168,6 +169,8 @@ export interface PaymentState {
   aml?: PaymentAmlRecord;
   bank?: { reference?: string; outcome?: BankOutcome; source?: 'webhook' | 'poll' };
   cancelRequested: boolean;
+  /** How the customer was told the outcome; `no_contact` when the account has no customer to tell. */
+  notification?: { outcome: DeliveryOutcome | 'no_contact'; detail?: string };
 }
 
 /** What the bank said, delivered to the workflow by the webhook receiver. */
@@ -215,22 +218,14 @@ export type PaymentFailureType = (typeof PaymentFailureType)[keyof typeof Paymen
 
 /** Typed keys of the payment search attributes; none of them ever carries personal data. */
 export const paymentSearchAttributes = {
-  status: defineSearchAttributeKey('PaymentStatus', SearchAttributeType.KEYWORD),
-  customerId: defineSearchAttributeKey('CustomerId', SearchAttributeType.KEYWORD),
-  amlDecision: defineSearchAttributeKey('AmlDecision', SearchAttributeType.KEYWORD),
-  amount: defineSearchAttributeKey('PaymentAmount', SearchAttributeType.INT),
-  currency: defineSearchAttributeKey('PaymentCurrency', SearchAttributeType.KEYWORD),
+  status: searchAttributeKeys.paymentStatus,
+  customerId: searchAttributeKeys.customerId,
+  amlDecision: searchAttributeKeys.amlDecision,
+  amount: searchAttributeKeys.paymentAmount,
+  currency: searchAttributeKeys.paymentCurrency,
 };
 
-/** Names and types of every custom search attribute, registered on the server (dev server flags, compose). */
-export const SEARCH_ATTRIBUTES = {
-  PaymentStatus: 'Keyword',
-  CustomerId: 'Keyword',
-  AmlDecision: 'Keyword',
-  PaymentAmount: 'Int',
-  PaymentCurrency: 'Keyword',
-  RegistrationStatus: 'Keyword',
-} as const;
+export { SEARCH_ATTRIBUTES } from './search-attributes';
 
 const PAYMENT_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 const COUNTRY = /^[A-Z]{2}$/;

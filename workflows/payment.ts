@@ -13,8 +13,10 @@ import {
   proxyActivities,
   setHandler,
   upsertSearchAttributes,
+  workflowInfo,
 } from '@temporalio/workflow';
 import type { PaymentActivities } from '../activities/payment';
+import { formatMoney } from './money';
 import {
   AmlDecision,
   bankStatusSignal,
@@ -37,6 +39,7 @@ import type {
   PaymentTimings,
   ReviewDecision,
 } from './payment-contract';
+import { contactForAccount, deliver } from './notify';
 import { retryForever, retryThenAsk } from './retry-presets';
 
 // Ledger and AML steps retry until they succeed: an outage must delay a payment, never lose it. Business
@@ -329,6 +332,35 @@ export async function paymentWorkflow(request: PaymentRequest): Promise<PaymentS
     });
   }
 
+  async function notifyCustomer(): Promise<void> {
+    // Telling the customer is a courtesy: whatever happens here, the payment's outcome and money stand.
+    try {
+      const contact = await contactForAccount(request.fromAccountId);
+      if (contact === null) {
+        state.notification = { outcome: 'no_contact' };
+        return;
+      }
+      const outcome = state.status as 'settled' | 'failed' | 'rejected' | 'cancelled';
+      const delivery = await deliver({
+        customerId: contact.customerId,
+        channel: contact.channel,
+        key: `${workflowInfo().workflowId}:outcome`,
+        content: {
+          kind: 'payment_outcome',
+          paymentId: request.paymentId,
+          outcome,
+          amount: formatMoney(request.amountMinor, request.currency),
+          ...(state.reason === undefined ? {} : { reason: state.reason }),
+        },
+      });
+      state.notification = delivery;
+      record('customer_notified', delivery.outcome);
+    } catch (err) {
+      state.notification = { outcome: 'undeliverable', detail: failureMessage(err) };
+      log.warn('payment notification failed', { paymentId: request.paymentId, error: failureMessage(err) });
+    }
+  }
+
   // --- Run.
   upsertSearchAttributes([
     { key: paymentSearchAttributes.status, value: PaymentStatus.Received },
@@ -359,12 +391,14 @@ export async function paymentWorkflow(request: PaymentRequest): Promise<PaymentS
     } else if (isCancellation(err)) {
       await compensate();
       moveTo(PaymentStatus.Cancelled, 'the workflow was cancelled');
+      await CancellationScope.nonCancellable(notifyCustomer);
       throw err;
     } else {
       await compensate();
       throw err;
     }
   }
+  await notifyCustomer();
   return state;
 }
 

@@ -15,3 +15,11 @@ export const retryThenAsk: RetryPolicy = {
   maximumInterval: '10 seconds',
   maximumAttempts: 3,
 };
+
+/** For messages to a customer: keep trying for a few minutes, then record the message as undeliverable. */
+export const retryForAWhile: RetryPolicy = {
+  initialInterval: '1 second',
+  backoffCoefficient: 2,
+  maximumInterval: '30 seconds',
+  maximumAttempts: 10,
+};

@@ -1,5 +1,5 @@
 /**
- * The ledger's schema as ordered, numbered migrations, recorded in `schema_migrations` and applied at most once.
+ * baton's database schema (ledger, customers, message sends) as ordered, numbered migrations, recorded in `schema_migrations` and applied at most once.
  */
 import { z } from 'zod';
 import type { SqlDatabase } from './db';
@@ -54,6 +54,43 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX entries_account_id ON entries (account_id);
       CREATE INDEX transfers_from_account_id ON transfers (from_account_id);
       CREATE INDEX transfers_to_account_id ON transfers (to_account_id);
+    `,
+  },
+  {
+    version: 2,
+    name: 'customers',
+    sql: `
+      CREATE TABLE customers (
+        id              TEXT PRIMARY KEY,
+        -- One customer per registration, whatever the retries.
+        registration_id TEXT NOT NULL UNIQUE,
+        name            TEXT NOT NULL,
+        email           TEXT NOT NULL,
+        phone           TEXT,
+        channel         TEXT NOT NULL CHECK (channel IN ('email', 'sms')),
+        created_at      TIMESTAMPTZ NOT NULL DEFAULT now(),
+        CHECK (channel <> 'sms' OR phone IS NOT NULL)
+      );
+      -- An email address belongs to one customer, compared case-insensitively.
+      CREATE UNIQUE INDEX customers_email_lower ON customers (lower(email));
+    `,
+  },
+  {
+    version: 3,
+    name: 'message sends',
+    sql: `
+      -- Every message baton sends, recorded under its key before the provider is called, so a retry can tell
+      -- whether the provider already took it.
+      CREATE TABLE message_sends (
+        key          TEXT PRIMARY KEY,
+        channel      TEXT NOT NULL CHECK (channel IN ('email', 'sms')),
+        state        TEXT NOT NULL CHECK (state IN ('pending', 'accepted', 'retryable', 'rejected', 'in_doubt')),
+        provider_id  TEXT,
+        detail       TEXT,
+        attempts     INTEGER NOT NULL DEFAULT 0,
+        created_at   TIMESTAMPTZ NOT NULL DEFAULT now(),
+        updated_at   TIMESTAMPTZ NOT NULL DEFAULT now()
+      );
     `,
   },
 ];

@@ -241,7 +241,7 @@ describe('payments on the real stack', () => {
   test('says so when a payment does not exist', async () => {
     const run = await cli('status', 'it-nobody');
     assert.equal(run.code, 1);
-    assert.match(run.stderr, /no payment with id it-nobody/);
+    assert.match(run.stderr, /no payment or registration with id it-nobody/);
   });
 
   test('lists every ledger account with its balance in minor units, summing to zero', async () => {

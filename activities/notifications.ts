@@ -1,0 +1,150 @@
+/**
+ * Notification activities: send one message to a customer by email or SMS, at most once per key. The workflow
+ * passes only ids and the message's content; the customer's name and address are read here, so they never enter
+ * a workflow's history through this path.
+ *
+ * Each send is claimed in the send log before the provider is called and its answer recorded after. A refusal
+ * that will not improve (bad number, dead mailbox) is returned, not thrown, so the workflow can choose another
+ * channel; a transient fault is thrown, so Temporal retries it.
+ */
+import { ApplicationFailure } from '@temporalio/common';
+import type { CustomerStore } from '../services/customers';
+import type { Ledger } from '../services/ledger';
+import { MailPermanentError } from '../services/mail';
+import type { Mailer, MailMessage } from '../services/mail';
+import type { SendLog } from '../services/messaging/send-log';
+import { SmsPermanentError, SmsTransientError } from '../services/sms';
+import type { TwilioSms } from '../services/sms';
+import { renderSmsText } from '../services/mail';
+import type { Channel } from '../workflows/registration-contract';
+
+/** The services notifications go through. */
+export interface NotificationServices {
+  customers: CustomerStore;
+  ledger: Ledger;
+  sendLog: SendLog;
+  mailer: Mailer;
+  sms: TwilioSms;
+}
+
+/** What a message says, without who it is for: the activity adds the customer's name. */
+export type MessageContent = MailMessage extends infer M ? (M extends MailMessage ? Omit<M, 'name'> : never) : never;
+
+/** Input of the send activities. */
+export interface SendInput {
+  customerId: string;
+  /** Idempotency key of the message: `<workflowId>:<purpose>`. */
+  key: string;
+  content: MessageContent;
+}
+
+/** How a send ended. `rejected` will never succeed; `in_doubt` may have reached the customer and is not resent. */
+export type SendResult =
+  | { status: 'sent'; providerId: string | null }
+  | { status: 'rejected'; reason: string }
+  | { status: 'in_doubt'; reason: string };
+
+/** Who to tell about a payment from an account, if the account belongs to a customer. */
+export interface ContactResult {
+  contact: { customerId: string; channel: Channel } | null;
+}
+
+function withName(content: MessageContent, name: string): MailMessage {
+  return { ...content, name } as MailMessage;
+}
+
+function settled(record: { state: string; providerId: string | null; detail: string | null }): SendResult {
+  if (record.state === 'accepted') return { status: 'sent', providerId: record.providerId };
+  if (record.state === 'rejected') return { status: 'rejected', reason: record.detail ?? 'refused by the provider' };
+  return { status: 'in_doubt', reason: record.detail ?? 'an earlier attempt broke off mid-call' };
+}
+
+// Refused before the provider could have taken anything: connection never made.
+const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+function neverReachedProvider(err: SmsTransientError): boolean {
+  if (err.httpStatus !== undefined) return true;
+  const cause: unknown = err.cause;
+  const code = typeof cause === 'object' && cause !== null && 'code' in cause ? cause.code : undefined;
+  return typeof code === 'string' && NOT_SENT_CODES.has(code);
+}
+
+/** Builds the notification activities over the given services. */
+export function createNotificationActivities({ customers, ledger, sendLog, mailer, sms }: NotificationServices) {
+  async function customerOf(customerId: string) {
+    const customer = await customers.get(customerId);
+    if (customer === undefined) {
+      throw ApplicationFailure.create({
+        type: 'CustomerNotFound',
+        message: `no customer ${customerId}`,
+        nonRetryable: true,
+        category: 'BENIGN',
+      });
+    }
+    return customer;
+  }
+
+  return {
+    /** Emails the customer. The deterministic Message-ID makes a resend after a crash a copy receivers drop. */
+    async sendEmail({ customerId, key, content }: SendInput): Promise<SendResult> {
+      const customer = await customerOf(customerId);
+      const sendKey = `${key}:email`;
+      const claim = await sendLog.claim(sendKey, 'email', { resendPending: true });
+      if (!claim.send) return settled(claim.record);
+      try {
+        const { messageId } = await mailer.send({
+          to: customer.email,
+          message: withName(content, customer.name),
+          idempotencyKey: key,
+        });
+        await sendLog.finish(sendKey, 'accepted', undefined, messageId);
+        return { status: 'sent', providerId: messageId };
+      } catch (err) {
+        if (err instanceof MailPermanentError) {
+          await sendLog.finish(sendKey, 'rejected', err.message);
+          return { status: 'rejected', reason: err.message };
+        }
+        await sendLog.finish(sendKey, 'retryable', err instanceof Error ? err.message : String(err));
+        throw err;
+      }
+    },
+
+    /** Texts the customer. Twilio has no idempotency key: once it may have the message, it is never sent again. */
+    async sendSms({ customerId, key, content }: SendInput): Promise<SendResult> {
+      const customer = await customerOf(customerId);
+      if (customer.phone === null) return { status: 'rejected', reason: 'the customer has no phone number' };
+      const sendKey = `${key}:sms`;
+      const claim = await sendLog.claim(sendKey, 'sms', { resendPending: false });
+      if (!claim.send) return settled(claim.record);
+      try {
+        const { sid } = await sms.send({ to: customer.phone, body: renderSmsText(withName(content, customer.name)) });
+        await sendLog.finish(sendKey, 'accepted', undefined, sid);
+        return { status: 'sent', providerId: sid };
+      } catch (err) {
+        if (err instanceof SmsPermanentError) {
+          await sendLog.finish(sendKey, 'rejected', err.reason);
+          return { status: 'rejected', reason: err.reason };
+        }
+        if (err instanceof SmsTransientError && neverReachedProvider(err)) {
+          await sendLog.finish(sendKey, 'retryable', err.message);
+          throw err;
+        }
+        const reason = 'the SMS provider did not answer; it may have the message, so it is not sent again';
+        await sendLog.finish(sendKey, 'in_doubt', reason);
+        return { status: 'in_doubt', reason };
+      }
+    },
+
+    /** The customer behind a ledger account and the channel they chose, if the account is a customer's. */
+    async contactForAccount({ accountId }: { accountId: string }): Promise<ContactResult> {
+      const account = await ledger.getAccount(accountId);
+      if (account?.customerId == null) return { contact: null };
+      const customer = await customers.get(account.customerId);
+      if (customer === undefined) return { contact: null };
+      return { contact: { customerId: customer.id, channel: customer.channel } };
+    },
+  };
+}
+
+/** The notification activities, as workflows see their types. */
+export type NotificationActivities = ReturnType<typeof createNotificationActivities>;

@@ -1,0 +1,48 @@
+/** Client-side operations on registrations, shared by the CLI and the demo. */
+import type { Client } from '@temporalio/client';
+import { TASK_QUEUE } from '../workflows/payment-contract';
+import {
+  changePreferenceUpdate,
+  registrationSearchAttributes,
+  RegistrationStatus,
+  registrationStatusQuery,
+  registrationWorkflowId,
+} from '../workflows/registration-contract';
+import type {
+  PreferenceChange,
+  RegistrationRequest,
+  RegistrationState,
+} from '../workflows/registration-contract';
+import { startOnce } from './start-once';
+import type { StartedRun } from './start-once';
+
+/** Starts the registration workflow under its business key; the same registration id never registers twice. */
+export function startRegistration(
+  client: Client,
+  request: RegistrationRequest,
+  taskQueue: string = TASK_QUEUE,
+): Promise<StartedRun<RegistrationRequest, RegistrationState>> {
+  return startOnce<RegistrationRequest, RegistrationState>(client, {
+    workflowType: 'registrationWorkflow',
+    workflowId: registrationWorkflowId(request.registrationId),
+    taskQueue,
+    input: request,
+    searchAttributes: [{ key: registrationSearchAttributes.status, value: RegistrationStatus.Received }],
+  });
+}
+
+/** Where a registration stands, from its workflow. */
+export function registrationState(client: Client, registrationId: string): Promise<RegistrationState> {
+  return client.workflow.getHandle(registrationWorkflowId(registrationId)).query(registrationStatusQuery);
+}
+
+/** Changes the welcome channel of a registration; refused once the welcome is on its way. */
+export function changePreference(
+  client: Client,
+  registrationId: string,
+  change: PreferenceChange,
+): Promise<RegistrationState> {
+  return client.workflow
+    .getHandle(registrationWorkflowId(registrationId))
+    .executeUpdate(changePreferenceUpdate, { args: [change] });
+}

@@ -1,0 +1,149 @@
+/**
+ * The public contract of the registration process: ids, messages, input and result types, status values.
+ */
+import { defineQuery, defineUpdate } from '@temporalio/workflow';
+import { isCurrency } from './money';
+import type { Currency } from './money';
+import { searchAttributeKeys } from './search-attributes';
+
+/** Workflow id of a registration: a business key, so registering the same id twice finds the same run. */
+export function registrationWorkflowId(registrationId: string): string {
+  return `registration:${registrationId}`;
+}
+
+/** How a customer wants to hear from baton. */
+export const Channel = {
+  /** By email, through SMTP. */
+  Email: 'email',
+  /** By SMS, through Twilio. */
+  Sms: 'sms',
+} as const;
+/** One of {@link Channel}. */
+export type Channel = (typeof Channel)[keyof typeof Channel];
+
+/** Where a registration stands. */
+export const RegistrationStatus = {
+  /** Accepted by the workflow; nothing created yet. */
+  Received: 'received',
+  /** The customer record exists. */
+  CustomerCreated: 'customer_created',
+  /** The customer's ledger account is open. */
+  AccountOpened: 'account_opened',
+  /** The welcome went out (or could not, and that is recorded). */
+  Welcomed: 'welcomed',
+  /** Done. */
+  Completed: 'completed',
+  /** Refused; see the reason. Nothing was created. */
+  Rejected: 'rejected',
+} as const;
+/** One of {@link RegistrationStatus}. */
+export type RegistrationStatus = (typeof RegistrationStatus)[keyof typeof RegistrationStatus];
+
+/** Why a registration was refused. */
+export const RegistrationRejection = {
+  /** The request itself was malformed. */
+  Invalid: 'invalid',
+  /** Another customer already registered this email address. */
+  DuplicateEmail: 'duplicate_email',
+} as const;
+/** One of {@link RegistrationRejection}. */
+export type RegistrationRejection = (typeof RegistrationRejection)[keyof typeof RegistrationRejection];
+
+/** How a message to the customer ended. */
+export const DeliveryOutcome = {
+  /** Delivered by email, as chosen. */
+  SentEmail: 'sent_email',
+  /** Delivered by SMS, as chosen. */
+  SentSms: 'sent_sms',
+  /** SMS was refused for good (invalid or unsubscribed number), so it went by email. */
+  FellBackToEmail: 'fell_back_to_email',
+  /** It could not be delivered on any channel; recorded, and the process went on. */
+  Undeliverable: 'undeliverable',
+} as const;
+/** One of {@link DeliveryOutcome}. */
+export type DeliveryOutcome = (typeof DeliveryOutcome)[keyof typeof DeliveryOutcome];
+
+/** What a person registers with. Personal data: never in ids, search attributes or logs. */
+export interface RegistrationRequest {
+  registrationId: string;
+  name: string;
+  email: string;
+  /** E.164, e.g. +4915112345678; required for SMS. */
+  phone?: string;
+  channel: Channel;
+  /** Currency of the ledger account to open. */
+  currency: Currency;
+}
+
+/** One step the registration went through, with the workflow time it happened. */
+export interface RegistrationStep {
+  name: string;
+  at: string;
+  detail?: string;
+}
+
+/** Answer of the `status` query and the workflow's result. */
+export interface RegistrationState {
+  registrationId: string;
+  status: RegistrationStatus;
+  reason?: RegistrationRejection;
+  reasonDetail?: string;
+  channel: Channel;
+  currency: string;
+  customerId?: string;
+  accountId?: string;
+  welcome?: DeliveryOutcome;
+  welcomeDetail?: string;
+  steps: RegistrationStep[];
+}
+
+/** A new contact preference; a phone comes with it when switching to SMS without one. */
+export interface PreferenceChange {
+  channel: Channel;
+  phone?: string;
+}
+
+/** Where the registration stands. */
+export const registrationStatusQuery = defineQuery<RegistrationState>('status');
+/** Change the channel of the welcome; accepted until the welcome is sent. */
+export const changePreferenceUpdate = defineUpdate<RegistrationState, [PreferenceChange]>('changePreference');
+
+/** Typed key of the registration search attribute; no personal data in it. */
+export const registrationSearchAttributes = {
+  status: searchAttributeKeys.registrationStatus,
+  customerId: searchAttributeKeys.customerId,
+};
+
+const REGISTRATION_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+// Deliberately plain: one @, a dot in the domain, no spaces; the mail server is the final judge.
+const EMAIL = /^[^\s@<>()[\],;:"]+@[^\s@<>()[\],;:"]+\.[A-Za-z]{2,}$/;
+const E164 = /^\+[1-9][0-9]{6,14}$/;
+
+/** True when `email` looks like an address baton can send to. */
+export function isEmail(email: string): boolean {
+  return email.length <= 254 && EMAIL.test(email);
+}
+
+/** True when `phone` is in E.164 form. */
+export function isE164(phone: string): boolean {
+  return E164.test(phone);
+}
+
+/** Every problem with a registration, in words; empty when valid. Deterministic: the workflow runs it too. */
+export function registrationRequestProblems(request: RegistrationRequest): string[] {
+  const problems: string[] = [];
+  if (!REGISTRATION_ID.test(request.registrationId ?? '')) {
+    problems.push('registrationId must be 1-64 letters, digits, "-", "_" or "." and start with a letter or digit');
+  }
+  if (typeof request.name !== 'string' || request.name.trim().length < 1 || request.name.length > 140) {
+    problems.push('name must be 1-140 characters');
+  }
+  if (typeof request.email !== 'string' || !isEmail(request.email)) problems.push('email is not a valid address');
+  if (request.phone !== undefined && !isE164(request.phone)) {
+    problems.push('phone must be in E.164 form, e.g. +4915112345678');
+  }
+  if (request.channel !== 'email' && request.channel !== 'sms') problems.push('channel must be "email" or "sms"');
+  if (request.channel === 'sms' && request.phone === undefined) problems.push('SMS needs a phone number');
+  if (!isCurrency(request.currency ?? '')) problems.push(`currency "${request.currency}" is not supported`);
+  return problems;
+}

@@ -1,0 +1,140 @@
+/**
+ * The registration process: validate, create the customer, open their ledger account, welcome them on the channel
+ * they chose, complete. The account is never rolled back for a message: a welcome that cannot be delivered is
+ * recorded and the registration still completes.
+ */
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  proxyActivities,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { RegistrationActivities } from '../activities/registration';
+import { deliver } from './notify';
+import {
+  changePreferenceUpdate,
+  isE164,
+  RegistrationRejection,
+  registrationRequestProblems,
+  registrationSearchAttributes,
+  RegistrationStatus,
+  registrationStatusQuery,
+} from './registration-contract';
+import type { PreferenceChange, RegistrationRequest, RegistrationState } from './registration-contract';
+import { retryForever } from './retry-presets';
+
+// Creating the customer and the account must eventually happen; a database outage only delays them.
+const registration = proxyActivities<RegistrationActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: retryForever,
+});
+
+/** `type` of the failure createCustomer raises for a taken email (mirrors activities/registration.ts). */
+const DUPLICATE_EMAIL = 'DuplicateEmail';
+
+/** Registers a customer and welcomes them. Returns where the registration ended. */
+export async function registrationWorkflow(request: RegistrationRequest): Promise<RegistrationState> {
+  const state: RegistrationState = {
+    registrationId: request.registrationId,
+    status: RegistrationStatus.Received,
+    channel: request.channel,
+    currency: request.currency,
+    steps: [],
+  };
+  let phone = request.phone;
+  let welcomeStarted = false;
+
+  const record = (name: string, detail?: string) =>
+    state.steps.push({ name, at: new Date().toISOString(), ...(detail === undefined ? {} : { detail }) });
+  const moveTo = (status: RegistrationStatus, detail?: string) => {
+    state.status = status;
+    record(status, detail);
+    upsertSearchAttributes([{ key: registrationSearchAttributes.status, value: status }]);
+  };
+
+  setHandler(registrationStatusQuery, () => state);
+  setHandler(
+    changePreferenceUpdate,
+    (change: PreferenceChange) => {
+      state.channel = change.channel;
+      if (change.phone !== undefined) phone = change.phone;
+      record('preference_changed', change.channel);
+      return state;
+    },
+    {
+      // Once the welcome is on its way, the channel it goes by is decided.
+      validator: (change: PreferenceChange) => {
+        if (welcomeStarted || state.status === RegistrationStatus.Rejected) {
+          throw new Error(`registration ${state.registrationId} is ${state.status}; the welcome channel is decided`);
+        }
+        if (change.channel !== 'email' && change.channel !== 'sms') throw new Error('channel must be "email" or "sms"');
+        if (change.phone !== undefined && !isE164(change.phone)) throw new Error('phone must be in E.164 form');
+        if (change.channel === 'sms' && change.phone === undefined && phone === undefined) {
+          throw new Error('SMS needs a phone number');
+        }
+      },
+    },
+  );
+
+  upsertSearchAttributes([{ key: registrationSearchAttributes.status, value: RegistrationStatus.Received }]);
+  record(RegistrationStatus.Received);
+
+  const problems = registrationRequestProblems(request);
+  if (problems.length > 0) return reject(RegistrationRejection.Invalid, problems.join('; '));
+
+  // --- Create the customer.
+  let customerId: string;
+  try {
+    ({ customerId } = await registration.createCustomer({
+      registrationId: request.registrationId,
+      name: request.name,
+      email: request.email,
+      ...(request.phone === undefined ? {} : { phone: request.phone }),
+      channel: request.channel,
+    }));
+  } catch (err) {
+    if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === DUPLICATE_EMAIL) {
+      return reject(RegistrationRejection.DuplicateEmail, 'this email address is already registered');
+    }
+    throw err;
+  }
+  state.customerId = customerId;
+  upsertSearchAttributes([{ key: registrationSearchAttributes.customerId, value: customerId }]);
+  moveTo(RegistrationStatus.CustomerCreated);
+
+  // --- Open the ledger account.
+  const { accountId } = await registration.openCustomerAccount({ customerId, currency: request.currency });
+  state.accountId = accountId;
+  moveTo(RegistrationStatus.AccountOpened);
+
+  // --- Welcome, on the channel chosen by now. From here on the preference is fixed.
+  welcomeStarted = true;
+  if (state.channel !== request.channel || phone !== request.phone) {
+    await registration.setContactPreference({
+      customerId,
+      channel: state.channel,
+      ...(phone === undefined ? {} : { phone }),
+    });
+  }
+  const welcome = await deliver({
+    customerId,
+    channel: state.channel,
+    key: `${workflowInfo().workflowId}:welcome`,
+    content: { kind: 'welcome', customerId, accountId, currency: request.currency },
+  });
+  state.welcome = welcome.outcome;
+  if (welcome.detail !== undefined) state.welcomeDetail = welcome.detail;
+  moveTo(RegistrationStatus.Welcomed, welcome.outcome);
+
+  moveTo(RegistrationStatus.Completed);
+  return state;
+
+  function reject(reason: RegistrationRejection, detail: string): RegistrationState {
+    state.reason = reason;
+    state.reasonDetail = detail;
+    moveTo(RegistrationStatus.Rejected, reason);
+    return state;
+  }
+}
