@@ -28,7 +28,11 @@ export interface NotificationServices {
 }
 
 /** What a message says, without who it is for: the activity adds the customer's name. */
-export type MessageContent = MailMessage extends infer M ? (M extends MailMessage ? Omit<M, 'name'> : never) : never;
+export type MessageContent = MailMessage extends infer M
+  ? M extends MailMessage
+    ? Omit<M, 'name'>
+    : never
+  : never;
 
 /** Input of the send activities. */
 export interface SendInput {
@@ -55,7 +59,8 @@ function withName(content: MessageContent, name: string): MailMessage {
 
 function settled(record: { state: string; providerId: string | null; detail: string | null }): SendResult {
   if (record.state === 'accepted') return { status: 'sent', providerId: record.providerId };
-  if (record.state === 'rejected') return { status: 'rejected', reason: record.detail ?? 'refused by the provider' };
+  if (record.state === 'rejected')
+    return { status: 'rejected', reason: record.detail ?? 'refused by the provider' };
   return { status: 'in_doubt', reason: record.detail ?? 'an earlier attempt broke off mid-call' };
 }
 
@@ -70,7 +75,13 @@ function neverReachedProvider(err: SmsTransientError): boolean {
 }
 
 /** Builds the notification activities over the given services. */
-export function createNotificationActivities({ customers, ledger, sendLog, mailer, sms }: NotificationServices) {
+export function createNotificationActivities({
+  customers,
+  ledger,
+  sendLog,
+  mailer,
+  sms,
+}: NotificationServices) {
   async function customerOf(customerId: string) {
     const customer = await customers.get(customerId);
     if (customer === undefined) {
@@ -117,7 +128,10 @@ export function createNotificationActivities({ customers, ledger, sendLog, maile
       const claim = await sendLog.claim(sendKey, 'sms', { resendPending: false });
       if (!claim.send) return settled(claim.record);
       try {
-        const { sid } = await sms.send({ to: customer.phone, body: renderSmsText(withName(content, customer.name)) });
+        const { sid } = await sms.send({
+          to: customer.phone,
+          body: renderSmsText(withName(content, customer.name)),
+        });
         await sendLog.finish(sendKey, 'accepted', undefined, sid);
         return { status: 'sent', providerId: sid };
       } catch (err) {

@@ -40,7 +40,10 @@ export function createRegistrationActivities({ customers, ledger }: Registration
         const customer = await customers.create({ ...input, phone: input.phone ?? null });
         return { customerId: customer.id };
       } catch (err) {
-        if (err instanceof CustomerError && (err.code === 'duplicate_email' || err.code === 'registration_conflict')) {
+        if (
+          err instanceof CustomerError &&
+          (err.code === 'duplicate_email' || err.code === 'registration_conflict')
+        ) {
           throw ApplicationFailure.create({
             type: DUPLICATE_EMAIL,
             message: err.message,
@@ -65,7 +68,11 @@ export function createRegistrationActivities({ customers, ledger }: Registration
     },
 
     /** Records the channel the customer wants (and their phone, when they give one). */
-    async setContactPreference(input: { customerId: string; channel: Channel; phone?: string }): Promise<void> {
+    async setContactPreference(input: {
+      customerId: string;
+      channel: Channel;
+      phone?: string;
+    }): Promise<void> {
       await customers.setPreference(input.customerId, input.channel, input.phone);
     },
   };

@@ -122,6 +122,7 @@ export async function registrationStatus(
   config: Config,
   registrationId: string,
   json: boolean,
+  notFound = 'no registration with id',
 ): Promise<number> {
   const workflowId = registrationWorkflowId(registrationId);
   return withClient(config, async (client) => {

@@ -61,6 +61,7 @@ export const configSchema = z.object({
     .default('smtp://127.0.0.1:1025'),
   MAIL_FROM: z.string().min(3).default('baton <no-reply@baton.local>'),
   SMTP_SINK_PORT: port.default(1025),
+  SMTP_SINK_HOST: z.string().min(1).default('127.0.0.1'),
   TWILIO_ACCOUNT_SID: z
     .string()
     .regex(/^AC[0-9a-fA-F]{32}$/, 'must be "AC" followed by 32 hex digits')
@@ -80,6 +81,7 @@ export const configSchema = z.object({
   ),
   TWILIO_API_BASE_URL: optionalText.pipe(z.url().optional()),
   TWILIO_LOCAL_PORT: port.default(7310),
+  TWILIO_LOCAL_HOST: z.string().min(1).default('127.0.0.1'),
 });
 
 /** Validated configuration. */

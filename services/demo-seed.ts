@@ -64,7 +64,12 @@ export async function seedDemoCustomers(ledger: Ledger, customers: CustomerStore
       channel: demo.channel,
     });
     await ledger.ensureSystemAccounts(demo.currency);
-    await ledger.openAccount({ id: demo.accountId, kind: 'customer', customerId: demo.customerId, currency: demo.currency });
+    await ledger.openAccount({
+      id: demo.accountId,
+      kind: 'customer',
+      customerId: demo.customerId,
+      currency: demo.currency,
+    });
     await ledger.transfer({
       idempotencyKey: `seed:${demo.accountId}`,
       fromAccountId: Ledger.systemAccountId('funding', demo.currency),

@@ -146,8 +146,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     cleanups.push(() => mailSink.close());
     const mailer = new Mailer({ smtpUrl: mailSink.url, from: 'baton <no-reply@baton.local>' });
     cleanups.push(() => Promise.resolve(mailer.close()));
-    const twilioCredentials = { accountSid: 'AC00000000000000000000000000000000', authToken: 'local-twilio-token' };
-    const smsSink = await startLocalTwilio({ port: options.twilioPort ?? (await freePort()), ...twilioCredentials });
+    const twilioCredentials = {
+      accountSid: 'AC00000000000000000000000000000000',
+      authToken: 'local-twilio-token',
+    };
+    const smsSink = await startLocalTwilio({
+      port: options.twilioPort ?? (await freePort()),
+      ...twilioCredentials,
+    });
     cleanups.push(() => smsSink.close());
     const sms = new TwilioSms({ ...twilioCredentials, from: '+15005550006', apiBaseUrl: smsSink.url });
     log(`mail sink on ${mailSink.url}, SMS sink (Twilio API) on ${smsSink.url}`);

@@ -51,7 +51,10 @@ export async function deliver(input: {
   const email = await attempt(() => notifications.sendEmail(message));
   if (email.status === 'sent') {
     return fellBack
-      ? { outcome: DeliveryOutcome.FellBackToEmail, ...(smsDetail === undefined ? {} : { detail: smsDetail }) }
+      ? {
+          outcome: DeliveryOutcome.FellBackToEmail,
+          ...(smsDetail === undefined ? {} : { detail: smsDetail }),
+        }
       : { outcome: DeliveryOutcome.SentEmail };
   }
   return {

@@ -133,16 +133,20 @@ export function isE164(phone: string): boolean {
 export function registrationRequestProblems(request: RegistrationRequest): string[] {
   const problems: string[] = [];
   if (!REGISTRATION_ID.test(request.registrationId ?? '')) {
-    problems.push('registrationId must be 1-64 letters, digits, "-", "_" or "." and start with a letter or digit');
+    problems.push(
+      'registrationId must be 1-64 letters, digits, "-", "_" or "." and start with a letter or digit',
+    );
   }
   if (typeof request.name !== 'string' || request.name.trim().length < 1 || request.name.length > 140) {
     problems.push('name must be 1-140 characters');
   }
-  if (typeof request.email !== 'string' || !isEmail(request.email)) problems.push('email is not a valid address');
+  if (typeof request.email !== 'string' || !isEmail(request.email))
+    problems.push('email is not a valid address');
   if (request.phone !== undefined && !isE164(request.phone)) {
     problems.push('phone must be in E.164 form, e.g. +4915112345678');
   }
-  if (request.channel !== 'email' && request.channel !== 'sms') problems.push('channel must be "email" or "sms"');
+  if (request.channel !== 'email' && request.channel !== 'sms')
+    problems.push('channel must be "email" or "sms"');
   if (request.channel === 'sms' && request.phone === undefined) problems.push('SMS needs a phone number');
   if (!isCurrency(request.currency ?? '')) problems.push(`currency "${request.currency}" is not supported`);
   return problems;

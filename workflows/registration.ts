@@ -67,10 +67,14 @@ export async function registrationWorkflow(request: RegistrationRequest): Promis
       // Once the welcome is on its way, the channel it goes by is decided.
       validator: (change: PreferenceChange) => {
         if (welcomeStarted || state.status === RegistrationStatus.Rejected) {
-          throw new Error(`registration ${state.registrationId} is ${state.status}; the welcome channel is decided`);
+          throw new Error(
+            `registration ${state.registrationId} is ${state.status}; the welcome channel is decided`,
+          );
         }
-        if (change.channel !== 'email' && change.channel !== 'sms') throw new Error('channel must be "email" or "sms"');
-        if (change.phone !== undefined && !isE164(change.phone)) throw new Error('phone must be in E.164 form');
+        if (change.channel !== 'email' && change.channel !== 'sms')
+          throw new Error('channel must be "email" or "sms"');
+        if (change.phone !== undefined && !isE164(change.phone))
+          throw new Error('phone must be in E.164 form');
         if (change.channel === 'sms' && change.phone === undefined && phone === undefined) {
           throw new Error('SMS needs a phone number');
         }
@@ -95,7 +99,11 @@ export async function registrationWorkflow(request: RegistrationRequest): Promis
       channel: request.channel,
     }));
   } catch (err) {
-    if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === DUPLICATE_EMAIL) {
+    if (
+      err instanceof ActivityFailure &&
+      err.cause instanceof ApplicationFailure &&
+      err.cause.type === DUPLICATE_EMAIL
+    ) {
       return reject(RegistrationRejection.DuplicateEmail, 'this email address is already registered');
     }
     throw err;

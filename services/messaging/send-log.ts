@@ -43,7 +43,14 @@ const sendRow = z.object({
 
 function toRecord(row: unknown): SendRecord {
   const r = sendRow.parse(row);
-  return { key: r.key, channel: r.channel, state: r.state, providerId: r.provider_id, detail: r.detail, attempts: r.attempts };
+  return {
+    key: r.key,
+    channel: r.channel,
+    state: r.state,
+    providerId: r.provider_id,
+    detail: r.detail,
+    attempts: r.attempts,
+  };
 }
 
 /** What a sender may do after claiming a key. */
@@ -71,13 +78,21 @@ export class SendLog {
     const record = await this.get(key);
     if (record === undefined) throw new Error(`send ${key} is neither claimable nor recorded`);
     if (record.state === SendState.Pending) {
-      return { send: false, record: await this.finish(key, SendState.InDoubt, 'an earlier attempt broke off mid-call') };
+      return {
+        send: false,
+        record: await this.finish(key, SendState.InDoubt, 'an earlier attempt broke off mid-call'),
+      };
     }
     return { send: false, record };
   }
 
   /** Records the provider's answer to the claimed send. */
-  async finish(key: string, state: Exclude<SendState, 'pending'>, detail?: string, providerId?: string): Promise<SendRecord> {
+  async finish(
+    key: string,
+    state: Exclude<SendState, 'pending'>,
+    detail?: string,
+    providerId?: string,
+  ): Promise<SendRecord> {
     const rows = await this.db.query(
       `UPDATE message_sends SET state = $2, detail = $3, provider_id = COALESCE($4, provider_id), updated_at = now()
        WHERE key = $1 RETURNING *`,

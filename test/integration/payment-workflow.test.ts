@@ -9,6 +9,7 @@ import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { Worker } from '@temporalio/worker';
+import type { NotificationActivities, SendInput } from '../../activities/notifications';
 import type { PaymentActivities, ScreeningResult } from '../../activities/payment';
 import { bundleWorkflows } from '../../workers/baton-worker';
 import type { paymentWorkflow } from '../../workflows/payment';
@@ -32,6 +33,8 @@ interface Behaviour {
   submit?: 'ok' | 'rejected';
   /** What polling the bank answers. */
   poll?: BankOutcome | 'pending';
+  /** The paying account's customer and what happens to the message telling them the outcome. */
+  notify?: { channel: 'email' | 'sms'; email: 'sent' | 'rejected' | 'broken'; sms?: 'sent' | 'rejected' };
 }
 
 const TASK_QUEUE = `payment-workflow-test-${process.pid}`;
@@ -85,6 +88,35 @@ const stubActivities: PaymentActivities = {
   async settlePayment({ paymentId }) {
     called(paymentId, 'settle');
     return Promise.resolve({ transferId: `tr-${paymentId}-settlement` });
+  },
+};
+
+const sentMessages: SendInput[] = [];
+
+function paymentIdOfKey(key: string): string {
+  return key.replace(/^payment:/, '').replace(/:outcome$/, '');
+}
+
+const stubNotifications: NotificationActivities = {
+  async contactForAccount({ accountId }) {
+    const notify = [...behaviours.entries()].find(([id, b]) => b.notify && accountId === `A-${id}`)?.[1]
+      .notify;
+    return Promise.resolve({ contact: notify ? { customerId: 'C-1', channel: notify.channel } : null });
+  },
+  async sendEmail(input) {
+    const mode = behaviours.get(paymentIdOfKey(input.key))?.notify?.email ?? 'sent';
+    if (mode === 'broken') throw ApplicationFailure.nonRetryable('mail relay misconfigured');
+    if (mode === 'rejected')
+      return Promise.resolve({ status: 'rejected' as const, reason: 'mailbox unavailable' });
+    sentMessages.push(input);
+    return Promise.resolve({ status: 'sent' as const, providerId: 'mail-1' });
+  },
+  async sendSms(input) {
+    const mode = behaviours.get(paymentIdOfKey(input.key))?.notify?.sms ?? 'sent';
+    if (mode === 'rejected')
+      return Promise.resolve({ status: 'rejected' as const, reason: 'invalid_number' });
+    sentMessages.push(input);
+    return Promise.resolve({ status: 'sent' as const, providerId: 'SM1' });
   },
 };
 
@@ -150,7 +182,7 @@ before(async () => {
     connection: temporal.nativeConnection,
     taskQueue: TASK_QUEUE,
     workflowBundle: bundle,
-    activities: stubActivities,
+    activities: { ...stubActivities, ...stubNotifications },
   });
   running = worker.run();
 });
@@ -345,5 +377,53 @@ describe('payment workflow', () => {
     );
     await settleBy(handle, request.paymentId, 'settled');
     assert.equal((await handle.result()).status, PaymentStatus.Settled);
+  });
+
+  test('tells the customer the outcome on their channel, once', async () => {
+    const request = newRequest();
+    request.fromAccountId = `A-${request.paymentId}`;
+    const handle = await start(request, { notify: { channel: 'sms', email: 'sent', sms: 'sent' } });
+    await until(handle, PaymentStatus.Submitted);
+    await settleBy(handle, request.paymentId, 'settled');
+    const state = await handle.result();
+    assert.deepEqual(state.notification, { outcome: 'sent_sms' });
+    const sent = sentMessages.filter((m) => m.key === `payment:${request.paymentId}:outcome`);
+    assert.equal(sent.length, 1);
+    assert.deepEqual(sent[0]?.content, {
+      kind: 'payment_outcome',
+      paymentId: request.paymentId,
+      outcome: 'settled',
+      amount: '12.34 EUR',
+    });
+  });
+
+  test('falls back to email when the SMS is refused for good', async () => {
+    const request = newRequest();
+    request.fromAccountId = `A-${request.paymentId}`;
+    const state = await (
+      await start(request, { aml: 'hit', notify: { channel: 'sms', email: 'sent', sms: 'rejected' } })
+    ).result();
+    assert.equal(state.reason, 'aml_hit');
+    assert.equal(state.notification?.outcome, 'fell_back_to_email');
+  });
+
+  test('records a notification that cannot be delivered and keeps the outcome', async () => {
+    const request = newRequest();
+    request.fromAccountId = `A-${request.paymentId}`;
+    const state = await (
+      await start(request, { debit: 'insufficient_funds', notify: { channel: 'email', email: 'rejected' } })
+    ).result();
+    assert.equal(state.status, PaymentStatus.Rejected);
+    assert.equal(state.reason, 'insufficient_funds');
+    assert.equal(state.notification?.outcome, 'undeliverable');
+    const broken = newRequest();
+    broken.fromAccountId = `A-${broken.paymentId}`;
+    const handle = await start(broken, { notify: { channel: 'email', email: 'broken' } });
+    await until(handle, PaymentStatus.Submitted);
+    await settleBy(handle, broken.paymentId, 'settled');
+    const settled = await handle.result();
+    assert.equal(settled.status, PaymentStatus.Settled);
+    assert.equal(settled.notification?.outcome, 'undeliverable');
+    assert.equal(settled.ledger.settlementTransferId, `tr-${broken.paymentId}-settlement`);
   });
 });

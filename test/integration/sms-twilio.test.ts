@@ -373,7 +373,7 @@ describe('local-twilio-main', () => {
 
   test('serves the Messages API until SIGTERM, then stops cleanly', async () => {
     const child = run({
-      TWILIO_LOCAL_PORT: '0',
+      TWILIO_LOCAL_PORT: String(await freePort()),
       TWILIO_ACCOUNT_SID: ACCOUNT_SID,
       TWILIO_AUTH_TOKEN: AUTH_TOKEN,
     });
