@@ -4,6 +4,13 @@
  */
 import type { Client } from '@temporalio/client';
 import type { BankSimulator } from '../services/bank';
+import { customerIdFor } from '../services/customers';
+import { messageIdFor } from '../services/mail';
+import type { SmtpSink } from '../services/mail';
+import type { LocalTwilio } from '../services/sms';
+import { customerAccountId } from '../activities/registration';
+import type { RegistrationRequest, RegistrationState } from '../workflows/registration-contract';
+import { startRegistration } from './registrations';
 import type { LocalStack } from '../workers/local-stack';
 import { AML_DEMO_NAMES } from '../services/aml/demo-names';
 import { Ledger } from '../services/ledger';
@@ -17,6 +24,9 @@ import { cancelPayment, paymentState, reviewPayment, startPayment } from './paym
 export interface ScenarioContext {
   client: Client;
   ledger: Ledger;
+  /** What the mail and SMS sinks have received, to count messages and find duplicates. */
+  mailSink: Pick<SmtpSink, 'messages'>;
+  smsSink: Pick<LocalTwilio, 'messages'>;
   bank: Pick<BankSimulator, 'setScenario'>;
   taskQueue: string;
   /** Makes payment ids unique to this run, so the demo can run again on the same data. */
@@ -38,13 +48,21 @@ export interface DemoReport {
   ok: boolean;
   scenarios: Omit<ScenarioResult, 'paymentIds'>[];
   ledger: { sum: number; ok: boolean; problems: string[] };
+  messages: {
+    email: { received: number; duplicated: number };
+    sms: { received: number; duplicated: number };
+    ok: boolean;
+    problems: string[];
+  };
 }
 
 interface Scenario {
   name: string;
   expected: string;
-  /** Net change each account must show once the scenario is over. */
-  ledgerDelta: Record<string, number>;
+  /** Net change each account must show once the scenario is over (given the run's id maker). */
+  ledgerDelta: Record<string, number> | ((id: (suffix: string) => string) => Record<string, number>);
+  /** Registrations whose welcome the sinks must hold exactly once. */
+  welcomes?: (id: (suffix: string) => string) => string[];
   run(
     ctx: ScenarioContext,
     paymentId: (suffix: string) => string,
@@ -231,12 +249,137 @@ export const SCENARIOS: readonly Scenario[] = [
   },
 ];
 
+function registrationRequest(
+  registrationId: string,
+  channel: 'email' | 'sms',
+  phone?: string,
+  email = `${registrationId}@example.com`,
+): RegistrationRequest {
+  return {
+    registrationId,
+    name: 'Demo Newcomer',
+    email,
+    ...(phone === undefined ? {} : { phone }),
+    channel,
+    currency: 'EUR',
+  };
+}
+
+async function registerAndWait(ctx: ScenarioContext, req: RegistrationRequest): Promise<RegistrationState> {
+  const started = await startRegistration(ctx.client, req, ctx.taskQueue);
+  return started.handle.result();
+}
+
+function registrationOutcome(state: RegistrationState): string {
+  return state.reason
+    ? `${state.status}:${state.reason}`
+    : `${state.status}, ${state.welcome ?? 'no welcome'}`;
+}
+
+const JOURNEY_FUNDING = 100_00;
+const JOURNEY_PAYMENT = 25_00;
+const journeyAccount = (id: (suffix: string) => string) =>
+  customerAccountId(customerIdFor(id('journey')), 'EUR');
+
+/** The registration scenarios, then the whole journey from registration to a payment's outcome message. */
+const REGISTRATION_SCENARIOS: readonly Scenario[] = [
+  {
+    name: 'welcome by email',
+    expected: 'completed, sent_email',
+    ledgerDelta: {},
+    welcomes: (id) => [id('reg-email')],
+    async run(ctx, id) {
+      const registrationId = id('reg-email');
+      const state = await registerAndWait(ctx, registrationRequest(registrationId, 'email'));
+      return { actual: registrationOutcome(state), paymentIds: [] };
+    },
+  },
+  {
+    name: 'welcome by SMS',
+    expected: 'completed, sent_sms',
+    ledgerDelta: {},
+    welcomes: (id) => [id('reg-sms')],
+    async run(ctx, id) {
+      const registrationId = id('reg-sms');
+      const state = await registerAndWait(ctx, registrationRequest(registrationId, 'sms', '+4915112345678'));
+      return { actual: registrationOutcome(state), paymentIds: [] };
+    },
+  },
+  {
+    name: 'SMS to an invalid number falls back to email',
+    expected: 'completed, fell_back_to_email',
+    ledgerDelta: {},
+    welcomes: (id) => [id('reg-fallback')],
+    async run(ctx, id) {
+      const registrationId = id('reg-fallback');
+      // Twilio's documented test number for "not a valid phone number" (error 21211).
+      const state = await registerAndWait(ctx, registrationRequest(registrationId, 'sms', '+15005550001'));
+      return { actual: registrationOutcome(state), paymentIds: [] };
+    },
+  },
+  {
+    name: 'duplicate email rejected',
+    expected: 'rejected:duplicate_email',
+    ledgerDelta: {},
+    welcomes: (id) => [id('reg-first')],
+    async run(ctx, id) {
+      const email = `${id('reg-first')}@example.com`;
+      await registerAndWait(ctx, registrationRequest(id('reg-first'), 'email', undefined, email));
+      const again = await registerAndWait(
+        ctx,
+        registrationRequest(id('reg-again'), 'email', undefined, email.toUpperCase()),
+      );
+      return { actual: registrationOutcome(again), paymentIds: [] };
+    },
+  },
+  {
+    name: 'register, pay, hear the outcome by SMS',
+    expected: 'completed, sent_sms; payment settled; outcome sent_sms',
+    ledgerDelta: (id) => ({
+      [journeyAccount(id)]: JOURNEY_FUNDING - JOURNEY_PAYMENT,
+      [Ledger.systemAccountId('funding', 'EUR')]: -JOURNEY_FUNDING,
+      [settlement('EUR')]: JOURNEY_PAYMENT,
+    }),
+    welcomes: (id) => [id('journey')],
+    async run(ctx, id) {
+      const registration = await registerAndWait(
+        ctx,
+        registrationRequest(id('journey'), 'sms', '+4915198765432'),
+      );
+      if (registration.accountId === undefined) {
+        return { actual: registrationOutcome(registration), paymentIds: [] };
+      }
+      // A deposit, as a bank transfer into the new account would book it.
+      await ctx.ledger.transfer({
+        idempotencyKey: `deposit:${registration.accountId}`,
+        fromAccountId: Ledger.systemAccountId('funding', 'EUR'),
+        toAccountId: registration.accountId,
+        amountMinor: JOURNEY_FUNDING,
+        currency: 'EUR',
+      });
+      const paymentId = id('journey-pay');
+      ctx.bank.setScenario(paymentId, { outcome: 'settled', delayMs: 500 });
+      const payment = await payAndWait(
+        ctx,
+        request(paymentId, registration.accountId, JOURNEY_PAYMENT, 'EUR', AML_DEMO_NAMES.clear),
+      );
+      return {
+        actual: `${registrationOutcome(registration)}; payment ${outcome(payment)}; outcome ${payment.notification?.outcome ?? 'not sent'}`,
+        paymentIds: [paymentId],
+      };
+    },
+  },
+];
+
 /** Runs every scenario at once, then checks the ledger against what their outcomes imply. */
 export async function runScenarios(ctx: ScenarioContext): Promise<DemoReport> {
   const before = new Map((await ctx.ledger.listAccounts()).map((a) => [a.id, a.balance]));
+  const mailBefore = ctx.mailSink.messages().length;
+  const smsBefore = ctx.smsSink.messages().length;
+  const id = (suffix: string) => `demo-${ctx.runTag}-${suffix}`;
+  const scenarios = [...SCENARIOS, ...REGISTRATION_SCENARIOS];
   const results = await Promise.all(
-    SCENARIOS.map(async (scenario): Promise<ScenarioResult> => {
-      const id = (suffix: string) => `demo-${ctx.runTag}-${suffix}`;
+    scenarios.map(async (scenario): Promise<ScenarioResult> => {
       try {
         const { actual, paymentIds } = await scenario.run(ctx, id);
         ctx.log(`  ${actual === scenario.expected ? 'ok  ' : 'FAIL'} ${scenario.name}: ${actual}`);
@@ -258,8 +401,10 @@ export async function runScenarios(ctx: ScenarioContext): Promise<DemoReport> {
   const after = await ctx.ledger.listAccounts();
   const problems: string[] = [];
   const expectedDelta = new Map<string, number>();
-  for (const scenario of SCENARIOS) {
-    for (const [account, delta] of Object.entries(scenario.ledgerDelta)) {
+  for (const scenario of scenarios) {
+    const deltas =
+      typeof scenario.ledgerDelta === 'function' ? scenario.ledgerDelta(id) : scenario.ledgerDelta;
+    for (const [account, delta] of Object.entries(deltas)) {
       expectedDelta.set(account, (expectedDelta.get(account) ?? 0) + delta);
     }
   }
@@ -279,16 +424,49 @@ export async function runScenarios(ctx: ScenarioContext): Promise<DemoReport> {
   if ((await ctx.ledger.entriesImbalance()) !== 0)
     problems.push('some transfer has entries that do not sum to zero');
 
+  const messages = checkMessages(
+    ctx,
+    mailBefore,
+    smsBefore,
+    scenarios.flatMap((s) => s.welcomes?.(id) ?? []),
+  );
   return {
-    ok: results.every((r) => r.ok) && problems.length === 0,
+    ok: results.every((r) => r.ok) && problems.length === 0 && messages.ok,
     scenarios: results.map(({ name, ok, expected, actual }) => ({ name, ok, expected, actual })),
     ledger: { sum, ok: problems.length === 0, problems },
+    messages,
   };
+}
+
+/** Counts what the sinks received during the run, finds duplicates, and checks one welcome per registration. */
+function checkMessages(
+  ctx: ScenarioContext,
+  mailBefore: number,
+  smsBefore: number,
+  registrations: string[],
+): DemoReport['messages'] {
+  const mails = ctx.mailSink.messages().slice(mailBefore);
+  const texts = ctx.smsSink.messages().slice(smsBefore);
+  const duplicates = (keys: string[]) => keys.length - new Set(keys).size;
+  const email = { received: mails.length, duplicated: duplicates(mails.map((m) => m.messageId ?? m.raw)) };
+  const sms = { received: texts.length, duplicated: duplicates(texts.map((t) => `${t.to}\n${t.body}`)) };
+  const problems: string[] = [];
+  if (email.duplicated > 0) problems.push(`${email.duplicated} email(s) arrived twice`);
+  if (sms.duplicated > 0) problems.push(`${sms.duplicated} SMS arrived twice`);
+  for (const registrationId of registrations) {
+    const welcomeId = messageIdFor(`registration:${registrationId}:welcome`);
+    const account = customerAccountId(customerIdFor(registrationId), 'EUR');
+    const welcomes =
+      mails.filter((m) => m.messageId === welcomeId).length +
+      texts.filter((t) => t.body.includes(`account ${account} `)).length;
+    if (welcomes !== 1) problems.push(`registration ${registrationId} got ${welcomes} welcomes`);
+  }
+  return { email, sms, ok: problems.length === 0, problems };
 }
 
 /** Runs the scenarios on a running local stack, tagging this run's payment ids with the current time. */
 export function runScenariosOn(
-  stack: Pick<LocalStack, 'client' | 'ledger' | 'bank' | 'taskQueue'>,
+  stack: Pick<LocalStack, 'client' | 'ledger' | 'bank' | 'taskQueue' | 'mailSink' | 'smsSink'>,
   log: (line: string) => void,
 ): Promise<DemoReport> {
   return runScenarios({ ...stack, runTag: Date.now().toString(36), log });
@@ -305,6 +483,9 @@ export function formatReport(report: DemoReport): string {
     ),
     '',
     `ledger: balances sum to ${report.ledger.sum}; ${report.ledger.ok ? 'every account holds what the outcomes imply' : report.ledger.problems.join('; ')}`,
+    `messages: ${report.messages.email.received} email(s) and ${report.messages.sms.received} SMS received, ` +
+      `${report.messages.email.duplicated + report.messages.sms.duplicated} duplicated; ` +
+      (report.messages.ok ? 'one welcome per registration' : report.messages.problems.join('; ')),
     report.ok ? 'demo: every scenario ended as expected' : 'demo: SOME SCENARIOS DID NOT END AS EXPECTED',
   ];
   return lines.join('\n');
