@@ -86,6 +86,7 @@ describe('docker-compose.yml', () => {
       'temporal-ui',
       'mailcatcher',
       'bank-simulator',
+      'sms-sink',
       'worker',
     ]) {
       service(name);
@@ -146,7 +147,7 @@ describe('docker-compose.yml', () => {
 
   test("sets on baton's own services only variables its configuration knows, with values it accepts", () => {
     const known = new Set(Object.keys(configSchema.shape));
-    for (const name of ['worker', 'bank-simulator']) {
+    for (const name of ['worker', 'bank-simulator', 'sms-sink']) {
       const env = environmentOf(service(name));
       for (const variable of env.keys()) assert.ok(known.has(variable), `${name} sets unknown ${variable}`);
       const resolved = Object.fromEntries([...env].map(([k, v]) => [k, withDefaults(v)]));

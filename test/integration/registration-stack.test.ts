@@ -1,0 +1,226 @@
+/**
+ * Registrations with everything real: the dev server, the ledger and customers on the machine's PostgreSQL, a real
+ * SMTP conversation with the mail sink, real HTTP from the twilio SDK to the local Twilio server, and the CLI.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { startRegistration } from '../../client/registrations';
+import { messageIdFor } from '../../services/mail';
+import { startLocalStack } from '../../workers/local-stack';
+import type { LocalStack } from '../../workers/local-stack';
+import { registrationWorkflowId } from '../../workflows/registration-contract';
+import type { RegistrationRequest, RegistrationState } from '../../workflows/registration-contract';
+import { dropSchema, TEST_DATABASE_URL, uniqueSchema } from '../support/postgres';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const schema = uniqueSchema('registration');
+let stack: LocalStack;
+let env: NodeJS.ProcessEnv;
+
+async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(
+      process.execPath,
+      ['--import', 'tsx', path.join(ROOT, 'client', 'cli.ts'), ...args],
+      { cwd: ROOT, env, timeout: 120_000 },
+    );
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const failed = err as { code?: number; stdout?: string; stderr?: string };
+    return {
+      code: typeof failed.code === 'number' ? failed.code : -1,
+      stdout: failed.stdout ?? '',
+      stderr: failed.stderr ?? '',
+    };
+  }
+}
+
+function request(registrationId: string, overrides: Partial<RegistrationRequest> = {}): RegistrationRequest {
+  return {
+    registrationId,
+    name: 'Zoë Müller-Łukasiewicz',
+    email: `${registrationId}@example.com`,
+    channel: 'email',
+    currency: 'EUR',
+    ...overrides,
+  };
+}
+
+async function register(req: RegistrationRequest): Promise<RegistrationState> {
+  return (await startRegistration(stack.client, req, stack.taskQueue)).handle.result();
+}
+
+const welcomeEmails = (registrationId: string) =>
+  stack.mailSink
+    .messages()
+    .filter((m) => m.messageId === messageIdFor(`registration:${registrationId}:welcome`));
+const smsTo = (phone: string) => stack.smsSink.messages().filter((m) => m.to === phone);
+
+before(async () => {
+  stack = await startLocalStack({ databaseUrl: TEST_DATABASE_URL, databaseSchema: schema, bankDelayMs: 200 });
+  env = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    TEMPORAL_ADDRESS: stack.address,
+    DATABASE_URL: TEST_DATABASE_URL,
+    DATABASE_SCHEMA: schema,
+  };
+});
+
+after(async () => {
+  await stack.stop();
+  await dropSchema(schema);
+});
+
+describe('registrations on the real stack', () => {
+  test('welcomes by email over real SMTP, with the name intact in text and HTML', async () => {
+    const state = await register(request('rs-email'));
+    assert.equal(state.status, 'completed');
+    assert.equal(state.welcome, 'sent_email');
+    const [mail, ...more] = welcomeEmails('rs-email');
+    assert.equal(more.length, 0);
+    assert.deepEqual(mail?.to, ['rs-email@example.com']);
+    assert.match(mail?.text ?? '', /Zoë Müller-Łukasiewicz/);
+    assert.match(mail?.html ?? '', /Zoë Müller-Łukasiewicz/);
+    assert.match(mail?.text ?? '', new RegExp(state.accountId ?? 'no account'));
+    const account = await stack.ledger.getAccount(state.accountId ?? '');
+    assert.equal(account?.customerId, state.customerId);
+  });
+
+  test('delivers exactly one welcome when the SMTP server refuses for a while, then accepts', async () => {
+    stack.mailSink.refuseUntilCleared();
+    const started = await startRegistration(stack.client, request('rs-smtp-down'), stack.taskQueue);
+    // Wait until the workflow has tried and been refused at least once.
+    for (let i = 0; i < 100; i++) {
+      const sends = await stack.sendLog.list();
+      if (sends.some((s) => s.key === 'registration:rs-smtp-down:welcome:email' && s.state === 'retryable'))
+        break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.equal(welcomeEmails('rs-smtp-down').length, 0);
+    stack.mailSink.acceptAgain();
+    const state = await started.handle.result();
+    assert.equal(state.welcome, 'sent_email');
+    assert.equal(welcomeEmails('rs-smtp-down').length, 1);
+    const record = await stack.sendLog.get('registration:rs-smtp-down:welcome:email');
+    assert.equal(record?.state, 'accepted');
+    assert.ok((record?.attempts ?? 0) >= 2, 'the send was retried');
+  });
+
+  test('sends exactly one SMS when Twilio answers 500 twice, then succeeds', async () => {
+    stack.smsSink.failNext(2, 500);
+    const state = await register(request('rs-sms-500', { channel: 'sms', phone: '+4915100000500' }));
+    assert.equal(state.welcome, 'sent_sms');
+    assert.equal(smsTo('+4915100000500').length, 1);
+    const record = await stack.sendLog.get('registration:rs-sms-500:welcome:sms');
+    assert.equal(record?.attempts, 3);
+  });
+
+  test('falls back to email for a number Twilio refuses, sending no SMS', async () => {
+    const state = await register(request('rs-blocked', { channel: 'sms', phone: '+15005550004' }));
+    assert.equal(state.welcome, 'fell_back_to_email');
+    assert.equal(smsTo('+15005550004').length, 0);
+    assert.equal(welcomeEmails('rs-blocked').length, 1);
+  });
+
+  test('rejects a second registration of the same email, whatever its case', async () => {
+    await register(request('rs-dup-1', { email: 'Same.Person@Example.com' }));
+    const state = await register(request('rs-dup-2', { email: 'same.person@example.COM' }));
+    assert.equal(state.status, 'rejected');
+    assert.equal(state.reason, 'duplicate_email');
+    assert.equal(welcomeEmails('rs-dup-2').length, 0);
+  });
+
+  test('registers by SMS from the CLI and waits for the result', async () => {
+    const run = await cli(
+      'register',
+      '--name',
+      'Cli Person',
+      '--email',
+      'cli.person@example.com',
+      '--phone',
+      '+49 151 2222 3333',
+      '--channel',
+      'sms',
+      '--currency',
+      'eur',
+      '--id',
+      'rs-cli',
+      '--wait',
+      '--json',
+    );
+    assert.equal(run.code, 0, run.stderr);
+    const result = JSON.parse(run.stdout) as RegistrationState & { workflowId: string; uiUrl: string };
+    assert.equal(result.status, 'completed');
+    assert.equal(result.welcome, 'sent_sms');
+    assert.equal(result.workflowId, 'registration:rs-cli');
+    assert.match(result.uiUrl, /registration%3Ars-cli/);
+    assert.equal(smsTo('+4915122223333').length, 1);
+    const shown = await cli('status', 'rs-cli', '--json');
+    assert.equal((JSON.parse(shown.stdout) as RegistrationState).welcome, 'sent_sms');
+  });
+
+  test('falls back to email from the CLI for an invalid number', async () => {
+    const run = await cli(
+      'register',
+      '--name',
+      'Cli Fallback',
+      '--email',
+      'cli.fallback@example.com',
+      '--phone',
+      '+15005550001',
+      '--channel',
+      'sms',
+      '--currency',
+      'EUR',
+      '--id',
+      'rs-cli-fallback',
+      '--wait',
+      '--json',
+    );
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal((JSON.parse(run.stdout) as RegistrationState).welcome, 'fell_back_to_email');
+  });
+
+  for (const [label, args, message] of [
+    [
+      'a malformed email',
+      ['--email', 'nobody-at-example', '--channel', 'email'],
+      /email is not a valid address/,
+    ],
+    ['a malformed phone', ['--email', 'a@example.com', '--phone', '12345', '--channel', 'sms'], /E\.164/],
+    ['SMS without a phone', ['--email', 'a@example.com', '--channel', 'sms'], /SMS needs a phone number/],
+    ['an unknown channel', ['--email', 'a@example.com', '--channel', 'pigeon'], /--channel must be/],
+  ] as const) {
+    test(`refuses ${label} with exit 2 and starts nothing`, async () => {
+      const id = `rs-bad-${label.replace(/\W+/g, '-')}`;
+      const run = await cli('register', '--name', 'X', ...args, '--currency', 'EUR', '--id', id);
+      assert.equal(run.code, 2, run.stderr);
+      assert.match(run.stderr, message);
+      await assert.rejects(
+        stack.client.workflow.getHandle(registrationWorkflowId(id)).describe(),
+        WorkflowNotFoundError,
+      );
+    });
+  }
+
+  test('refuses an unknown currency with exit 2', async () => {
+    const run = await cli(
+      'register',
+      '--name',
+      'X',
+      '--email',
+      'x@example.com',
+      '--channel',
+      'email',
+      '--currency',
+      'XYZ',
+    );
+    assert.equal(run.code, 2);
+    assert.match(run.stderr, /unknown currency/);
+  });
+});
