@@ -54,10 +54,10 @@ export interface ContactResult {
 }
 
 function withName(content: MessageContent, name: string): MailMessage {
-  return { ...content, name } as MailMessage;
+  return { ...content, name };
 }
 
-function settled(record: { state: string; providerId: string | null; detail: string | null }): SendResult {
+function fromRecord(record: { state: string; providerId: string | null; detail: string | null }): SendResult {
   if (record.state === 'accepted') return { status: 'sent', providerId: record.providerId };
   if (record.state === 'rejected')
     return { status: 'rejected', reason: record.detail ?? 'refused by the provider' };
@@ -101,7 +101,7 @@ export function createNotificationActivities({
       const customer = await customerOf(customerId);
       const sendKey = `${key}:email`;
       const claim = await sendLog.claim(sendKey, 'email', { resendPending: true });
-      if (!claim.send) return settled(claim.record);
+      if (!claim.send) return fromRecord(claim.record);
       try {
         const { messageId } = await mailer.send({
           to: customer.email,
@@ -126,7 +126,7 @@ export function createNotificationActivities({
       if (customer.phone === null) return { status: 'rejected', reason: 'the customer has no phone number' };
       const sendKey = `${key}:sms`;
       const claim = await sendLog.claim(sendKey, 'sms', { resendPending: false });
-      if (!claim.send) return settled(claim.record);
+      if (!claim.send) return fromRecord(claim.record);
       try {
         const { sid } = await sms.send({
           to: customer.phone,

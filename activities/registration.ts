@@ -6,6 +6,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { CustomerError } from '../services/customers';
 import type { CustomerStore } from '../services/customers';
 import type { Ledger } from '../services/ledger';
+import { RegistrationFailureType } from '../workflows/registration-contract';
 import type { Channel } from '../workflows/registration-contract';
 
 /** The services registration drives. */
@@ -22,9 +23,6 @@ export interface CreateCustomerInput {
   phone?: string;
   channel: Channel;
 }
-
-/** `type` of the failure raised when the email address is taken. */
-export const DUPLICATE_EMAIL = 'DuplicateEmail';
 
 /** The ledger account id of a customer's account in a currency. */
 export function customerAccountId(customerId: string, currency: string): string {
@@ -45,7 +43,7 @@ export function createRegistrationActivities({ customers, ledger }: Registration
           (err.code === 'duplicate_email' || err.code === 'registration_conflict')
         ) {
           throw ApplicationFailure.create({
-            type: DUPLICATE_EMAIL,
+            type: RegistrationFailureType.DuplicateEmail,
             message: err.message,
             nonRetryable: true,
             category: 'BENIGN',

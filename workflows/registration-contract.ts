@@ -49,6 +49,12 @@ export const RegistrationRejection = {
 /** One of {@link RegistrationRejection}. */
 export type RegistrationRejection = (typeof RegistrationRejection)[keyof typeof RegistrationRejection];
 
+/** `type` of the non-retryable failures registration activities raise; the workflow branches on them. */
+export const RegistrationFailureType = {
+  /** Another customer already holds the email address. */
+  DuplicateEmail: 'DuplicateEmail',
+} as const;
+
 /** How a message to the customer ended. */
 export const DeliveryOutcome = {
   /** Delivered by email, as chosen. */

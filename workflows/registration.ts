@@ -16,6 +16,7 @@ import { deliver } from './notify';
 import {
   changePreferenceUpdate,
   isE164,
+  RegistrationFailureType,
   RegistrationRejection,
   registrationRequestProblems,
   registrationSearchAttributes,
@@ -30,9 +31,6 @@ const registration = proxyActivities<RegistrationActivities>({
   startToCloseTimeout: '30 seconds',
   retry: retryForever,
 });
-
-/** `type` of the failure createCustomer raises for a taken email (mirrors activities/registration.ts). */
-const DUPLICATE_EMAIL = 'DuplicateEmail';
 
 /** Registers a customer and welcomes them. Returns where the registration ended. */
 export async function registrationWorkflow(request: RegistrationRequest): Promise<RegistrationState> {
@@ -102,7 +100,7 @@ export async function registrationWorkflow(request: RegistrationRequest): Promis
     if (
       err instanceof ActivityFailure &&
       err.cause instanceof ApplicationFailure &&
-      err.cause.type === DUPLICATE_EMAIL
+      err.cause.type === RegistrationFailureType.DuplicateEmail
     ) {
       return reject(RegistrationRejection.DuplicateEmail, 'this email address is already registered');
     }

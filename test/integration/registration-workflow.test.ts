@@ -10,11 +10,11 @@ import { ApplicationFailure } from '@temporalio/common';
 import { Worker } from '@temporalio/worker';
 import type { NotificationActivities, SendInput, SendResult } from '../../activities/notifications';
 import type { RegistrationActivities } from '../../activities/registration';
-import { DUPLICATE_EMAIL } from '../../activities/registration';
 import { bundleWorkflows } from '../../workers/baton-worker';
 import type { registrationWorkflow } from '../../workflows/registration';
 import {
   changePreferenceUpdate,
+  RegistrationFailureType,
   RegistrationStatus,
   registrationStatusQuery,
   registrationWorkflowId,
@@ -44,7 +44,7 @@ const registrationIdOf = (customerId: string) => customerId.replace(/^C-/, '');
 const stubRegistration: RegistrationActivities = {
   async createCustomer(input) {
     if (behaviours.get(input.registrationId)?.duplicateEmail) {
-      throw ApplicationFailure.nonRetryable('taken', DUPLICATE_EMAIL);
+      throw ApplicationFailure.nonRetryable('taken', RegistrationFailureType.DuplicateEmail);
     }
     return Promise.resolve({ customerId: `C-${input.registrationId}` });
   },
