@@ -5,7 +5,7 @@
  */
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { BodyTooLargeError, listen, readBody } from '../services/http';
 import { BankWebhookEventSchema, SIGNATURE_HEADER } from '../services/bank/messages';
 import { verifyWebhookSignature } from '../services/bank/signature';
 import type { WebhookSecret } from '../services/bank/signature';
@@ -51,8 +51,6 @@ export interface WebhookReceiver {
 
 type Answer = { status: number; body: unknown };
 
-class BodyTooLargeError extends Error {}
-
 /** Starts the receiver and resolves once it listens. */
 export async function startWebhookReceiver(options: WebhookReceiverOptions): Promise<WebhookReceiver> {
   const host = options.host ?? '127.0.0.1';
@@ -74,15 +72,7 @@ export async function startWebhookReceiver(options: WebhookReceiverOptions): Pro
     );
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
-  const origin = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const { port, origin } = await listen(server, host, options.port ?? 0);
 
   return {
     url: `${origin}${WEBHOOK_PATH}`,
@@ -107,7 +97,7 @@ async function answer(
   if (path !== WEBHOOK_PATH) return problem(404, 'not_found', 'no such path');
   if (req.method !== 'POST') return problem(405, 'method_not_allowed', 'use POST');
 
-  const rawBody = await readRawBody(req);
+  const rawBody = await readBody(req, MAX_WEBHOOK_BODY_BYTES);
   const header = req.headers[SIGNATURE_HEADER.toLowerCase()];
   const verification = verifyWebhookSignature({
     rawBody,
@@ -154,19 +144,6 @@ async function answer(
   }
   log(`webhook ${ids}: ${event.status} delivered`);
   return { status: 200, body: { received: true } };
-}
-
-async function readRawBody(req: IncomingMessage): Promise<Buffer> {
-  if (Number(req.headers['content-length'] ?? 0) > MAX_WEBHOOK_BODY_BYTES) throw new BodyTooLargeError();
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    const buffer = chunk as Buffer;
-    size += buffer.length;
-    if (size > MAX_WEBHOOK_BODY_BYTES) throw new BodyTooLargeError();
-    chunks.push(buffer);
-  }
-  return Buffer.concat(chunks);
 }
 
 function problem(status: number, code: string, message: string): Answer {

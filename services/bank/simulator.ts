@@ -6,7 +6,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { BodyTooLargeError, listen, readBody } from '../http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { BankOutcome } from '../../workflows/payment-contract';
 import {
@@ -112,16 +112,9 @@ class LocalBank implements BankSimulator {
   }
 
   async listen(host: string, port: number): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
-    const address = this.server.address() as AddressInfo;
-    this.port = address.port;
-    this.url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
+    const bound = await listen(this.server, host, port);
+    this.port = bound.port;
+    this.url = bound.origin;
   }
 
   async close(): Promise<void> {
@@ -337,18 +330,16 @@ function summarize(issues: readonly { path: readonly PropertyKey[]; message: str
 }
 
 async function readJson(req: IncomingMessage): Promise<unknown> {
-  const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > MAX_BODY_BYTES) throw new HttpProblem(413, 'body_too_large', 'the body is over 64 KiB');
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    const buffer = chunk as Buffer;
-    size += buffer.length;
-    if (size > MAX_BODY_BYTES) throw new HttpProblem(413, 'body_too_large', 'the body is over 64 KiB');
-    chunks.push(buffer);
+  let body: Buffer;
+  try {
+    body = await readBody(req, MAX_BODY_BYTES);
+  } catch (err) {
+    if (err instanceof BodyTooLargeError)
+      throw new HttpProblem(413, 'body_too_large', 'the body is over 64 KiB');
+    throw err;
   }
   try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+    return JSON.parse(body.toString('utf8')) as unknown;
   } catch {
     throw new HttpProblem(400, 'invalid_json', 'the body is not JSON');
   }

@@ -7,7 +7,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { BodyTooLargeError, listen, readBody } from '../http';
 import { z } from 'zod';
 
 /** Account sid the local stack uses by default (any `AC` + 32 hex digits works when both sides agree). */
@@ -183,16 +183,9 @@ class LocalTwilioServer implements LocalTwilio {
   }
 
   async listen(host: string, port: number): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
-    const address = this.server.address() as AddressInfo;
-    this.port = address.port;
-    this.url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
+    const bound = await listen(this.server, host, port);
+    this.port = bound.port;
+    this.url = bound.origin;
   }
 
   messages(): readonly StoredSms[] {
@@ -443,27 +436,24 @@ function digest(text: string): Buffer {
   return createHash('sha256').update(text).digest();
 }
 
-async function readBody(req: IncomingMessage): Promise<string> {
-  const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > MAX_BODY_BYTES) throw new TwilioProblem(413, 20001, 'The request body is too large.');
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    const buffer = chunk as Buffer;
-    size += buffer.length;
-    if (size > MAX_BODY_BYTES) throw new TwilioProblem(413, 20001, 'The request body is too large.');
-    chunks.push(buffer);
+async function readText(req: IncomingMessage): Promise<string> {
+  try {
+    return (await readBody(req, MAX_BODY_BYTES)).toString('utf8');
+  } catch (err) {
+    if (err instanceof BodyTooLargeError)
+      throw new TwilioProblem(413, 20001, 'The request body is too large.');
+    throw err;
   }
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 async function readForm(req: IncomingMessage): Promise<Record<string, string>> {
-  return Object.fromEntries(new URLSearchParams(await readBody(req)));
+  return Object.fromEntries(new URLSearchParams(await readText(req)));
 }
 
 async function readJson(req: IncomingMessage): Promise<unknown> {
+  const text = await readText(req);
   try {
-    return JSON.parse(await readBody(req)) as unknown;
+    return JSON.parse(text) as unknown;
   } catch (error) {
     if (error instanceof TwilioProblem) throw error;
     throw new TwilioProblem(400, 20001, 'The body is not JSON.');

@@ -3,10 +3,7 @@
  * and its signed webhooks over HTTP, the worker, and the CLI run as a person runs it.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { promisify } from 'node:util';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { AML_DEMO_NAMES } from '../../services/aml/demo-names';
 import { signWebhook } from '../../services/bank';
@@ -14,37 +11,16 @@ import { startLocalStack } from '../../workers/local-stack';
 import type { LocalStack } from '../../workers/local-stack';
 import { PaymentStatus, paymentStatusQuery, paymentWorkflowId } from '../../workflows/payment-contract';
 import type { PaymentState } from '../../workflows/payment-contract';
+import { runCli } from '../support/cli';
+import type { CliRun } from '../support/cli';
 import { dropSchema, TEST_DATABASE_URL, uniqueSchema } from '../support/postgres';
 
-const ROOT = path.resolve(__dirname, '..', '..');
 const SECRET = 'stack-test-webhook-secret';
 const schema = uniqueSchema('stack');
 let stack: LocalStack;
 let env: NodeJS.ProcessEnv;
 
-interface CliRun {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function cli(...args: string[]): Promise<CliRun> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(
-      process.execPath,
-      ['--import', 'tsx', path.join(ROOT, 'client', 'cli.ts'), ...args],
-      { cwd: ROOT, env, timeout: 120_000 },
-    );
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const failed = err as { code?: number; stdout?: string; stderr?: string };
-    return {
-      code: typeof failed.code === 'number' ? failed.code : -1,
-      stdout: failed.stdout ?? '',
-      stderr: failed.stderr ?? '',
-    };
-  }
-}
+const cli = (...args: string[]) => runCli(env, ...args);
 
 function json<T>(run: CliRun): T {
   assert.equal(run.code, 0, `CLI failed: ${run.stderr}`);
@@ -69,11 +45,15 @@ const payArgs = (id: string, name: string = AML_DEMO_NAMES.clear) => [
   id,
 ];
 
-async function waitForStatus(paymentId: string, status: PaymentStatus): Promise<PaymentState> {
+async function waitForStatus(
+  paymentId: string,
+  status: PaymentStatus,
+  also: (state: PaymentState) => boolean = () => true,
+): Promise<PaymentState> {
   const handle = stack.client.workflow.getHandle(paymentWorkflowId(paymentId));
   for (let i = 0; i < 300; i++) {
     const state = await handle.query(paymentStatusQuery).catch(() => undefined);
-    if (state?.status === status) return state;
+    if (state?.status === status && also(state)) return state;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   throw new Error(`${paymentId} never reached ${status}`);
@@ -87,8 +67,6 @@ before(async () => {
     bankDelayMs: 300,
   });
   env = {
-    PATH: process.env.PATH,
-    HOME: process.env.HOME,
     TEMPORAL_ADDRESS: stack.address,
     TEMPORAL_UI_URL: 'http://ui.test',
     DATABASE_URL: TEST_DATABASE_URL,
@@ -162,7 +140,12 @@ describe('payments on the real stack', () => {
   test('answers a forged webhook with 401 and changes nothing, then accepts the genuine one', async () => {
     stack.bank.setScenario('it-forged', { webhook: 'drop', delayMs: 0 });
     await cli(...payArgs('it-forged'), '--json');
-    const submitted = await waitForStatus('it-forged', PaymentStatus.Submitted);
+    // `submitted` is set as the bank is called; the reference arrives with the bank's answer.
+    const submitted = await waitForStatus(
+      'it-forged',
+      PaymentStatus.Submitted,
+      (state) => !!state.bank?.reference,
+    );
     const reference = submitted.bank?.reference ?? '';
     const body = JSON.stringify({
       eventId: 'ev-forged',

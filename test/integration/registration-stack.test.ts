@@ -3,10 +3,7 @@
  * SMTP conversation with the mail sink, real HTTP from the twilio SDK to the local Twilio server, and the CLI.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { promisify } from 'node:util';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { startRegistration } from '../../client/registrations';
 import { messageIdFor } from '../../services/mail';
@@ -14,30 +11,14 @@ import { startLocalStack } from '../../workers/local-stack';
 import type { LocalStack } from '../../workers/local-stack';
 import { registrationWorkflowId } from '../../workflows/registration-contract';
 import type { RegistrationRequest, RegistrationState } from '../../workflows/registration-contract';
+import { runCli } from '../support/cli';
 import { dropSchema, TEST_DATABASE_URL, uniqueSchema } from '../support/postgres';
 
-const ROOT = path.resolve(__dirname, '..', '..');
 const schema = uniqueSchema('registration');
 let stack: LocalStack;
 let env: NodeJS.ProcessEnv;
 
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(
-      process.execPath,
-      ['--import', 'tsx', path.join(ROOT, 'client', 'cli.ts'), ...args],
-      { cwd: ROOT, env, timeout: 120_000 },
-    );
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const failed = err as { code?: number; stdout?: string; stderr?: string };
-    return {
-      code: typeof failed.code === 'number' ? failed.code : -1,
-      stdout: failed.stdout ?? '',
-      stderr: failed.stderr ?? '',
-    };
-  }
-}
+const cli = (...args: string[]) => runCli(env, ...args);
 
 function request(registrationId: string, overrides: Partial<RegistrationRequest> = {}): RegistrationRequest {
   return {
@@ -63,8 +44,6 @@ const smsTo = (phone: string) => stack.smsSink.messages().filter((m) => m.to ===
 before(async () => {
   stack = await startLocalStack({ databaseUrl: TEST_DATABASE_URL, databaseSchema: schema, bankDelayMs: 200 });
   env = {
-    PATH: process.env.PATH,
-    HOME: process.env.HOME,
     TEMPORAL_ADDRESS: stack.address,
     DATABASE_URL: TEST_DATABASE_URL,
     DATABASE_SCHEMA: schema,
