@@ -8,6 +8,12 @@ import type { Currency } from './money';
 import type { DeliveryOutcome } from './registration-contract';
 import { searchAttributeKeys } from './search-attributes';
 
+/**
+ * Revision of the payment workflow's code, as replay fixture files are named (`payment-settled.v1.json`). Bump it
+ * with every change made behind a patch, and record the new revision's fixtures beside the old ones.
+ */
+export const PAYMENT_REVISION = 'v1';
+
 /** Task queue the payment and registration workflows and their activities are served on. */
 export const TASK_QUEUE = 'baton';
 

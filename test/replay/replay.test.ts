@@ -1,0 +1,83 @@
+/**
+ * Every checked-in history, replayed by the current workflow code. A change that would break a run in flight —
+ * reordered steps, a removed timer, a new activity without a patch — fails here, naming the fixture and the event
+ * where the code and the history part ways. The negative test proves the gate catches exactly that.
+ */
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { before, describe, test } from 'node:test';
+import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
+import { bundleWorkflows, quietWorkerRuntime } from '../../workers/baton-worker';
+import { replayHistories } from '../../workers/replay';
+import type { HistoryToReplay } from '../../workers/replay';
+import { HISTORIES_DIR, readManifest } from './record-histories';
+import type { FixtureEntry } from './record-histories';
+
+let manifest: FixtureEntry[];
+let current: WorkflowBundleWithSourceMap;
+
+async function load(entry: FixtureEntry): Promise<HistoryToReplay> {
+  const history: unknown = JSON.parse(await readFile(path.join(HISTORIES_DIR, entry.file), 'utf8'));
+  return { workflowId: entry.workflowId, history, source: entry.file };
+}
+
+before(async () => {
+  quietWorkerRuntime();
+  manifest = await readManifest();
+  current = await bundleWorkflows();
+});
+
+describe('replaying recorded histories', () => {
+  test('has a fixture for every branch of both workflows', () => {
+    const branches = new Set(manifest.map((entry) => entry.branch));
+    for (const branch of [
+      'payment-settled',
+      'payment-insufficient-funds',
+      'payment-aml-hit',
+      'payment-aml-review-approved',
+      'payment-aml-review-expired',
+      'payment-bank-failed',
+      'payment-cancelled',
+      'payment-needs-attention',
+      'registration-email',
+      'registration-sms',
+      'registration-sms-fallback',
+      'registration-duplicate-email',
+      'registration-preference-changed',
+    ]) {
+      assert.ok(branches.has(branch), `a fixture records ${branch}`);
+    }
+  });
+
+  test('replays every fixture with the current workflow code', async () => {
+    const outcomes = await replayHistories(await Promise.all(manifest.map(load)), current);
+    const failures = outcomes
+      .filter((o) => !o.ok)
+      .map((o) => `${o.source}: ${o.problem ?? ''}: ${o.message ?? ''}`);
+    assert.deepEqual(failures, [], `fixtures that no longer replay:\n${failures.join('\n')}`);
+    assert.equal(outcomes.length, manifest.length);
+  });
+
+  test('catches a reordered payment workflow as nondeterministic on every payment fixture', async () => {
+    const reordered = await bundleWorkflowCode({
+      workflowsPath: path.join(__dirname, 'variants', 'payment-reordered.ts'),
+      logger: new DefaultLogger('WARN'),
+    });
+    const payments = manifest.filter(
+      (entry) => entry.workflowType === 'paymentWorkflow' && entry.revision === 'v1',
+    );
+    assert.ok(payments.length >= 8);
+    const outcomes = await replayHistories(await Promise.all(payments.map(load)), reordered);
+    for (const outcome of outcomes) {
+      assert.equal(outcome.ok, false, `${outcome.source} should not replay with the reordered code`);
+      assert.equal(outcome.problem, 'nondeterminism', `${outcome.source}: ${outcome.message ?? ''}`);
+      assert.match(
+        outcome.message ?? '',
+        /debitAccount|screenBeneficiary/,
+        'the message names the diverging step',
+      );
+    }
+  });
+});
