@@ -99,6 +99,12 @@ function request(
   };
 }
 
+/** What happened to the money of a payment that did not settle, as the ledger transfers show it. */
+function moneyEffect(state: PaymentState): string {
+  if (state.ledger.debitTransferId === undefined) return 'nothing debited';
+  return state.ledger.reversalTransferId === undefined ? 'debit NOT reversed' : 'debit reversed';
+}
+
 function outcome(state: PaymentState): string {
   return state.reason ? `${state.status}:${state.reason}` : state.status;
 }
@@ -152,16 +158,14 @@ export const SCENARIOS: readonly Scenario[] = [
     },
   },
   {
-    name: 'AML hit after the debit',
-    expected: 'rejected:aml_hit, debit reversed',
+    name: 'AML hit, before any money moves',
+    expected: 'rejected:aml_hit, nothing debited',
     ledgerDelta: {},
     async run(ctx, id) {
       const paymentId = id('aml-hit');
       const state = await payAndWait(ctx, request(paymentId, RICH_EUR, 30_00, 'EUR', AML_DEMO_NAMES.hit));
-      const reversed =
-        state.ledger.debitTransferId !== undefined && state.ledger.reversalTransferId !== undefined;
       return {
-        actual: `${outcome(state)}${reversed ? ', debit reversed' : ', debit NOT reversed'}`,
+        actual: `${outcome(state)}, ${moneyEffect(state)}`,
         paymentIds: [paymentId],
       };
     },
@@ -195,16 +199,15 @@ export const SCENARIOS: readonly Scenario[] = [
       const paymentId = id('bank-fail');
       ctx.bank.setScenario(paymentId, { outcome: 'failed', delayMs: 500 });
       const state = await payAndWait(ctx, request(paymentId, RICH_EUR, 15_00, 'EUR', AML_DEMO_NAMES.clear));
-      const reversed = state.ledger.reversalTransferId !== undefined;
       return {
-        actual: `${outcome(state)}${reversed ? ', debit reversed' : ', debit NOT reversed'}`,
+        actual: `${outcome(state)}, ${moneyEffect(state)}`,
         paymentIds: [paymentId],
       };
     },
   },
   {
     name: 'cancelled before submission',
-    expected: 'cancelled, debit reversed',
+    expected: 'cancelled, nothing debited',
     ledgerDelta: {},
     async run(ctx, id) {
       const paymentId = id('cancel');
@@ -216,9 +219,8 @@ export const SCENARIOS: readonly Scenario[] = [
       await waitForStatus(ctx, paymentId, PaymentStatus.AwaitingAmlReview);
       await cancelPayment(ctx.client, paymentId);
       const state = await started.handle.result();
-      const reversed = state.ledger.reversalTransferId !== undefined;
       return {
-        actual: `${outcome(state)}${reversed ? ', debit reversed' : ', debit NOT reversed'}`,
+        actual: `${outcome(state)}, ${moneyEffect(state)}`,
         paymentIds: [paymentId],
       };
     },

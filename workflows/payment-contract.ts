@@ -12,7 +12,7 @@ import { searchAttributeKeys } from './search-attributes';
  * Revision of the payment workflow's code, as replay fixture files are named (`payment-settled.v1.json`). Bump it
  * with every change made behind a patch, and record the new revision's fixtures beside the old ones.
  */
-export const PAYMENT_REVISION = 'v1';
+export const PAYMENT_REVISION = 'v2';
 
 /** Task queue the payment and registration workflows and their activities are served on. */
 export const TASK_QUEUE = 'baton';

@@ -1,6 +1,7 @@
 /**
- * The payment process, in the seed's order: validate, debit the ledger, screen the beneficiary for AML, execute
- * through the bank, await the bank's final status, then settle or reverse. Orchestration only: every side effect
+ * The payment process: validate, screen the beneficiary for AML, debit the ledger, execute through the bank, await
+ * the bank's final status, then settle or reverse. (The seed's first order, debit before AML, still runs for
+ * payments started before the change; see AML_BEFORE_DEBIT.) Orchestration only: every side effect
  * is an activity, every wait a durable timer or condition.
  */
 import {
@@ -10,6 +11,7 @@ import {
   condition,
   isCancellation,
   log,
+  patched,
   proxyActivities,
   setHandler,
   upsertSearchAttributes,
@@ -52,6 +54,12 @@ const bankPoll = proxyActivities<PaymentActivities>({
   startToCloseTimeout: '30 seconds',
   retry: retryThenAsk,
 });
+
+/**
+ * The seed's change: screen the beneficiary before any money moves. Payments started before it replay and finish
+ * in the old order (debit, then AML); new ones screen first. Deprecate the patch once no run from before it is open.
+ */
+const AML_BEFORE_DEBIT = 'aml-before-debit';
 
 /** A business outcome that ends the payment early: rejected with a reason, or cancelled on request. */
 class PaymentStop extends Error {
@@ -227,8 +235,11 @@ export async function paymentWorkflow(request: PaymentRequest): Promise<PaymentS
     if (decision === 'reject') {
       throw new PaymentStop(PaymentStatus.Rejected, RejectionReason.AmlReviewRejected, note);
     }
-    // Back to where the money is: debited and cleared for execution.
-    moveTo(PaymentStatus.Debited, 'AML review approved');
+    // Back to where the money is: debited, or (screening first) not yet.
+    moveTo(
+      state.ledger.debitTransferId === undefined ? PaymentStatus.Received : PaymentStatus.Debited,
+      'AML review approved',
+    );
   }
 
   async function execute(): Promise<void> {
@@ -377,9 +388,15 @@ export async function paymentWorkflow(request: PaymentRequest): Promise<PaymentS
   }
 
   try {
-    await debit();
-    stopIfCancelRequested();
-    await screen();
+    if (patched(AML_BEFORE_DEBIT)) {
+      await screen();
+      stopIfCancelRequested();
+      await debit();
+    } else {
+      await debit();
+      stopIfCancelRequested();
+      await screen();
+    }
     await execute();
     if (state.status === PaymentStatus.Submitted) await finish(await awaitSettlement());
   } catch (err) {
