@@ -1,6 +1,6 @@
 /**
- * baton's command line: start, inspect, cancel, review and list payments, register customers, and show ledger
- * balances.
+ * baton's command line: start, inspect, cancel, review and list payments, register customers, show ledger
+ * balances, and export a run's history.
  * Exit codes: 0 success, 2 invalid input (nothing was started), 1 anything else.
  */
 import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
@@ -17,6 +17,7 @@ import {
 import type { PaymentRequest, PaymentState } from '../workflows/payment-contract';
 import { register, registrationStatus } from './cli-registration';
 import { noPositionals, output, parse, randomSuffix, required, UsageError, withClient } from './cli-support';
+import { historyCommand } from './history';
 import { cancelPayment, listPayments, paymentState, reviewPayment, runUiUrl, startPayment } from './payments';
 
 const USAGE = `usage: npm run client -- <command> [options]
@@ -30,7 +31,8 @@ commands:
   cancel <paymentId> [--json]
   review <paymentId> (--approve | --reject) --reviewer <name> [--note <text>] [--json]
   list [--status <status>] [--limit <n>] [--json]
-  accounts [--json]`;
+  accounts [--json]
+  history <workflowId | paymentId | registrationId> [--run <runId>] [--out <file>]`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -53,6 +55,8 @@ async function main(argv: string[]): Promise<number> {
       return list(config, rest);
     case 'accounts':
       return accounts(config, rest);
+    case 'history':
+      return historyCommand(config, rest);
     default:
       throw new UsageError(`unknown command "${command}"\n\n${USAGE}`);
   }
