@@ -3,6 +3,7 @@
  * list, and the Temporal UI link of a run.
  */
 import type { Client } from '@temporalio/client';
+import { formatMoney } from '../workflows/money';
 import type { SearchAttributeType, TypedSearchAttributes } from '@temporalio/common';
 import {
   cancelUpdate,
@@ -45,6 +46,15 @@ export function startPayment(
     workflowId: paymentWorkflowId(request.paymentId),
     taskQueue,
     input: request,
+    summary: `Pay ${formatMoney(request.amountMinor, request.currency)} from ${request.fromAccountId} to a beneficiary in ${request.beneficiary.country}`,
+    details: [
+      `**Payment** \`${request.paymentId}\``,
+      '',
+      `- amount: ${formatMoney(request.amountMinor, request.currency)}`,
+      `- from account: ${request.fromAccountId}`,
+      `- beneficiary: in ${request.beneficiary.country}, ${request.beneficiary.iban ? 'by IBAN' : 'by account number'} (details in the encrypted input)`,
+      `- where it stands: the \`status\` query, or the current details above`,
+    ].join('\n'),
     searchAttributes: [
       { key: paymentSearchAttributes.status, value: PaymentStatus.Received },
       { key: paymentSearchAttributes.amount, value: request.amountMinor },

@@ -27,6 +27,14 @@ export function startRegistration(
     workflowId: registrationWorkflowId(request.registrationId),
     taskQueue,
     input: request,
+    summary: `Register ${request.registrationId}: ${request.currency} account, welcome by ${request.channel}`,
+    details: [
+      `**Registration** \`${request.registrationId}\``,
+      '',
+      `- account currency: ${request.currency}`,
+      `- welcome channel: ${request.channel} (can change until the welcome is sent)`,
+      '- name, email and phone: in the encrypted input',
+    ].join('\n'),
     searchAttributes: [{ key: registrationSearchAttributes.status, value: RegistrationStatus.Received }],
   });
 }

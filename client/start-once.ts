@@ -28,6 +28,10 @@ export async function startOnce<I, R>(
     taskQueue: string;
     input: I;
     searchAttributes: SearchAttributePair[];
+    /** One line the Temporal UI shows for the run (no personal data: it is kept as long as the run). */
+    summary: string;
+    /** Markdown the UI shows under the summary. */
+    details: string;
   },
 ): Promise<StartedRun<I, R>> {
   const { workflowId } = options;
@@ -42,6 +46,8 @@ export async function startOnce<I, R>(
       workflowIdConflictPolicy: 'USE_EXISTING',
       workflowIdReusePolicy: 'REJECT_DUPLICATE',
       memo: { startToken },
+      staticSummary: options.summary,
+      staticDetails: options.details,
       typedSearchAttributes: options.searchAttributes,
     });
     const described = await handle.describe();

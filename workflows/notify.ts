@@ -2,13 +2,14 @@
  * Telling a customer something, from inside a workflow: on their channel, falling back from SMS to email when SMS
  * fails for good, and recording a message that cannot be delivered instead of failing the process for it.
  */
-import { ActivityFailure, proxyActivities } from '@temporalio/workflow';
+import { ActivityFailure } from '@temporalio/workflow';
 import type { MessageContent, NotificationActivities } from '../activities/notifications';
 import { DeliveryOutcome } from './registration-contract';
 import type { Channel } from './registration-contract';
+import { summarizedActivities } from './activity-summary';
 import { retryForAWhile } from './retry-presets';
 
-const notifications = proxyActivities<NotificationActivities>({
+const notify = summarizedActivities<NotificationActivities>({
   startToCloseTimeout: '30 seconds',
   retry: retryForAWhile,
 });
@@ -42,13 +43,20 @@ export async function deliver(input: {
   let fellBack = false;
   let smsDetail: string | undefined;
   if (input.channel === 'sms') {
-    const sms = await attempt(() => notifications.sendSms(message));
+    const what = input.content.kind === 'welcome' ? 'welcome' : 'payment outcome';
+    const sms = await attempt(() => notify('sendSms', `send the ${what} by SMS`, message));
     if (sms.status === 'sent') return { outcome: DeliveryOutcome.SentSms };
     if (sms.status === 'in_doubt') return { outcome: DeliveryOutcome.Undeliverable, detail: sms.reason };
     fellBack = true;
     smsDetail = `SMS refused: ${sms.reason}`;
   }
-  const email = await attempt(() => notifications.sendEmail(message));
+  const email = await attempt(() =>
+    notify(
+      'sendEmail',
+      `send the ${input.content.kind === 'welcome' ? 'welcome' : 'payment outcome'} by email`,
+      message,
+    ),
+  );
   if (email.status === 'sent') {
     return fellBack
       ? {
@@ -67,5 +75,5 @@ export async function deliver(input: {
 
 /** The customer behind a ledger account, and their channel, if any. */
 export async function contactForAccount(accountId: string) {
-  return (await notifications.contactForAccount({ accountId })).contact;
+  return (await notify('contactForAccount', `find the customer of ${accountId}`, { accountId })).contact;
 }

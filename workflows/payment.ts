@@ -12,13 +12,12 @@ import {
   isCancellation,
   log,
   patched,
-  proxyActivities,
+  setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { PaymentActivities } from '../activities/payment';
-import { formatMoney } from './money';
 import {
   AmlDecision,
   bankStatusSignal,
@@ -42,15 +41,19 @@ import type {
   ReviewDecision,
 } from './payment-contract';
 import { contactForAccount, deliver } from './notify';
+import { summarizedActivities } from './activity-summary';
+import { formatMoney } from './money';
 import { retryForever, retryThenAsk } from './retry-presets';
 
 // Ledger and AML steps retry until they succeed: an outage must delay a payment, never lose it. Business
 // refusals are non-retryable failures and end the retries at once.
-const ledger = proxyActivities<PaymentActivities>({ startToCloseTimeout: '30 seconds', retry: retryForever });
 // Submitting retries the same way; the payment id is the bank's idempotency key, so a retry never pays twice.
-const bank = proxyActivities<PaymentActivities>({ startToCloseTimeout: '30 seconds', retry: retryForever });
+const step = summarizedActivities<PaymentActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: retryForever,
+});
 // A poll is a question, not a commitment: a few tries, then the workflow decides what to do.
-const bankPoll = proxyActivities<PaymentActivities>({
+const ask = summarizedActivities<PaymentActivities>({
   startToCloseTimeout: '30 seconds',
   retry: retryThenAsk,
 });
@@ -98,10 +101,13 @@ export async function paymentWorkflow(request: PaymentRequest): Promise<PaymentS
   const isFinal = () => FINAL_PAYMENT_STATUSES.includes(state.status);
   const record = (name: string, detail?: string) =>
     state.steps.push({ name, at: new Date().toISOString(), ...(detail === undefined ? {} : { detail }) });
+  const amount = formatMoney(request.amountMinor, request.currency);
+  const country = request.beneficiary?.country ?? '??';
   const moveTo = (status: PaymentStatus, detail?: string) => {
     state.status = status;
     record(status, detail);
     upsertSearchAttributes([{ key: paymentSearchAttributes.status, value: status }]);
+    setCurrentDetails(currentDetails(state, timings));
   };
 
   // --- Handlers: registered before any await so no message finds the workflow without them.
@@ -166,12 +172,14 @@ export async function paymentWorkflow(request: PaymentRequest): Promise<PaymentS
     compensations.push({
       name: 'reverse the debit',
       run: async () => {
-        const { transferId } = await ledger.reverseDebit({ paymentId: request.paymentId });
+        const { transferId } = await step('reverseDebit', `reverse the debit of ${amount}`, {
+          paymentId: request.paymentId,
+        });
         if (transferId !== null) state.ledger.reversalTransferId = transferId;
       },
     });
     try {
-      const result = await ledger.debitAccount({
+      const result = await step('debitAccount', `debit ${amount} from ${request.fromAccountId}`, {
         paymentId: request.paymentId,
         fromAccountId: request.fromAccountId,
         amountMinor: request.amountMinor,
@@ -197,7 +205,7 @@ export async function paymentWorkflow(request: PaymentRequest): Promise<PaymentS
   }
 
   async function screen(): Promise<void> {
-    const result = await ledger.screenBeneficiary({
+    const result = await step('screenBeneficiary', `AML screening of the beneficiary (${country})`, {
       paymentId: request.paymentId,
       beneficiary: request.beneficiary,
       amountMinor: request.amountMinor,
@@ -247,7 +255,7 @@ export async function paymentWorkflow(request: PaymentRequest): Promise<PaymentS
     // Set before the call, in the same activation: from here on the cancel validator refuses.
     moveTo(PaymentStatus.Submitted);
     try {
-      const { bankReference } = await bank.submitToBank({
+      const { bankReference } = await step('submitToBank', `submit ${amount} to the bank`, {
         paymentId: request.paymentId,
         amountMinor: request.amountMinor,
         currency: request.currency,
@@ -295,7 +303,7 @@ export async function paymentWorkflow(request: PaymentRequest): Promise<PaymentS
 
   async function pollBank(reference: string): Promise<BankOutcome | undefined> {
     try {
-      const { outcome } = await bankPoll.fetchBankStatus({
+      const { outcome } = await ask('fetchBankStatus', `ask the bank about ${reference}`, {
         paymentId: request.paymentId,
         bankReference: reference,
       });
@@ -311,7 +319,9 @@ export async function paymentWorkflow(request: PaymentRequest): Promise<PaymentS
 
   async function finish(outcome: BankOutcome): Promise<void> {
     if (outcome === 'settled') {
-      const { transferId } = await ledger.settlePayment({ paymentId: request.paymentId });
+      const { transferId } = await step('settlePayment', `settle ${amount}: clearing to settlement`, {
+        paymentId: request.paymentId,
+      });
       if (transferId !== null) state.ledger.settlementTransferId = transferId;
       compensations.length = 0;
       moveTo(PaymentStatus.Settled);
@@ -360,7 +370,7 @@ export async function paymentWorkflow(request: PaymentRequest): Promise<PaymentS
           kind: 'payment_outcome',
           paymentId: request.paymentId,
           outcome,
-          amount: formatMoney(request.amountMinor, request.currency),
+          amount,
           ...(state.reason === undefined ? {} : { reason: state.reason }),
         },
       });
@@ -379,6 +389,7 @@ export async function paymentWorkflow(request: PaymentRequest): Promise<PaymentS
     { key: paymentSearchAttributes.currency, value: String(request.currency) },
   ]);
   record(PaymentStatus.Received);
+  setCurrentDetails(currentDetails(state, timings));
   const problems = paymentRequestProblems(request);
   if (problems.length > 0) {
     state.reason = RejectionReason.Invalid;
@@ -417,6 +428,45 @@ export async function paymentWorkflow(request: PaymentRequest): Promise<PaymentS
   }
   await notifyCustomer();
   return state;
+}
+
+function clock(at: Date): string {
+  return `${at.toISOString().slice(11, 19)} UTC`;
+}
+
+/**
+ * The line the Temporal UI shows as the run's current details: what it waits for, since when, and what ends the
+ * wait. Workflow time, so deterministic; no personal data.
+ */
+function currentDetails(state: PaymentState, timings: PaymentTimings): string {
+  const now = new Date();
+  const at = (ms: number) => clock(new Date(now.getTime() + ms));
+  switch (state.status) {
+    case PaymentStatus.Received:
+      return `Screening and debiting since ${clock(now)}.`;
+    case PaymentStatus.Debited:
+      return `Debited at ${clock(now)}; on to the next step.`;
+    case PaymentStatus.AwaitingAmlReview:
+      return (
+        `**Waiting for AML review** since ${clock(now)}. A compliance officer decides with the \`review\` ` +
+        `update; without a decision the payment is rejected at ${at(timings.amlReviewTimeoutMs)}.`
+      );
+    case PaymentStatus.Submitted:
+      return (
+        `**Waiting for the bank's final status** since ${clock(now)}; if no webhook comes by ` +
+        `${at(timings.bankStatusTimeoutMs)}, baton asks the bank.`
+      );
+    case PaymentStatus.NeedsAttention:
+      return (
+        `**Needs attention** since ${clock(now)}: the bank gave no final status, even when asked. ` +
+        `Still listening, and asking again at ${at(timings.needsAttentionRecheckMs)}.`
+      );
+    default:
+      return (
+        `${state.status[0]?.toUpperCase() ?? ''}${state.status.slice(1)} at ${clock(now)}` +
+        `${state.reason ? ` (${state.reason})` : ''}.`
+      );
+  }
 }
 
 function failureType(err: unknown): string | undefined {

@@ -6,7 +6,7 @@
 import {
   ActivityFailure,
   ApplicationFailure,
-  proxyActivities,
+  setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
@@ -24,10 +24,11 @@ import {
   registrationStatusQuery,
 } from './registration-contract';
 import type { PreferenceChange, RegistrationRequest, RegistrationState } from './registration-contract';
+import { summarizedActivities } from './activity-summary';
 import { retryForever } from './retry-presets';
 
 // Creating the customer and the account must eventually happen; a database outage only delays them.
-const registration = proxyActivities<RegistrationActivities>({
+const step = summarizedActivities<RegistrationActivities>({
   startToCloseTimeout: '30 seconds',
   retry: retryForever,
 });
@@ -50,6 +51,7 @@ export async function registrationWorkflow(request: RegistrationRequest): Promis
     state.status = status;
     record(status, detail);
     upsertSearchAttributes([{ key: registrationSearchAttributes.status, value: status }]);
+    setCurrentDetails(registrationDetails(state));
   };
 
   setHandler(registrationStatusQuery, () => state);
@@ -82,6 +84,7 @@ export async function registrationWorkflow(request: RegistrationRequest): Promis
 
   upsertSearchAttributes([{ key: registrationSearchAttributes.status, value: RegistrationStatus.Received }]);
   record(RegistrationStatus.Received);
+  setCurrentDetails(registrationDetails(state));
 
   const problems = registrationRequestProblems(request);
   if (problems.length > 0) return reject(RegistrationRejection.Invalid, problems.join('; '));
@@ -89,7 +92,7 @@ export async function registrationWorkflow(request: RegistrationRequest): Promis
   // --- Create the customer.
   let customerId: string;
   try {
-    ({ customerId } = await registration.createCustomer({
+    ({ customerId } = await step('createCustomer', `create the customer of ${request.registrationId}`, {
       registrationId: request.registrationId,
       name: request.name,
       email: request.email,
@@ -111,14 +114,21 @@ export async function registrationWorkflow(request: RegistrationRequest): Promis
   moveTo(RegistrationStatus.CustomerCreated);
 
   // --- Open the ledger account.
-  const { accountId } = await registration.openCustomerAccount({ customerId, currency: request.currency });
+  const { accountId } = await step(
+    'openCustomerAccount',
+    `open a ${request.currency} account for ${customerId}`,
+    {
+      customerId,
+      currency: request.currency,
+    },
+  );
   state.accountId = accountId;
   moveTo(RegistrationStatus.AccountOpened);
 
   // --- Welcome, on the channel chosen by now. From here on the preference is fixed.
   welcomeStarted = true;
   if (state.channel !== request.channel || phone !== request.phone) {
-    await registration.setContactPreference({
+    await step('setContactPreference', `record ${state.channel} as ${customerId}'s channel`, {
       customerId,
       channel: state.channel,
       ...(phone === undefined ? {} : { phone }),
@@ -142,5 +152,24 @@ export async function registrationWorkflow(request: RegistrationRequest): Promis
     state.reasonDetail = detail;
     moveTo(RegistrationStatus.Rejected, reason);
     return state;
+  }
+}
+
+/** The run's current details for the Temporal UI: where the registration stands, without personal data. */
+function registrationDetails(state: RegistrationState): string {
+  const at = `${new Date().toISOString().slice(11, 19)} UTC`;
+  switch (state.status) {
+    case RegistrationStatus.Received:
+      return `Creating the customer since ${at}; welcome planned by ${state.channel}.`;
+    case RegistrationStatus.CustomerCreated:
+      return `Customer ${state.customerId ?? ''} created at ${at}; opening the ${state.currency} account.`;
+    case RegistrationStatus.AccountOpened:
+      return `Account ${state.accountId ?? ''} open since ${at}; sending the welcome by ${state.channel}.`;
+    case RegistrationStatus.Welcomed:
+      return `Welcome ${state.welcome ?? ''} at ${at}.`;
+    case RegistrationStatus.Completed:
+      return `Completed at ${at}: account ${state.accountId ?? ''}, welcome ${state.welcome ?? ''}.`;
+    default:
+      return `Rejected at ${at} (${state.reason ?? 'no reason'}).`;
   }
 }

@@ -1,0 +1,18 @@
+/**
+ * Activities with a one-line summary per call: the Temporal UI shows it on the step in the run's timeline, so a
+ * reader sees "debit 12.34 EUR from A-1001-EUR" instead of a bare activity name. Summaries carry ids and amounts
+ * only, never personal data.
+ */
+import type { ActivityInterface, ActivityOptions } from '@temporalio/common';
+import { proxyActivities } from '@temporalio/workflow';
+import type { ActivityFunctionWithOptions } from '@temporalio/workflow';
+
+/** Proxies activities with fixed options and returns a caller that adds a summary to each call. */
+export function summarizedActivities<A extends ActivityInterface>(options: ActivityOptions) {
+  const proxy = proxyActivities<A>(options);
+  return <K extends keyof A & string>(name: K, summary: string, ...args: Parameters<A[K]>) => {
+    // The proxy's index type also admits a symbol key; a string key is always an activity.
+    const activity = proxy[name] as ActivityFunctionWithOptions<A[K]>;
+    return activity.executeWithOptions({ ...options, summary }, args);
+  };
+}
