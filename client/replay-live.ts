@@ -4,6 +4,7 @@
  * code could not continue. Exit codes: 0 every run replayed, 1 any failed (or the server was unreachable), 2 bad
  * flags or configuration.
  */
+import type { KeyRing } from '../services/codec';
 import type { Client } from '@temporalio/client';
 import { isGrpcServiceError, ServiceError } from '@temporalio/client';
 import type { History } from '@temporalio/common/lib/proto-utils';
@@ -64,6 +65,8 @@ export interface LiveReplayOptions {
   workflowBundle?: WorkflowBundleWithSourceMap;
   /** Told after each history is fetched. */
   onFetched?: (fetched: number, total: number) => void;
+  /** Keys to decrypt the histories' payloads with; default: the local development ring. */
+  codecKeys?: KeyRing;
 }
 
 /** The server refused the visibility query. */
@@ -130,7 +133,8 @@ export async function replayLiveRuns(
     source: `${run.workflowId}/${run.runId}`,
   }));
   // Bundling the workflow code takes seconds: skip it when there is nothing to replay.
-  const outcomes = toReplay.length === 0 ? [] : await replayHistories(toReplay, options.workflowBundle);
+  const outcomes =
+    toReplay.length === 0 ? [] : await replayHistories(toReplay, options.workflowBundle, options.codecKeys);
 
   const runs = listed.map((run, i): ReplayedRun => {
     const outcome = outcomes[i];
@@ -244,7 +248,7 @@ async function main(argv: string[]): Promise<number> {
   // Each replay starts a worker; its lifecycle lines at info level would bury the table.
   quietWorkerRuntime();
   const report = await withClient(config, (client) =>
-    replayLiveRuns(client, { query, limit, onFetched: progressReporter() }),
+    replayLiveRuns(client, { query, limit, onFetched: progressReporter(), codecKeys: config.codecKeys }),
   );
   output(values.json === true)(formatReplayReport(report), { ok: report.summary.failed === 0, ...report });
   return report.summary.failed === 0 ? 0 : 1;

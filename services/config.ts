@@ -3,6 +3,8 @@
  * message naming the variable; `.env.example` lists the same variables.
  */
 import { z } from 'zod';
+import { KeyRingError, LOCAL_DEV_KEYS, parseKeyRing } from './codec/keys';
+import type { KeyRing } from './codec/keys';
 
 const port = z.coerce.number().int().min(1).max(65535);
 const optionalText = z
@@ -82,10 +84,16 @@ export const configSchema = z.object({
   TWILIO_API_BASE_URL: optionalText.pipe(z.url().optional()),
   TWILIO_LOCAL_PORT: port.default(7310),
   TWILIO_LOCAL_HOST: z.string().min(1).default('127.0.0.1'),
+  BATON_CODEC_KEYS: z.string().min(1).default(LOCAL_DEV_KEYS),
+  BATON_CODEC_ACTIVE_KEY: optionalText,
+  CODEC_SERVER_HOST: z.string().min(1).default('127.0.0.1'),
+  CODEC_SERVER_PORT: port.default(8888),
+  CODEC_ALLOWED_ORIGINS: z.string().default('http://localhost:8233,http://127.0.0.1:8233'),
+  CODEC_AUTH_TOKEN: optionalText,
 });
 
-/** Validated configuration. */
-export type Config = z.infer<typeof configSchema>;
+/** Validated configuration, with the payload encryption keys parsed. */
+export type Config = z.infer<typeof configSchema> & { codecKeys: KeyRing };
 
 /** A configuration that cannot start: each line names the variable and what is wrong with it. */
 export class ConfigError extends Error {
@@ -103,7 +111,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       parsed.error.issues.map((issue) => `${issue.path.join('.') || '(environment)'}: ${issue.message}`),
     );
   }
-  const config = parsed.data;
+  let codecKeys: KeyRing;
+  try {
+    codecKeys = parseKeyRing(parsed.data.BATON_CODEC_KEYS, parsed.data.BATON_CODEC_ACTIVE_KEY);
+  } catch (err) {
+    if (err instanceof KeyRingError) throw new ConfigError([err.message]);
+    throw err;
+  }
+  const config = { ...parsed.data, codecKeys };
   if ((config.TEMPORAL_TLS_CERT_PATH === undefined) !== (config.TEMPORAL_TLS_KEY_PATH === undefined)) {
     throw new ConfigError(['TEMPORAL_TLS_CERT_PATH and TEMPORAL_TLS_KEY_PATH must be set together']);
   }

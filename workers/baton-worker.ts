@@ -12,6 +12,8 @@ import type { NotificationServices } from '../activities/notifications';
 import { createPaymentActivities } from '../activities/payment';
 import type { PaymentServices } from '../activities/payment';
 import { createRegistrationActivities } from '../activities/registration';
+import { createDataConverter, FAILURE_CONVERTER_PATH } from '../services/codec';
+import type { KeyRing } from '../services/codec';
 import { bankStatusSignal, paymentWorkflowId, TASK_QUEUE } from '../workflows/payment-contract';
 import type { BankStatusSignal } from '../workflows/payment-contract';
 import { startWebhookReceiver } from './webhook-receiver';
@@ -24,7 +26,12 @@ const quietBundlerLogger = new DefaultLogger('WARN');
 
 /** Bundles the workflow code once, so several workers (tests) can share the bundle. */
 export function bundleWorkflows(): Promise<WorkflowBundleWithSourceMap> {
-  return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietBundlerLogger });
+  // The failure converter runs inside the sandbox too, so a prebuilt bundle must carry it.
+  return bundleWorkflowCode({
+    workflowsPath: WORKFLOWS_PATH,
+    failureConverterPath: FAILURE_CONVERTER_PATH,
+    logger: quietBundlerLogger,
+  });
 }
 
 let runtimeInstalled = false;
@@ -54,6 +61,8 @@ export interface BatonWorkerOptions {
   client: Client;
   namespace: string;
   services: BatonServices;
+  /** Encrypts every payload the worker writes and decrypts what it reads. */
+  codecKeys: KeyRing;
   taskQueue?: string;
   workflowBundle?: WorkflowBundleWithSourceMap;
   webhook: { host: string; port: number; secret: string };
@@ -101,6 +110,7 @@ export async function startBatonWorker(options: BatonWorkerOptions): Promise<Run
       taskQueue: options.taskQueue ?? TASK_QUEUE,
       workflowBundle: options.workflowBundle ?? (await bundleWorkflows()),
       activities: createActivities(options.services),
+      dataConverter: createDataConverter(options.codecKeys),
       shutdownGraceTime: '10 seconds',
     });
   } catch (err) {

@@ -12,6 +12,8 @@ import { NativeConnection } from '@temporalio/worker';
 import { AmlScreener } from '../services/aml';
 import { BankClient, startBankSimulator } from '../services/bank';
 import type { BankSimulator } from '../services/bank';
+import { createDataConverter, LOCAL_DEV_KEYS, parseKeyRing, startCodecServer } from '../services/codec';
+import type { KeyRing } from '../services/codec';
 import { CustomerStore } from '../services/customers';
 import { seedDemoCustomers } from '../services/demo-seed';
 import { Ledger, serveEmbeddedLedger } from '../services/ledger';
@@ -45,6 +47,10 @@ export interface LocalStackOptions {
   ledgerPort?: number;
   smtpPort?: number;
   twilioPort?: number;
+  /** Port of the codec server the UI decodes payloads through (only with a UI). */
+  codecPort?: number;
+  /** Payload encryption keys; default: the local development ring. */
+  codecKeys?: KeyRing;
   webhookSecret?: string;
   /** How long the simulated bank takes to answer. */
   bankDelayMs?: number;
@@ -62,6 +68,9 @@ export interface LocalStack {
   taskQueue: string;
   uiUrl?: string;
   ledgerUrl?: string;
+  codecUrl?: string;
+  /** The keys every payload is encrypted with. */
+  codecKeys: KeyRing;
   client: Client;
   ledger: Ledger;
   customers: CustomerStore;
@@ -98,11 +107,25 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     }
     await mkdir(dataDir, { recursive: true });
 
+    const codecKeys = options.codecKeys ?? parseKeyRing(LOCAL_DEV_KEYS);
+    let codecUrl: string | undefined;
+    if (options.uiPort !== undefined) {
+      // The UI decodes payloads in the browser by calling this server; only the UI's own origin may.
+      const codec = await startCodecServer({
+        port: options.codecPort ?? (await freePort()),
+        ring: codecKeys,
+        allowedOrigins: [`http://localhost:${options.uiPort}`, `http://127.0.0.1:${options.uiPort}`],
+      });
+      cleanups.push(() => codec.close());
+      codecUrl = codec.url;
+    }
+
     const cliPath = options.temporalCliPath ?? (await resolveTemporalCli({ onProgress: log })).path;
     const devServer = await startDevServer({
       cliPath,
       port: options.temporalPort ?? (await freePort()),
       ...(options.uiPort === undefined ? {} : { uiPort: options.uiPort }),
+      ...(codecUrl === undefined ? {} : { uiCodecEndpoint: codecUrl }),
       dbFile: path.join(dataDir, 'temporal.db'),
       namespace: NAMESPACE,
       searchAttributes: SEARCH_ATTRIBUTES,
@@ -160,7 +183,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
     const connection = await Connection.connect({ address: devServer.address });
     cleanups.push(() => connection.close());
-    const client = new Client({ connection, namespace: NAMESPACE });
+    const client = new Client({
+      connection,
+      namespace: NAMESPACE,
+      dataConverter: createDataConverter(codecKeys),
+    });
     const nativeConnection = await NativeConnection.connect({ address: devServer.address });
     cleanups.push(() => nativeConnection.close());
 
@@ -170,6 +197,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       client,
       namespace: NAMESPACE,
       taskQueue,
+      codecKeys,
       ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : {}),
       services: {
         ledger,
@@ -192,6 +220,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       taskQueue,
       ...(devServer.uiUrl === undefined ? {} : { uiUrl: devServer.uiUrl }),
       ...(ledgerUrl === undefined ? {} : { ledgerUrl }),
+      ...(codecUrl === undefined ? {} : { codecUrl }),
+      codecKeys,
       client,
       ledger,
       customers,

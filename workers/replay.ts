@@ -6,6 +6,8 @@
 import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { Worker } from '@temporalio/worker';
 import { DeterminismViolationError } from '@temporalio/workflow';
+import { createDataConverter, LOCAL_DEV_KEYS, parseKeyRing } from '../services/codec';
+import type { KeyRing } from '../services/codec';
 import { bundleWorkflows } from './baton-worker';
 
 /** A history to replay and where it came from (a fixture file, a live run). */
@@ -33,13 +35,16 @@ export interface ReplayOutcome {
 export async function replayHistories(
   histories: Iterable<HistoryToReplay> | AsyncIterable<HistoryToReplay>,
   workflowBundle?: WorkflowBundleWithSourceMap,
+  codecKeys: KeyRing = parseKeyRing(LOCAL_DEV_KEYS),
 ): Promise<ReplayOutcome[]> {
   const bundle = workflowBundle ?? (await bundleWorkflows());
+  // The replayer reads payloads as the worker does: encrypted ones through the codec, older plain ones as they are.
+  const dataConverter = createDataConverter(codecKeys);
   const outcomes: ReplayOutcome[] = [];
   for await (const item of histories) {
     try {
       await Worker.runReplayHistory(
-        { workflowBundle: bundle, replayName: `replay:${item.source}` },
+        { workflowBundle: bundle, dataConverter, replayName: `replay:${item.source}` },
         item.history,
         item.workflowId,
       );

@@ -27,6 +27,8 @@ async function main(): Promise<number> {
     ledgerPort: config.LEDGER_PORT,
     smtpPort: config.SMTP_SINK_PORT,
     twilioPort: config.TWILIO_LOCAL_PORT,
+    codecPort: config.CODEC_SERVER_PORT,
+    codecKeys: config.codecKeys,
     webhookSecret: config.BANK_WEBHOOK_SECRET,
     bankDelayMs: config.BANK_SIM_DELAY_MS,
     ...(config.TEMPORAL_CLI_PATH === undefined ? {} : { temporalCliPath: config.TEMPORAL_CLI_PATH }),
@@ -66,6 +68,7 @@ async function main(): Promise<number> {
     `  settled payments: ${ui}/namespaces/${stack.namespace}/workflows?query=${encodeURIComponent('PaymentStatus="settled"')}`,
   );
   say(`  Temporal address: ${stack.address}`);
+  if (stack.codecUrl) say(`  codec server:     ${stack.codecUrl} (the UI decodes payloads through it)`);
   if (stack.ledgerUrl) say(`  ledger (read it with "npm run client -- accounts"): ${stack.ledgerUrl}`);
   say(`  bank simulator:   ${stack.bank.url}`);
   say(`  mail sink (SMTP): ${stack.mailSink.url}`);

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
 import type { TLSConfig } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
+import { createDataConverter } from '../services/codec';
 import type { Config } from '../services/config';
 
 type TemporalSettings = Pick<
@@ -18,6 +19,7 @@ type TemporalSettings = Pick<
   | 'TEMPORAL_TLS_CA_PATH'
   | 'TEMPORAL_TLS_SERVER_NAME'
   | 'TEMPORAL_API_KEY'
+  | 'codecKeys'
 >;
 
 /** Connection options shared by the worker and the client. */
@@ -59,7 +61,11 @@ export function temporalConnectionOptions(config: TemporalSettings): TemporalCon
 /** Connects a client to the configured namespace. Close it with `client.connection.close()`. */
 export async function connectClient(config: TemporalSettings): Promise<Client> {
   const connection = await Connection.connect(temporalConnectionOptions(config));
-  return new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  return new Client({
+    connection,
+    namespace: config.TEMPORAL_NAMESPACE,
+    dataConverter: createDataConverter(config.codecKeys),
+  });
 }
 
 /** Opens the native connection a worker polls through. */

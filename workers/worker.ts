@@ -32,6 +32,7 @@ async function main(): Promise<void> {
       connection,
       client,
       namespace: config.TEMPORAL_NAMESPACE,
+      codecKeys: config.codecKeys,
       services: {
         ledger,
         customers: new CustomerStore(ledger.database),
