@@ -32,7 +32,7 @@ commands:
   review <paymentId> (--approve | --reject) --reviewer <name> [--note <text>] [--json]
   list [--status <status>] [--limit <n>] [--json]
   accounts [--json]
-  history <workflowId | paymentId | registrationId> [--run <runId>] [--out <file>]`;
+  history <workflowId | paymentId | registrationId> [--run <runId>] [--out <file>] [--decode]`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;

@@ -9,6 +9,9 @@ import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { z } from 'zod';
+import type { Payload } from '@temporalio/common';
+import { EncryptionCodec } from '../services/codec';
+import type { KeyRing } from '../services/codec';
 import type { Config } from '../services/config';
 import { paymentWorkflowId } from '../workflows/payment-contract';
 import { registrationWorkflowId } from '../workflows/registration-contract';
@@ -59,6 +62,8 @@ export async function exportHistory(
   client: Client,
   workflowId: string,
   runId?: string,
+  /** Decrypt every payload with these keys, for a person to read; a replayer takes the history as stored. */
+  decodeWith?: KeyRing,
 ): Promise<ExportedHistory> {
   const candidates = candidateWorkflowIds(workflowId);
   for (const candidate of candidates) {
@@ -71,6 +76,7 @@ export async function exportHistory(
       throw err;
     }
     const history = await client.workflow.getHandle(candidate, resolvedRunId).fetchHistory();
+    if (decodeWith !== undefined) await decodePayloads(history, new EncryptionCodec(decodeWith));
     return {
       workflowId: candidate,
       runId: resolvedRunId,
@@ -81,12 +87,43 @@ export async function exportHistory(
   throw new HistoryNotFoundError(candidates, runId);
 }
 
+function isPayload(value: unknown): value is Payload {
+  return (
+    value !== null &&
+    typeof value === 'object' &&
+    'metadata' in value &&
+    'data' in value &&
+    value.data instanceof Uint8Array
+  );
+}
+
+/** Replaces, in place, every encrypted payload found anywhere in `value` by its decrypted form. */
+async function decodePayloads(value: unknown, codec: EncryptionCodec): Promise<void> {
+  if (Array.isArray(value)) {
+    for (const item of value) await decodePayloads(item, codec);
+    return;
+  }
+  if (value === null || typeof value !== 'object') return;
+  for (const [key, item] of Object.entries(value) as [string, unknown][]) {
+    if (isPayload(item)) {
+      const [plain] = await codec.decode([item]);
+      (value as Record<string, unknown>)[key] = plain;
+    } else {
+      await decodePayloads(item, codec);
+    }
+  }
+}
+
 // Run ids are UUIDs; checking the shape here turns a typo into a usage error instead of a server error.
 const runIdSchema = z.guid();
 
 /** `history <workflowId> [--run <runId>] [--out <file>]`: prints a run's history, or writes it to a file. */
 export async function historyCommand(config: Config, args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, { run: { type: 'string' }, out: { type: 'string' } });
+  const { values, positionals } = parse(args, {
+    run: { type: 'string' },
+    out: { type: 'string' },
+    decode: { type: 'boolean', default: false },
+  });
   const [id, ...extra] = positionals;
   if (id === undefined || id.trim() === '')
     throw new UsageError('history needs a workflow, payment or registration id');
@@ -102,7 +139,7 @@ export async function historyCommand(config: Config, args: string[]): Promise<nu
   return withClient(config, async (client) => {
     let exported: ExportedHistory;
     try {
-      exported = await exportHistory(client, id.trim(), runId);
+      exported = await exportHistory(client, id.trim(), runId, values.decode ? config.codecKeys : undefined);
     } catch (err) {
       if (err instanceof HistoryNotFoundError) {
         console.error(err.message);

@@ -89,7 +89,8 @@ export const configSchema = z.object({
   CODEC_SERVER_HOST: z.string().min(1).default('127.0.0.1'),
   CODEC_SERVER_PORT: port.default(8888),
   CODEC_ALLOWED_ORIGINS: z.string().default('http://localhost:8233,http://127.0.0.1:8233'),
-  CODEC_AUTH_TOKEN: optionalText,
+  CODEC_AUTH_TOKEN: optionalText.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
+  CODEC_NAMESPACES: optionalText,
 });
 
 /** Validated configuration, with the payload encryption keys parsed. */

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { before, describe, test } from 'node:test';
 import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
+import { FAILURE_CONVERTER_PATH } from '../../services/codec';
 import { bundleWorkflows, quietWorkerRuntime } from '../../workers/baton-worker';
 import { replayHistories } from '../../workers/replay';
 import type { HistoryToReplay } from '../../workers/replay';
@@ -63,6 +64,7 @@ describe('replaying recorded histories', () => {
   test('catches a reordered payment workflow as nondeterministic on every payment fixture', async () => {
     const reordered = await bundleWorkflowCode({
       workflowsPath: path.join(__dirname, 'variants', 'payment-reordered.ts'),
+      failureConverterPath: FAILURE_CONVERTER_PATH,
       logger: new DefaultLogger('WARN'),
     });
     const payments = manifest.filter(

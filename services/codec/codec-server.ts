@@ -1,0 +1,306 @@
+/**
+ * The codec server: Temporal's remote codec protocol over HTTP, so the Web UI and the CLI can show baton's encrypted
+ * payloads in clear to the people allowed to see them. `POST …/encode` and `POST …/decode` take and return
+ * `{ payloads: [{ metadata: { key: base64 }, data: base64 }] }` (protobuf JSON); only the last path segment counts,
+ * so the server can sit under any prefix. Browsers are held to a list of origins; a bearer token and a list of
+ * namespaces can narrow access further. Payload contents are never logged.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Payload } from '@temporalio/common';
+import { JSONToPayload, payloadToJSON } from '@temporalio/common/lib/proto-utils';
+import { z } from 'zod';
+import { ConfigError } from '../config';
+import { BodyTooLargeError, listen, readBody } from '../http';
+import { EncryptionCodec, PayloadDecryptionError } from './codec';
+import { ACTIVE_KEY_VARIABLE, KEYS_VARIABLE, KeyRingError, LOCAL_DEV_KEYS, parseKeyRing } from './keys';
+import type { KeyRing } from './keys';
+
+/** The largest request body the server reads: 1 MiB. */
+export const MAX_BODY_BYTES = 1024 * 1024;
+/** The Web UI's origins on a local dev server, allowed when nothing else is configured. */
+export const DEFAULT_ALLOWED_ORIGINS = ['http://localhost:8233', 'http://127.0.0.1:8233'] as const;
+/** The port the stand-alone codec server listens on unless told otherwise. */
+export const DEFAULT_CODEC_SERVER_PORT = 8888;
+
+/** How the codec server is started. */
+export interface CodecServerOptions {
+  host?: string;
+  /** 0 picks a free port. */
+  port?: number;
+  ring: KeyRing;
+  /** Browser origins that may call the server (exact `scheme://host:port`); requests without an Origin are not browsers. */
+  allowedOrigins: readonly string[];
+  /** When set, `/encode` and `/decode` require `Authorization: Bearer <authToken>`. */
+  authToken?: string;
+  /** When set, the `X-Namespace` header must name one of these. */
+  namespaces?: readonly string[];
+  /** Receives one line per request: method, operation, namespace, payload count, status. Never payload contents. */
+  log?: (line: string) => void;
+}
+
+/** A running codec server. */
+export interface CodecServer {
+  /** Base URL to give the UI (`--ui-codec-endpoint`) or the CLI (`--codec-endpoint`), e.g. `http://127.0.0.1:8888`. */
+  readonly url: string;
+  readonly port: number;
+  /** Stops listening and drops open connections. */
+  close(): Promise<void>;
+}
+
+const JsonPayloadSchema = z.object({
+  metadata: z.record(z.string(), z.base64('metadata values must be base64')).nullish(),
+  data: z.base64('data must be base64').nullish(),
+});
+// Protobuf JSON leaves out an empty repeated field, so `{}` is an empty list of payloads.
+const PayloadsBodySchema = z.object({ payloads: z.array(JsonPayloadSchema).default([]) });
+
+const CORS_ALLOWED_METHODS = 'POST, OPTIONS';
+const CORS_ALLOWED_HEADERS = 'content-type, x-namespace, authorization';
+const LOGGABLE_NAMESPACE = /^[A-Za-z0-9._-]{1,128}$/;
+
+class HttpProblem extends Error {
+  constructor(
+    readonly httpStatus: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Starts the codec server; resolves once it listens. */
+export async function startCodecServer(options: CodecServerOptions): Promise<CodecServer> {
+  const codec = new EncryptionCodec(options.ring);
+  const origins = new Set(options.allowedOrigins);
+  const namespaces = options.namespaces === undefined ? undefined : new Set(options.namespaces);
+  const tokenDigest = options.authToken === undefined ? undefined : sha256(`Bearer ${options.authToken}`);
+  const log = options.log ?? (() => undefined);
+
+  const authorized = (req: IncomingMessage): boolean => {
+    if (tokenDigest === undefined) return true;
+    const header = req.headers.authorization;
+    // Compare digests of equal length in constant time, so the answer time says nothing about the token.
+    return header !== undefined && timingSafeEqual(sha256(header), tokenDigest);
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const url = new URL(req.url ?? '/', 'http://codec.local');
+    if (url.pathname === '/healthz') {
+      if (req.method !== 'GET')
+        return sendProblem(res, new HttpProblem(405, 'method_not_allowed', 'use GET'));
+      return sendJson(res, 200, { status: 'ok' });
+    }
+    const operation = url.pathname.split('/').pop();
+    if (operation !== 'encode' && operation !== 'decode') {
+      return sendProblem(
+        res,
+        new HttpProblem(404, 'not_found', 'the codec server serves /encode and /decode'),
+      );
+    }
+
+    const namespaceHeader = header(req, 'x-namespace');
+    const shownNamespace =
+      namespaceHeader !== undefined && LOGGABLE_NAMESPACE.test(namespaceHeader) ? namespaceHeader : '-';
+    let payloadCount = 0;
+    const status = await (async (): Promise<number> => {
+      try {
+        const origin = header(req, 'origin');
+        const originAllowed = origin === undefined || origins.has(origin);
+        if (origin !== undefined && originAllowed) {
+          res.setHeader('access-control-allow-origin', origin);
+          res.setHeader('access-control-allow-credentials', 'true');
+        }
+        res.setHeader('vary', 'Origin');
+        if (req.method === 'OPTIONS') {
+          if (origin === undefined || !originAllowed) {
+            throw new HttpProblem(403, 'origin_not_allowed', 'this origin may not call the codec server');
+          }
+          res.setHeader('access-control-allow-methods', CORS_ALLOWED_METHODS);
+          res.setHeader('access-control-allow-headers', CORS_ALLOWED_HEADERS);
+          res.setHeader('access-control-max-age', '600');
+          res.writeHead(204).end();
+          return 204;
+        }
+        if (req.method !== 'POST') {
+          res.setHeader('allow', CORS_ALLOWED_METHODS);
+          throw new HttpProblem(405, 'method_not_allowed', `use POST for /${operation}`);
+        }
+        if (!originAllowed) {
+          throw new HttpProblem(403, 'origin_not_allowed', 'this origin may not call the codec server');
+        }
+        if (!authorized(req)) {
+          res.setHeader('www-authenticate', 'Bearer');
+          throw new HttpProblem(401, 'unauthorized', 'a valid bearer token is required');
+        }
+        if (namespaces !== undefined && (namespaceHeader === undefined || !namespaces.has(namespaceHeader))) {
+          throw new HttpProblem(
+            403,
+            'namespace_not_allowed',
+            'the X-Namespace header names no allowed namespace',
+          );
+        }
+
+        const payloads = await readPayloads(req);
+        payloadCount = payloads.length;
+        const result = operation === 'encode' ? await codec.encode(payloads) : await codec.decode(payloads);
+        sendJson(res, 200, { payloads: result.map((payload) => payloadToJSON(payload)) });
+        return 200;
+      } catch (error) {
+        const problem = toProblem(error);
+        if (res.headersSent) {
+          res.destroy();
+        } else {
+          sendProblem(res, problem);
+        }
+        return problem.httpStatus;
+      }
+    })();
+    log(
+      `codec server: ${req.method ?? '?'} /${operation} namespace=${shownNamespace} payloads=${payloadCount} -> ${status}`,
+    );
+  };
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch(() => {
+      if (!res.headersSent) sendProblem(res, new HttpProblem(500, 'internal', 'the codec server failed'));
+      else res.destroy();
+    });
+  });
+  const bound = await listen(server, options.host ?? '127.0.0.1', options.port ?? 0);
+  return {
+    url: bound.origin,
+    port: bound.port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+async function readPayloads(req: IncomingMessage): Promise<Payload[]> {
+  let json: unknown;
+  try {
+    json = JSON.parse((await readBody(req, MAX_BODY_BYTES)).toString('utf8'));
+  } catch (error) {
+    if (error instanceof BodyTooLargeError) {
+      throw new HttpProblem(413, 'body_too_large', `the body is over ${MAX_BODY_BYTES} bytes`);
+    }
+    if (error instanceof SyntaxError) throw new HttpProblem(400, 'invalid_json', 'the body is not JSON');
+    throw error;
+  }
+  const parsed = PayloadsBodySchema.safeParse(json);
+  if (!parsed.success) {
+    const detail = parsed.error.issues
+      .map((issue) => `${issue.path.map(String).join('.') || 'body'}: ${issue.message}`)
+      .join('; ');
+    throw new HttpProblem(400, 'invalid_body', detail);
+  }
+  return parsed.data.payloads.map((payload) => JSONToPayload(payload));
+}
+
+function toProblem(error: unknown): HttpProblem {
+  if (error instanceof HttpProblem) return error;
+  // Names the key id and what went wrong; the payload itself is never repeated.
+  if (error instanceof PayloadDecryptionError) return new HttpProblem(422, error.code, error.message);
+  return new HttpProblem(500, 'internal', 'the codec server failed');
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return typeof value === 'string' ? value : undefined;
+}
+
+function sha256(text: string): Buffer {
+  return createHash('sha256').update(text, 'utf8').digest();
+}
+
+function sendProblem(res: ServerResponse, problem: HttpProblem): void {
+  if (problem.httpStatus === 413) res.setHeader('connection', 'close');
+  sendJson(res, problem.httpStatus, { error: { code: problem.code, message: problem.message } });
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+/** What the stand-alone codec server reads from its environment. */
+export interface CodecServerSettings {
+  host: string;
+  port: number;
+  ring: KeyRing;
+  allowedOrigins: string[];
+  authToken?: string;
+  namespaces?: string[];
+  /** True when BATON_CODEC_KEYS was unset and the local development keys are in use. */
+  usingLocalDevKeys: boolean;
+}
+
+const optionalText = z
+  .string()
+  .optional()
+  .transform((value) => (value === undefined || value.trim() === '' ? undefined : value.trim()));
+function commaList<T extends z.ZodType<string, string>>(item: T) {
+  return optionalText.pipe(
+    z
+      .string()
+      .transform((value) =>
+        value
+          .split(',')
+          .map((entry) => entry.trim())
+          .filter((entry) => entry !== ''),
+      )
+      .pipe(z.array(item).min(1, 'must list at least one value'))
+      .optional(),
+  );
+}
+const origin = z.string().refine((value) => URL.canParse(value) && new URL(value).origin === value, {
+  message: 'each entry must be an origin such as http://localhost:8233 (scheme, host and port, no path)',
+});
+
+/** The stand-alone codec server's environment schema (keys are checked by `parseKeyRing`). */
+export const codecServerEnvSchema = z.object({
+  [KEYS_VARIABLE]: optionalText,
+  [ACTIVE_KEY_VARIABLE]: optionalText,
+  CODEC_SERVER_PORT: z.coerce.number().int().min(0).max(65535).default(DEFAULT_CODEC_SERVER_PORT),
+  CODEC_SERVER_HOST: z.string().trim().min(1).default('127.0.0.1'),
+  CODEC_ALLOWED_ORIGINS: commaList(origin),
+  CODEC_AUTH_TOKEN: optionalText.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
+  CODEC_NAMESPACES: commaList(z.string().regex(LOGGABLE_NAMESPACE, 'each entry must be a namespace name')),
+});
+
+/** Reads the stand-alone codec server's settings; a bad value throws a `ConfigError` naming the variable. */
+export function loadCodecServerSettings(env: NodeJS.ProcessEnv = process.env): CodecServerSettings {
+  const parsed = codecServerEnvSchema.safeParse(env);
+  if (!parsed.success) {
+    // Messages only: zod's issues may quote the received value, and a token must not reach a log.
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => {
+        const [variable, index] = issue.path;
+        const entry = typeof index === 'number' ? `entry ${index + 1}: ` : '';
+        return `${String(variable)}: ${entry}${issue.message}`;
+      }),
+    );
+  }
+  const settings = parsed.data;
+  let ring: KeyRing;
+  try {
+    ring = parseKeyRing(settings[KEYS_VARIABLE] ?? LOCAL_DEV_KEYS, settings[ACTIVE_KEY_VARIABLE]);
+  } catch (error) {
+    if (error instanceof KeyRingError) throw new ConfigError([error.message]);
+    throw error;
+  }
+  return {
+    host: settings.CODEC_SERVER_HOST,
+    port: settings.CODEC_SERVER_PORT,
+    ring,
+    allowedOrigins: settings.CODEC_ALLOWED_ORIGINS ?? [...DEFAULT_ALLOWED_ORIGINS],
+    ...(settings.CODEC_AUTH_TOKEN === undefined ? {} : { authToken: settings.CODEC_AUTH_TOKEN }),
+    ...(settings.CODEC_NAMESPACES === undefined ? {} : { namespaces: settings.CODEC_NAMESPACES }),
+    usingLocalDevKeys: settings[KEYS_VARIABLE] === undefined,
+  };
+}
