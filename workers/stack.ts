@@ -7,6 +7,26 @@ import { parseArgs } from 'node:util';
 import { formatReport, runScenariosOn } from '../client/scenarios';
 import { ConfigError, loadConfig } from '../services/config';
 import { startLocalStack } from './local-stack';
+import type { LocalStack } from './local-stack';
+import { startPayment } from '../client/payments';
+import { AML_DEMO_NAMES } from '../services/aml/demo-names';
+
+/** Starts a payment whose beneficiary needs an AML review, and leaves it waiting. Returns its id. */
+async function parkPaymentForReview(stack: LocalStack): Promise<string> {
+  const paymentId = `review-me-${Date.now().toString(36)}`;
+  await startPayment(
+    stack.client,
+    {
+      paymentId,
+      fromAccountId: 'A-1001-EUR',
+      amountMinor: 75_00,
+      currency: 'EUR',
+      beneficiary: { name: AML_DEMO_NAMES.review, country: 'DE', iban: 'DE89370400440532013000' },
+    },
+    stack.taskQueue,
+  );
+  return paymentId;
+}
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
@@ -60,6 +80,8 @@ async function main(): Promise<number> {
     say(formatReport(report));
     if (!report.ok) exitCode = 1;
   }
+  // One payment left waiting for a compliance officer, so the UI has a run to find by `awaiting_aml_review`.
+  const parked = await parkPaymentForReview(stack);
   const ui = stack.uiUrl ?? config.TEMPORAL_UI_URL;
   say('');
   say(`baton is up.`);
@@ -74,7 +96,11 @@ async function main(): Promise<number> {
   say(`  mail sink (SMTP): ${stack.mailSink.url}`);
   say(`  SMS sink (Twilio Messages API): ${stack.smsSink.url}`);
   say(`  bank webhooks:    ${stack.worker.webhookUrl}`);
-  say('try: npm run client -- list');
+  say(
+    `  awaiting review: ${ui}/namespaces/${stack.namespace}/workflows?query=${encodeURIComponent('PaymentStatus="awaiting_aml_review"')}`,
+  );
+  say(`try: npm run client -- review ${parked} --approve --reviewer <your name>`);
+  say('     npm run client -- list');
   say('press Ctrl-C to stop.');
   await stopped;
   say('stopped.');
