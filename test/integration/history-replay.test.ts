@@ -3,6 +3,7 @@
  * the CLI exports their histories as a person would, the Temporal CLI binary exports the same runs for comparison,
  * and `npm run replay` replays them with the code in this checkout.
  */
+import { createDataConverter } from '../../services/codec';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -161,7 +162,12 @@ describe('history export', () => {
     ] as const) {
       await assert.doesNotReject(
         Worker.runReplayHistory(
-          { workflowBundle: currentBundle, replayName: `export-${name}` },
+          // Stored histories are encrypted: the replayer reads them with the stack's keys, as the worker does.
+          {
+            workflowBundle: currentBundle,
+            dataConverter: createDataConverter(stack.codecKeys),
+            replayName: `export-${name}`,
+          },
           JSON.parse(json),
           workflowId,
         ),
@@ -262,8 +268,8 @@ describe('replay with changed workflow code', () => {
         "  startToCloseTimeout: '30 seconds',",
         '});',
         'export async function paymentWorkflow(request: { paymentId: string }): Promise<unknown> {',
-        '  await acts.screenBeneficiary({ paymentId: request.paymentId });',
-        '  return acts.debitAccount({ paymentId: request.paymentId });',
+        '  await acts.debitAccount({ paymentId: request.paymentId });',
+        '  return acts.screenBeneficiary({ paymentId: request.paymentId });',
         '}',
         '',
       ].join('\n'),
