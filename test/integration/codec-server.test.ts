@@ -28,6 +28,7 @@ import {
 import type { CodecServer } from '../../services/codec';
 import type { EchoActivities, EchoInput, echoWorkflow, refuseWorkflow } from '../support/codec-workflows';
 import { freePort } from '../support/ports';
+import { assertNoTrace } from '../support/traces';
 import { startTestTemporal } from '../support/temporal';
 import type { TestTemporal } from '../support/temporal';
 
@@ -36,26 +37,6 @@ const NAME = 'Zoë Privatperson';
 const UI_ORIGIN = 'http://localhost:8233';
 const TOKEN = 'codec-test-token-0123456789';
 const ring = parseKeyRing(`test-1:${generateKey()}`);
-
-/** The base64 characters `text` always produces, at each of the three byte alignments. */
-function base64Fragments(text: string): string[] {
-  const bytes = Buffer.from(text, 'utf8');
-  return [0, 1, 2].map((shift) =>
-    Buffer.concat([Buffer.alloc(shift), bytes])
-      .toString('base64')
-      .slice(Math.ceil((8 * shift) / 6), Math.floor((8 * (shift + bytes.length)) / 6)),
-  );
-}
-
-/** Asserts that `haystack` holds `text` neither as UTF-8 bytes nor as base64 at any alignment. */
-function assertNoTrace(haystack: Buffer | string, text: string): void {
-  const bytes = Buffer.isBuffer(haystack) ? haystack : Buffer.from(haystack, 'utf8');
-  assert.equal(bytes.includes(Buffer.from(text, 'utf8')), false, `"${text}" appears as UTF-8`);
-  const asText = bytes.toString('latin1');
-  for (const fragment of base64Fragments(text)) {
-    assert.equal(asText.includes(fragment), false, `"${text}" appears as base64 (${fragment})`);
-  }
-}
 
 interface Answer {
   status: number;

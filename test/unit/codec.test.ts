@@ -21,6 +21,7 @@ import {
   PayloadDecryptionError,
 } from '../../services/codec';
 import { ConfigError } from '../../services/config';
+import { assertNoTrace } from '../support/traces';
 
 const NAME = 'Zoë Privatperson';
 const K1 = generateKey();
@@ -33,29 +34,6 @@ function jsonPayload(value: unknown): Payload {
 function metadataText(payload: Payload, key: string): string | undefined {
   const bytes = payload.metadata?.[key];
   return bytes === undefined ? undefined : Buffer.from(bytes).toString('utf8');
-}
-
-/**
- * The base64 characters that `text` always produces, whatever its byte offset in a larger base64 string: one
- * fragment per alignment, each holding only characters made of the text's own bits.
- */
-function base64Fragments(text: string): string[] {
-  const bytes = Buffer.from(text, 'utf8');
-  return [0, 1, 2].map((shift) =>
-    Buffer.concat([Buffer.alloc(shift), bytes])
-      .toString('base64')
-      .slice(Math.ceil((8 * shift) / 6), Math.floor((8 * (shift + bytes.length)) / 6)),
-  );
-}
-
-/** Asserts that `haystack` holds `text` neither as UTF-8 bytes nor as base64 at any alignment. */
-function assertNoTrace(haystack: Buffer | string, text: string): void {
-  const bytes = Buffer.isBuffer(haystack) ? haystack : Buffer.from(haystack, 'utf8');
-  assert.equal(bytes.includes(Buffer.from(text, 'utf8')), false, 'the plaintext appears as UTF-8');
-  const asText = bytes.toString('latin1');
-  for (const fragment of base64Fragments(text)) {
-    assert.equal(asText.includes(fragment), false, `the plaintext appears as base64 (${fragment})`);
-  }
 }
 
 describe('key ring', () => {
