@@ -5,7 +5,7 @@
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/client';
-import type { NativeConnection, WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type { NativeConnection, WorkerOptions, WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { bundleWorkflowCode, DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { createNotificationActivities } from '../activities/notifications';
 import type { NotificationServices } from '../activities/notifications';
@@ -55,6 +55,19 @@ export function createActivities(services: BatonServices) {
   };
 }
 
+/** Worker concurrency and cache settings; each one left out keeps the SDK's default (the benchmark varies them). */
+export type BatonWorkerTuning = Pick<
+  WorkerOptions,
+  | 'maxConcurrentWorkflowTaskExecutions'
+  | 'maxConcurrentActivityTaskExecutions'
+  | 'maxConcurrentLocalActivityExecutions'
+  | 'maxConcurrentWorkflowTaskPolls'
+  | 'maxConcurrentActivityTaskPolls'
+  | 'maxCachedWorkflows'
+  | 'nonStickyToStickyPollRatio'
+  | 'maxEagerActivityReservationsPerWorkflowTask'
+>;
+
 /** What a worker needs to run. */
 export interface BatonWorkerOptions {
   connection: NativeConnection;
@@ -65,6 +78,8 @@ export interface BatonWorkerOptions {
   codecKeys: KeyRing;
   taskQueue?: string;
   workflowBundle?: WorkflowBundleWithSourceMap;
+  /** Concurrency and cache settings; the SDK's defaults when omitted. */
+  tuning?: BatonWorkerTuning;
   webhook: { host: string; port: number; secret: string };
   log?: (line: string) => void;
 }
@@ -112,6 +127,7 @@ export async function startBatonWorker(options: BatonWorkerOptions): Promise<Run
       activities: createActivities(options.services),
       dataConverter: createDataConverter(options.codecKeys),
       shutdownGraceTime: '10 seconds',
+      ...options.tuning,
     });
   } catch (err) {
     await receiver.close();
