@@ -53,7 +53,7 @@ export function startPayment(
       `- amount: ${formatMoney(request.amountMinor, request.currency)}`,
       `- from account: ${request.fromAccountId}`,
       `- beneficiary: in ${request.beneficiary.country}, ${request.beneficiary.iban ? 'by IBAN' : 'by account number'} (details in the encrypted input)`,
-      `- where it stands: the \`status\` query, or the current details above`,
+      `- where it stands: the \`status\` query, or the Current Details panel`,
     ].join('\n'),
     searchAttributes: [
       { key: paymentSearchAttributes.status, value: PaymentStatus.Received },

@@ -24,9 +24,11 @@ import {
   cancelUpdate,
   DEFAULT_PAYMENT_TIMINGS,
   FINAL_PAYMENT_STATUSES,
+  NOT_A_PAYMENT_REQUEST,
   PaymentFailureType,
-  paymentRequestProblems,
+  paymentRuleProblems,
   paymentSearchAttributes,
+  paymentShapeProblems,
   PaymentStatus,
   paymentStatusQuery,
   RejectionReason,
@@ -42,7 +44,8 @@ import type {
 } from './payment-contract';
 import { contactForAccount, deliver } from './notify';
 import { summarizedActivities } from './activity-summary';
-import { formatMoney } from './money';
+import { isRecord } from './input-checks';
+import { formatMoney, isCurrency } from './money';
 import { retryForever, retryThenAsk } from './retry-presets';
 
 // Ledger and AML steps retry until they succeed: an outage must delay a payment, never lose it. Business
@@ -64,6 +67,13 @@ const ask = summarizedActivities<PaymentActivities>({
  */
 const AML_BEFORE_DEBIT = 'aml-before-debit';
 
+/**
+ * The shape checks (field types, unknown fields, control characters, bounded waits) came after the first revision.
+ * A run started before them replays past them; the patch is asked only when they find a problem, so the history
+ * of a valid payment is exactly what it always was.
+ */
+const STRICT_INPUT_SHAPE = 'strict-input-shape';
+
 /** A business outcome that ends the payment early: rejected with a reason, or cancelled on request. */
 class PaymentStop extends Error {
   constructor(
@@ -83,6 +93,14 @@ interface Compensation {
 
 /** Pays a beneficiary from a customer's ledger account. Returns where the payment ended. */
 export async function paymentWorkflow(request: PaymentRequest): Promise<PaymentState> {
+  if (!isRecord(request)) {
+    // Nothing to build a state from: the run fails at once, with a failure no retry would change.
+    throw ApplicationFailure.create({
+      type: PaymentFailureType.InvalidRequest,
+      message: NOT_A_PAYMENT_REQUEST,
+      nonRetryable: true,
+    });
+  }
   const timings: PaymentTimings = { ...DEFAULT_PAYMENT_TIMINGS, ...request.timings };
   const state: PaymentState = {
     paymentId: request.paymentId,
@@ -101,7 +119,11 @@ export async function paymentWorkflow(request: PaymentRequest): Promise<PaymentS
   const isFinal = () => FINAL_PAYMENT_STATUSES.includes(state.status);
   const record = (name: string, detail?: string) =>
     state.steps.push({ name, at: new Date().toISOString(), ...(detail === undefined ? {} : { detail }) });
-  const amount = formatMoney(request.amountMinor, request.currency);
+  // Refused requests are still described, so the amount is only formatted when it can be.
+  const amount =
+    Number.isSafeInteger(request.amountMinor) && typeof request.currency === 'string'
+      ? formatMoney(request.amountMinor, request.currency)
+      : 'an invalid amount';
   const country = request.beneficiary?.country ?? '??';
   const moveTo = (status: PaymentStatus, detail?: string) => {
     state.status = status;
@@ -195,6 +217,7 @@ export async function paymentWorkflow(request: PaymentRequest): Promise<PaymentS
         case PaymentFailureType.InsufficientFunds:
           throw new PaymentStop(PaymentStatus.Rejected, RejectionReason.InsufficientFunds);
         case PaymentFailureType.AccountNotFound:
+        case PaymentFailureType.AccountClosed:
         case PaymentFailureType.CurrencyMismatch:
           throw new PaymentStop(PaymentStatus.Rejected, RejectionReason.Invalid, failureMessage(err));
         default:
@@ -383,14 +406,23 @@ export async function paymentWorkflow(request: PaymentRequest): Promise<PaymentS
   }
 
   // --- Run.
+  // Search attributes are indexed in clear and typed: only an amount and a currency that passed as such go in, so
+  // a refused request can neither wedge the run with a value the server rejects nor put arbitrary text in the index.
+  const currency = typeof request.currency === 'string' && isCurrency(request.currency) ? request.currency : undefined;
   upsertSearchAttributes([
     { key: paymentSearchAttributes.status, value: PaymentStatus.Received },
-    { key: paymentSearchAttributes.amount, value: request.amountMinor },
-    { key: paymentSearchAttributes.currency, value: String(request.currency) },
+    ...(Number.isSafeInteger(request.amountMinor)
+      ? [{ key: paymentSearchAttributes.amount, value: request.amountMinor }]
+      : []),
+    ...(currency === undefined ? [] : [{ key: paymentSearchAttributes.currency, value: currency }]),
   ]);
   record(PaymentStatus.Received);
   setCurrentDetails(currentDetails(state, timings));
-  const problems = paymentRequestProblems(request);
+  const problems = paymentRuleProblems(request);
+  if (problems.length === 0) {
+    const shape = paymentShapeProblems(request);
+    if (shape.length > 0 && patched(STRICT_INPUT_SHAPE)) problems.push(...shape);
+  }
   if (problems.length > 0) {
     state.reason = RejectionReason.Invalid;
     state.reasonDetail = problems.join('; ');
@@ -440,7 +472,12 @@ function clock(at: Date): string {
  */
 function currentDetails(state: PaymentState, timings: PaymentTimings): string {
   const now = new Date();
-  const at = (ms: number) => clock(new Date(now.getTime() + ms));
+  // A deadline on another day carries its date, so a two-day review window does not read as "now".
+  const at = (ms: number) => {
+    const deadline = new Date(now.getTime() + ms);
+    const sameDay = deadline.toISOString().slice(0, 10) === now.toISOString().slice(0, 10);
+    return sameDay ? clock(deadline) : `${deadline.toISOString().slice(0, 10)} ${clock(deadline)}`;
+  };
   switch (state.status) {
     case PaymentStatus.Received:
       return `Screening and debiting since ${clock(now)}.`;

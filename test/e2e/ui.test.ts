@@ -62,6 +62,25 @@ async function shoot(page: Page, name: string): Promise<void> {
   await page.close();
 }
 
+/** Waits until one of the page's frames shows text matching `pattern`. */
+async function framedText(page: Page, pattern: RegExp): Promise<void> {
+  const deadline = Date.now() + UI_TIMEOUT;
+  const seen: string[] = [];
+  while (Date.now() < deadline) {
+    seen.length = 0;
+    for (const frame of page.frames()) {
+      const text = await frame
+        .locator('body')
+        .innerText({ timeout: 1_000 })
+        .catch(() => '');
+      if (pattern.test(text)) return;
+      seen.push(text.slice(0, 200));
+    }
+    await page.waitForTimeout(250);
+  }
+  assert.fail(`no frame shows ${String(pattern)}; frames held: ${JSON.stringify(seen)}`);
+}
+
 const runPath = (run: { workflowId: string; runId: string }) =>
   runUiUrl('', 'default', run.workflowId, run.runId);
 
@@ -159,9 +178,16 @@ describe('the Temporal UI', () => {
     await shoot(page, 'payment-awaiting-review');
   });
 
-  // The workflow sets current details (the `__temporal_workflow_metadata` query answers them), but UI 2.42 leaves
-  // its User Metadata panels empty for this stack; to be found out before this becomes an assertion.
-  void test.todo('shows the current details of a payment waiting for AML review in the User Metadata tab');
+  test('shows the summary, details and current details of a payment waiting for AML review', async () => {
+    const page = await open(runPath(runs.parked));
+    await page.getByText('User Metadata').first().click();
+    // The UI renders each Markdown panel in its own sandboxed frame, after decoding it through the codec server.
+    await framedText(page, /Pay 42\.50 EUR from A-1001-EUR to a beneficiary in DE/);
+    await framedText(page, /from account: A-1001-EUR/);
+    await framedText(page, /Waiting for AML review since \d\d:\d\d:\d\d UTC/);
+    await framedText(page, /rejected at (\d{4}-\d\d-\d\d )?\d\d:\d\d:\d\d UTC/);
+    await shoot(page, 'payment-current-details');
+  });
 
   test('shows a completed registration', async () => {
     const page = await open(runPath(runs.registration));

@@ -9,6 +9,7 @@ import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { Worker } from '@temporalio/worker';
+import { z } from 'zod';
 import type { NotificationActivities, SendInput } from '../../activities/notifications';
 import type { PaymentActivities, ScreeningResult } from '../../activities/payment';
 import { bundleWorkflows } from '../../workers/baton-worker';
@@ -16,6 +17,7 @@ import type { paymentWorkflow } from '../../workflows/payment';
 import {
   bankStatusSignal,
   cancelUpdate,
+  DEFAULT_PAYMENT_TIMINGS,
   PaymentFailureType,
   PaymentStatus,
   paymentStatusQuery,
@@ -258,6 +260,25 @@ describe('payment workflow', () => {
     assert.equal(state.status, PaymentStatus.Settled);
     assert.equal(state.aml?.review?.outcome, 'approved');
     assert.equal(state.aml?.review?.reviewer, 'officer-1');
+  });
+
+  test('says in its current details what it waits for and when the review deadline falls, date included', async () => {
+    const request = newRequest({ timings: { ...DEFAULT_PAYMENT_TIMINGS } });
+    const handle = await start(request, { aml: 'review' });
+    await until(handle, PaymentStatus.AwaitingAmlReview);
+    // The UI reads this built-in query for its Current Details panel.
+    const metadata = z
+      .object({ currentDetails: z.string() })
+      .parse(await handle.query('__temporal_workflow_metadata'));
+    const match = /since (\d\d:\d\d:\d\d) UTC.*rejected at (\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d) UTC/s.exec(
+      metadata.currentDetails,
+    );
+    assert.ok(match, metadata.currentDetails);
+    assert.equal(match[3], match[1], 'a two-day window ends at the same time of day');
+    const today = new Date().toISOString().slice(0, 10);
+    assert.ok((match[2] ?? '') > today, `the deadline ${match[2]} falls on a later day`);
+    await handle.executeUpdate(reviewUpdate, { args: [{ decision: 'reject', reviewer: 'officer-4' }] });
+    await handle.result();
   });
 
   test('rejects, debiting nothing, when the review is rejected', async () => {
