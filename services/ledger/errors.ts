@@ -6,6 +6,8 @@ export type LedgerErrorCode =
   | 'account_not_found'
   /** An account's currency differs from the transfer's currency. */
   | 'currency_mismatch'
+  /** An account named by a new transfer is closed. */
+  | 'account_closed'
   /** The idempotency key was already used for a request with other parameters. */
   | 'idempotency_conflict'
   /** The transfer was already reversed under another idempotency key. */

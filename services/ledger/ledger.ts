@@ -26,6 +26,8 @@ export interface Account {
   currency: string;
   balance: number;
   createdAt: string;
+  /** When the account was closed (it takes no new transfers since), or null while it is open. */
+  closedAt: string | null;
 }
 
 /** One movement of money between two accounts of the same currency. */
@@ -98,6 +100,7 @@ const accountRow = z
     currency: z.string(),
     balance: safeInteger,
     created_at: timestamp,
+    closed_at: timestamp.nullable(),
   })
   .transform((row): Account => ({
     id: row.id,
@@ -106,6 +109,7 @@ const accountRow = z
     currency: row.currency,
     balance: row.balance,
     createdAt: row.created_at,
+    closedAt: row.closed_at,
   }));
 
 const transferRow = z
@@ -132,9 +136,9 @@ const transferRow = z
 
 const totalRow = z.object({ currency: z.string(), sum: safeInteger });
 const countRow = z.object({ count: safeInteger });
-const lockedAccountRow = z.object({ id: z.string(), currency: z.string() });
+const lockedAccountRow = z.object({ id: z.string(), currency: z.string(), closed: z.boolean() });
 
-const ACCOUNT_COLUMNS = 'id, kind, customer_id, currency, balance, created_at';
+const ACCOUNT_COLUMNS = 'id, kind, customer_id, currency, balance, created_at, closed_at';
 const TRANSFER_COLUMNS =
   'id, idempotency_key, from_account_id, to_account_id, amount_minor, currency, reversal_of, created_at';
 
@@ -234,7 +238,7 @@ export class Ledger {
       const earlier = await transferByKey(tx, idempotencyKey);
       if (earlier) return sameTransferOrConflict(earlier, request);
 
-      await lockAccounts(tx, [fromAccountId, toAccountId], currency);
+      await lockAccounts(tx, [fromAccountId, toAccountId], currency, { refuseClosed: true });
       const created = await insertTransfer(tx, { ...request, reversalOf: null });
       if (!created) {
         // A concurrent call with the same key committed first; its transfer is now visible.
@@ -280,6 +284,33 @@ export class Ledger {
       await postEntries(tx, created);
       return created;
     });
+  }
+
+  /**
+   * Closes a customer account: from now on no new transfer may take money out of it or put money in, while
+   * reversals of its earlier transfers still land (a payment in flight can always be undone). The balance stays
+   * as it is. Closing a closed account changes nothing; system accounts never close.
+   */
+  async closeAccount(id: string): Promise<Account> {
+    const accountId = requireText(id, 'account id');
+    const [row] = await this.database.query(
+      `UPDATE accounts SET closed_at = coalesce(closed_at, now())
+       WHERE id = $1 AND kind = 'customer'
+       RETURNING ${ACCOUNT_COLUMNS}`,
+      [accountId],
+    );
+    if (row) return accountRow.parse(row);
+    const existing = await this.getAccount(accountId);
+    if (!existing) {
+      throw new LedgerError('account_not_found', `account ${accountId} does not exist`, { accountId });
+    }
+    throw new LedgerError(
+      'invalid_input',
+      `account ${accountId} is a ${existing.kind} account; only customer accounts close`,
+      {
+        accountId,
+      },
+    );
   }
 
   /** The account with this id, if it exists. */
@@ -427,19 +458,30 @@ async function settledReversal(
 
 /**
  * Locks both accounts for the rest of the transaction, always in id order so that two transfers between the same
- * accounts in opposite directions cannot deadlock, and checks that they exist and are in `currency`.
+ * accounts in opposite directions cannot deadlock, and checks that they exist, are in `currency` and, for a new
+ * transfer (`refuseClosed`), are open. Checked under the lock, so a transfer cannot slip past a closing.
  */
-async function lockAccounts(tx: SqlExecutor, ids: [string, string], currency: string): Promise<void> {
+async function lockAccounts(
+  tx: SqlExecutor,
+  ids: [string, string],
+  currency: string,
+  { refuseClosed = false }: { refuseClosed?: boolean } = {},
+): Promise<void> {
   const rows = await tx.query(
-    'SELECT id, currency FROM accounts WHERE id IN ($1, $2) ORDER BY id FOR NO KEY UPDATE',
+    `SELECT id, currency, closed_at IS NOT NULL AS closed FROM accounts
+     WHERE id IN ($1, $2) ORDER BY id FOR NO KEY UPDATE`,
     ids,
   );
-  const found = new Map(rows.map((row) => lockedAccountRow.parse(row)).map((row) => [row.id, row.currency]));
+  const found = new Map(rows.map((row) => lockedAccountRow.parse(row)).map((row) => [row.id, row]));
   for (const id of ids) {
-    const accountCurrency = found.get(id);
-    if (accountCurrency === undefined) {
+    const account = found.get(id);
+    if (account === undefined) {
       throw new LedgerError('account_not_found', `account ${id} does not exist`, { accountId: id });
     }
+    if (refuseClosed && account.closed) {
+      throw new LedgerError('account_closed', `account ${id} is closed`, { accountId: id });
+    }
+    const accountCurrency = account.currency;
     if (accountCurrency !== currency) {
       throw new LedgerError('currency_mismatch', `account ${id} holds ${accountCurrency}, not ${currency}`, {
         accountId: id,

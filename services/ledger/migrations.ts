@@ -93,6 +93,14 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 4,
+    name: 'closed accounts',
+    sql: `
+      -- A closed account takes no new transfers in or out; reversals of earlier transfers still land.
+      ALTER TABLE accounts ADD COLUMN closed_at TIMESTAMPTZ;
+    `,
+  },
 ];
 
 /** Advisory-lock class for migrations; the second key is the schema, so schemas migrate independently. */

@@ -292,6 +292,66 @@ function behavesAsALedger(backend: Backend): void {
       assert.equal(await ledger.getTransferByKey(base.idempotencyKey), undefined);
     });
 
+    test('refuses new transfers out of or into a closed account, but still lands a reversal', async () => {
+      const prefix = fresh('closed');
+      const customer = await fundedCustomer(ledger, prefix, 1_000);
+      const debit = await ledger.transfer({
+        idempotencyKey: `${prefix}:debit`,
+        fromAccountId: customer,
+        toAccountId: CLEARING_EUR,
+        amountMinor: 300,
+        currency: 'EUR',
+      });
+      const closed = await ledger.closeAccount(customer);
+      assert.ok(closed.closedAt !== null && !Number.isNaN(Date.parse(closed.closedAt)));
+      assert.equal(
+        (await ledger.closeAccount(customer)).closedAt,
+        closed.closedAt,
+        'closing again changes nothing',
+      );
+      const base = { amountMinor: 10, currency: 'EUR' };
+      const out = await rejectsWith(
+        'account_closed',
+        ledger.transfer({
+          ...base,
+          idempotencyKey: `${prefix}:out`,
+          fromAccountId: customer,
+          toAccountId: CLEARING_EUR,
+        }),
+      );
+      assert.equal(out.context.accountId, customer);
+      await rejectsWith(
+        'account_closed',
+        ledger.transfer({
+          ...base,
+          idempotencyKey: `${prefix}:in`,
+          fromAccountId: FUNDING_EUR,
+          toAccountId: customer,
+        }),
+      );
+      // A retry of a transfer made before the closing still finds it.
+      assert.equal(
+        (
+          await ledger.transfer({
+            idempotencyKey: `${prefix}:debit`,
+            fromAccountId: customer,
+            toAccountId: CLEARING_EUR,
+            amountMinor: 300,
+            currency: 'EUR',
+          })
+        ).id,
+        debit.id,
+      );
+      const reversal = await ledger.reverse({
+        idempotencyKey: `${prefix}:undo`,
+        originalIdempotencyKey: `${prefix}:debit`,
+      });
+      assert.equal(reversal?.reversalOf, debit.id);
+      assert.equal(await balanceOf(ledger, customer), 1_000);
+      await rejectsWith('invalid_input', ledger.closeAccount(CLEARING_EUR));
+      await rejectsWith('account_not_found', ledger.closeAccount(`${prefix}:nobody`));
+    });
+
     test('rejects a transfer whose accounts are not in the transfer currency', async () => {
       const prefix = fresh('fx');
       const customer = await fundedCustomer(ledger, prefix, 1_000);
