@@ -98,16 +98,30 @@ export function createPaymentActivities({ ledger, aml, bank }: PaymentServices) 
     /** Moves the amount from the customer's account to the in-flight clearing account. */
     async debitAccount(input: DebitInput): Promise<DebitResult> {
       const account = await ledger.getAccount(input.fromAccountId);
-      if (account === undefined || account.kind !== 'customer') {
+      if (account === undefined) {
         throw businessFailure(
           PaymentFailureType.AccountNotFound,
-          `account ${input.fromAccountId} does not exist`,
+          `fromAccountId: account ${input.fromAccountId} does not exist`,
+        );
+      }
+      // Payments leave customer accounts only; a system account paying would also be, for clearing, an account
+      // paying itself.
+      if (account.kind !== 'customer') {
+        throw businessFailure(
+          PaymentFailureType.AccountNotFound,
+          `fromAccountId: account ${account.id} is a ${account.kind} account, not a customer account`,
+        );
+      }
+      if (account.closedAt !== null) {
+        throw businessFailure(
+          PaymentFailureType.AccountClosed,
+          `fromAccountId: account ${account.id} is closed`,
         );
       }
       if (account.currency !== input.currency) {
         throw businessFailure(
           PaymentFailureType.CurrencyMismatch,
-          `account ${account.id} holds ${account.currency}, not ${input.currency}`,
+          `currency: account ${account.id} holds ${account.currency}, not ${input.currency}`,
         );
       }
       await ledger.ensureSystemAccounts(input.currency);
@@ -125,6 +139,14 @@ export function createPaymentActivities({ ledger, aml, bank }: PaymentServices) 
           throw businessFailure(
             PaymentFailureType.InsufficientFunds,
             `account ${account.id} cannot cover the payment`,
+            err,
+          );
+        }
+        // Closed between the look-up above and the transfer.
+        if (err instanceof LedgerError && err.code === 'account_closed') {
+          throw businessFailure(
+            PaymentFailureType.AccountClosed,
+            `fromAccountId: account ${account.id} is closed`,
             err,
           );
         }

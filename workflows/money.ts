@@ -3,6 +3,8 @@
  * client (parsing what a person typed) and the workflow (validating what it was given) use it.
  */
 
+import { quoted } from './input-checks';
+
 /** Minor-unit exponents of the currencies baton accepts (ISO 4217). */
 export const CURRENCY_EXPONENTS = {
   EUR: 2,
@@ -51,29 +53,29 @@ export function parseAmount(input: string, currencyCode: string): Money {
   const currency = currencyCode.trim().toUpperCase();
   if (!isCurrency(currency)) {
     throw new AmountFormatError(
-      `unknown currency "${currencyCode}"; use one of ${Object.keys(CURRENCY_EXPONENTS).join(', ')}`,
+      `unknown currency ${quoted(currencyCode)}; use one of ${Object.keys(CURRENCY_EXPONENTS).join(', ')}`,
       currencyCode,
     );
   }
   const exponent = CURRENCY_EXPONENTS[currency];
   const match = /^(\d+)(?:\.(\d+))?$/.exec(input.trim());
   if (!match) {
-    throw new AmountFormatError(`amount "${input}" is not a plain decimal number such as 12.34`, input);
+    throw new AmountFormatError(`amount ${quoted(input)} is not a plain decimal number such as 12.34`, input);
   }
   const whole = match[1] ?? '';
   const fraction = match[2] ?? '';
   if (fraction.length > exponent) {
     throw new AmountFormatError(
       exponent === 0
-        ? `amount "${input}" has decimals, but ${currency} has no minor unit`
-        : `amount "${input}" has more than ${exponent} decimals for ${currency}`,
+        ? `amount ${quoted(input)} has decimals, but ${currency} has no minor unit`
+        : `amount ${quoted(input)} has more than ${exponent} decimals for ${currency}`,
       input,
     );
   }
   const minor = BigInt(whole + fraction.padEnd(exponent, '0'));
-  if (minor <= 0n) throw new AmountFormatError(`amount "${input}" must be greater than zero`, input);
+  if (minor <= 0n) throw new AmountFormatError(`amount ${quoted(input)} must be greater than zero`, input);
   if (minor > BigInt(Number.MAX_SAFE_INTEGER)) {
-    throw new AmountFormatError(`amount "${input}" is too large`, input);
+    throw new AmountFormatError(`amount ${quoted(input)} is too large`, input);
   }
   return { amountMinor: Number(minor), currency };
 }

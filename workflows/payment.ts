@@ -408,7 +408,8 @@ export async function paymentWorkflow(request: PaymentRequest): Promise<PaymentS
   // --- Run.
   // Search attributes are indexed in clear and typed: only an amount and a currency that passed as such go in, so
   // a refused request can neither wedge the run with a value the server rejects nor put arbitrary text in the index.
-  const currency = typeof request.currency === 'string' && isCurrency(request.currency) ? request.currency : undefined;
+  const currency =
+    typeof request.currency === 'string' && isCurrency(request.currency) ? request.currency : undefined;
   upsertSearchAttributes([
     { key: paymentSearchAttributes.status, value: PaymentStatus.Received },
     ...(Number.isSafeInteger(request.amountMinor)
@@ -419,9 +420,11 @@ export async function paymentWorkflow(request: PaymentRequest): Promise<PaymentS
   record(PaymentStatus.Received);
   setCurrentDetails(currentDetails(state, timings));
   const problems = paymentRuleProblems(request);
-  if (problems.length === 0) {
-    const shape = paymentShapeProblems(request);
-    if (shape.length > 0 && patched(STRICT_INPUT_SHAPE)) problems.push(...shape);
+  const shape = paymentShapeProblems(request);
+  // Refused by the rules anyway, the shape problems only make the reason more precise; otherwise they decide,
+  // which is the patched change.
+  if (problems.length > 0 || (shape.length > 0 && patched(STRICT_INPUT_SHAPE))) {
+    problems.push(...shape.filter((problem) => !problems.includes(problem)));
   }
   if (problems.length > 0) {
     state.reason = RejectionReason.Invalid;

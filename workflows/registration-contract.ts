@@ -2,6 +2,14 @@
  * The public contract of the registration process: ids, messages, input and result types, status values.
  */
 import { defineQuery, defineUpdate } from '@temporalio/workflow';
+import {
+  controlCharacterProblems,
+  isRecord,
+  quoted,
+  stringTypeProblems,
+  unknownFieldProblems,
+} from './input-checks';
+import type { JsonRecord } from './input-checks';
 import { isCurrency } from './money';
 import type { Currency } from './money';
 import { searchAttributeKeys } from './search-attributes';
@@ -56,6 +64,8 @@ export type RegistrationRejection = (typeof RegistrationRejection)[keyof typeof 
 export const RegistrationFailureType = {
   /** Another customer already holds the email address. */
   DuplicateEmail: 'DuplicateEmail',
+  /** The workflow was given something that is not a registration request at all; the run fails with it. */
+  InvalidRequest: 'InvalidRegistrationRequest',
 } as const;
 
 /** How a message to the customer ended. */
@@ -138,8 +148,44 @@ export function isE164(phone: string): boolean {
   return E164.test(phone);
 }
 
-/** Every problem with a registration, in words; empty when valid. Deterministic: the workflow runs it too. */
-export function registrationRequestProblems(request: RegistrationRequest): string[] {
+/** Fields a registration request may carry; anything else is refused by name. */
+const REGISTRATION_FIELDS = [
+  'registrationId',
+  'name',
+  'email',
+  'phone',
+  'channel',
+  'currency',
+] as const satisfies readonly (keyof RegistrationRequest)[];
+
+/** Why a registration input that is not even an object is refused. */
+export const NOT_A_REGISTRATION_REQUEST = 'the registration request must be an object';
+
+/**
+ * Every problem with a registration, in words, each naming its field; empty when valid. What a client checks
+ * before starting one: {@link registrationRuleProblems} and {@link registrationShapeProblems} together.
+ */
+export function registrationRequestProblems(request: unknown): string[] {
+  if (!isRecord(request)) return [NOT_A_REGISTRATION_REQUEST];
+  return [...new Set([...registrationRuleProblems(request), ...registrationShapeProblems(request)])];
+}
+
+/**
+ * The rules every revision of the registration workflow has applied: id, name, email, E.164 phone, channel and
+ * currency. Deterministic; it never throws, whatever it is given.
+ */
+export function registrationRuleProblems(input: JsonRecord): string[] {
+  try {
+    return firstRevisionRuleProblems(input);
+  } catch {
+    // Only a value that cannot even be read as text gets here; the shape checks name the field.
+    const shape = registrationShapeProblems(input);
+    return shape.length > 0 ? shape : ['the registration request holds a value that cannot be read'];
+  }
+}
+
+function firstRevisionRuleProblems(request: Partial<RegistrationRequest>): string[] {
+  // The first revision's expressions, kept as they were so every input decides the same way on replay.
   const problems: string[] = [];
   if (!REGISTRATION_ID.test(request.registrationId ?? '')) {
     problems.push(
@@ -157,6 +203,24 @@ export function registrationRequestProblems(request: RegistrationRequest): strin
   if (request.channel !== 'email' && request.channel !== 'sms')
     problems.push('channel must be "email" or "sms"');
   if (request.channel === 'sms' && request.phone === undefined) problems.push('SMS needs a phone number');
-  if (!isCurrency(request.currency ?? '')) problems.push(`currency "${request.currency}" is not supported`);
+  if (!isCurrency(request.currency ?? ''))
+    problems.push(`currency ${quoted(request.currency)} is not supported`);
   return problems;
+}
+
+/**
+ * The shape checks added after the first revision: field types, no unknown fields, no control characters in the
+ * id, name or email. The workflow applies them behind a patch, so a run started before them replays as it ran.
+ */
+export function registrationShapeProblems(request: JsonRecord): string[] {
+  return [
+    ...unknownFieldProblems(request, REGISTRATION_FIELDS),
+    ...stringTypeProblems(request.registrationId, 'registrationId'),
+    ...stringTypeProblems(request.name, 'name'),
+    ...controlCharacterProblems(request.name, 'name'),
+    ...stringTypeProblems(request.email, 'email'),
+    ...controlCharacterProblems(request.email, 'email'),
+    ...stringTypeProblems(request.phone, 'phone', true),
+    ...stringTypeProblems(request.currency, 'currency'),
+  ];
 }
