@@ -1,6 +1,7 @@
 /** The CLI's registration commands: `register`, and `status` of a registration. */
 import { WorkflowNotFoundError } from '@temporalio/client';
 import type { Config } from '../services/config';
+import { quoted } from '../workflows/input-checks';
 import { isCurrency } from '../workflows/money';
 import {
   registrationRequestProblems,
@@ -9,15 +10,35 @@ import {
   registrationWorkflowId,
 } from '../workflows/registration-contract';
 import type { Channel, RegistrationRequest, RegistrationState } from '../workflows/registration-contract';
-import { noPositionals, output, parse, randomSuffix, required, UsageError, withClient } from './cli-support';
+import {
+  noPositionals,
+  output,
+  parse,
+  randomSuffix,
+  required,
+  UsageError,
+  usageErrorFor,
+  withClient,
+} from './cli-support';
 import { runUiUrl } from './payments';
 import { registrationState, startRegistration } from './registrations';
+
+/** Which flag each field of a registration comes from. */
+const REGISTRATION_FLAGS = [
+  ['registrationId', '--id'],
+  ['name', '--name'],
+  ['email', '--email'],
+  ['phone', '--phone'],
+  ['SMS needs', '--phone'],
+  ['channel', '--channel'],
+  ['currency', '--currency'],
+] as const;
 
 function requestFromFlags(values: Record<string, string | boolean | undefined>): RegistrationRequest {
   const channel = required(values.channel, '--channel');
   if (channel !== 'email' && channel !== 'sms') throw new UsageError('--channel must be "email" or "sms"');
   const currency = required(values.currency, '--currency').toUpperCase();
-  if (!isCurrency(currency)) throw new UsageError(`unknown currency "${currency}"`);
+  if (!isCurrency(currency)) throw new UsageError(`--currency: unknown currency ${quoted(currency)}`);
   const phone = typeof values.phone === 'string' ? values.phone.replace(/[\s()-]/g, '') : undefined;
   const request: RegistrationRequest = {
     registrationId:
@@ -29,7 +50,7 @@ function requestFromFlags(values: Record<string, string | boolean | undefined>):
     currency,
   };
   const problems = registrationRequestProblems(request);
-  if (problems.length > 0) throw new UsageError(problems.join('\n'));
+  if (problems.length > 0) throw usageErrorFor(problems, REGISTRATION_FLAGS);
   return request;
 }
 

@@ -56,3 +56,22 @@ export async function withClient<T>(config: Config, fn: (client: Client) => Prom
     await client.connection.close();
   }
 }
+
+/**
+ * A UsageError listing `problems` (as the contracts word them, by field) each under the flag a person typed, so
+ * "--to-name: beneficiary name must be 2-140 characters" says where to look. `flags` pairs a problem's opening
+ * words with its flag; the first that matches wins.
+ */
+export function usageErrorFor(
+  problems: readonly string[],
+  flags: readonly (readonly [string, string])[],
+): UsageError {
+  return new UsageError(
+    problems
+      .map((problem) => {
+        const flag = flags.find(([field]) => problem.startsWith(field))?.[1];
+        return flag === undefined ? problem : `${flag}: ${problem}`;
+      })
+      .join('\n'),
+  );
+}

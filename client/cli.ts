@@ -16,7 +16,16 @@ import {
 } from '../workflows/payment-contract';
 import type { PaymentRequest, PaymentState } from '../workflows/payment-contract';
 import { register, registrationStatus } from './cli-registration';
-import { noPositionals, output, parse, randomSuffix, required, UsageError, withClient } from './cli-support';
+import {
+  noPositionals,
+  output,
+  parse,
+  randomSuffix,
+  required,
+  UsageError,
+  usageErrorFor,
+  withClient,
+} from './cli-support';
 import { historyCommand } from './history';
 import { cancelPayment, listPayments, paymentState, reviewPayment, runUiUrl, startPayment } from './payments';
 
@@ -62,13 +71,28 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+/** Which flag each field of a payment request comes from. */
+const PAYMENT_FLAGS = [
+  ['paymentId', '--id'],
+  ['fromAccountId', '--from'],
+  ['amountMinor', '--amount'],
+  ['currency', '--currency'],
+  ['beneficiary name', '--to-name'],
+  ['beneficiary country', '--to-country'],
+  ['beneficiary IBAN', '--to-iban'],
+  ['beneficiary account number', '--to-account'],
+  ['beneficiary needs', '--to-iban or --to-account'],
+] as const;
+
 /** Builds and checks a payment request from the flags; throws UsageError before anything is started. */
 function paymentRequestFromFlags(values: Record<string, string | boolean | undefined>): PaymentRequest {
   let money;
   try {
     money = parseAmount(required(values.amount, '--amount'), required(values.currency, '--currency'));
   } catch (err) {
-    if (err instanceof AmountFormatError) throw new UsageError(err.message);
+    if (err instanceof AmountFormatError) {
+      throw new UsageError(`${err.message.startsWith('amount') ? '--amount' : '--currency'}: ${err.message}`);
+    }
     throw err;
   }
   const iban =
@@ -89,7 +113,7 @@ function paymentRequestFromFlags(values: Record<string, string | boolean | undef
     },
   };
   const problems = paymentRequestProblems(request);
-  if (problems.length > 0) throw new UsageError(problems.join('\n'));
+  if (problems.length > 0) throw usageErrorFor(problems, PAYMENT_FLAGS);
   return request;
 }
 
@@ -286,7 +310,8 @@ async function list(config: Config, args: string[]): Promise<number> {
   if (values.status !== undefined && !statuses.includes(values.status)) {
     throw new UsageError(`--status must be one of ${statuses.join(', ')}`);
   }
-  const limit = Number(values.limit);
+  // Digits only: Number() would also take "1e3", "0x10" or " 5 ".
+  const limit = /^\d{1,4}$/.test(values.limit) ? Number(values.limit) : Number.NaN;
   if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new UsageError('--limit must be 1-1000');
   return withClient(config, async (client) => {
     const runs = await listPayments(client, {
