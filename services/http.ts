@@ -40,3 +40,27 @@ export async function listen(
   const bound = (server.address() as AddressInfo).port;
   return { port: bound, origin: `http://${host.includes(':') ? `[${host}]` : host}:${bound}` };
 }
+
+/** True when a Content-Type header says JSON (`application/json`, parameters such as a charset allowed). */
+export function isJsonContentType(header: string | undefined): boolean {
+  return header !== undefined && header.split(';')[0]?.trim().toLowerCase() === 'application/json';
+}
+
+/** What a validation issue carries that is worth telling the sender. */
+export interface FieldIssue {
+  readonly path: readonly PropertyKey[];
+  readonly message: string;
+}
+
+const MAX_ISSUES_TEXT = 500;
+
+/**
+ * Validation issues as one line naming each field (`payloads.0.data: …`, `body: …` for the whole body), cut to a
+ * bounded length, since a hostile body can make many or long ones.
+ */
+export function fieldIssuesText(issues: readonly FieldIssue[]): string {
+  const text = issues
+    .map((issue) => `${issue.path.map((part) => String(part)).join('.') || 'body'}: ${issue.message}`)
+    .join('; ');
+  return text.length > MAX_ISSUES_TEXT ? `${text.slice(0, MAX_ISSUES_TEXT)}…` : text;
+}

@@ -5,7 +5,7 @@
  */
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { BodyTooLargeError, listen, readBody } from '../services/http';
+import { BodyTooLargeError, isJsonContentType, listen, readBody, fieldIssuesText } from '../services/http';
 import { BankWebhookEventSchema, SIGNATURE_HEADER } from '../services/bank/messages';
 import { verifyWebhookSignature } from '../services/bank/signature';
 import type { WebhookSecret } from '../services/bank/signature';
@@ -16,6 +16,10 @@ export const WEBHOOK_PATH = '/webhooks/bank';
 
 /** Largest webhook body accepted. */
 export const MAX_WEBHOOK_BODY_BYTES = 64 * 1024;
+
+// The event as the bank defines it, and nothing more: a field baton does not know is refused by name rather than
+// silently dropped, and the refusal is final (4xx), so the payment learns its status by polling instead.
+const WebhookEventSchema = BankWebhookEventSchema.strict();
 
 /** A verified bank status, addressed to one payment. */
 export interface BankStatusDelivery {
@@ -98,6 +102,10 @@ async function answer(
   if (req.method !== 'POST') return problem(405, 'method_not_allowed', 'use POST');
 
   const rawBody = await readBody(req, MAX_WEBHOOK_BODY_BYTES);
+  if (!isJsonContentType(req.headers['content-type'])) {
+    log('webhook refused: content type is not JSON');
+    return problem(415, 'unsupported_media_type', 'content-type must be application/json');
+  }
   const header = req.headers[SIGNATURE_HEADER.toLowerCase()];
   const verification = verifyWebhookSignature({
     rawBody,
@@ -118,10 +126,14 @@ async function answer(
     log('webhook refused: body is not JSON');
     return problem(400, 'invalid_json', 'the body is not JSON');
   }
-  const parsed = BankWebhookEventSchema.safeParse(json);
+  const parsed = WebhookEventSchema.safeParse(json);
   if (!parsed.success) {
     log('webhook refused: body is not a payment status event');
-    return problem(400, 'invalid_event', 'the body is not a payment status event');
+    return problem(
+      400,
+      'invalid_event',
+      `the body is not a payment status event: ${fieldIssuesText(parsed.error.issues)}`,
+    );
   }
   const event = parsed.data;
   const ids = `event ${event.eventId} payment ${event.paymentId}`;

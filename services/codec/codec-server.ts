@@ -12,7 +12,7 @@ import type { Payload } from '@temporalio/common';
 import { JSONToPayload, payloadToJSON } from '@temporalio/common/lib/proto-utils';
 import { z } from 'zod';
 import { ConfigError } from '../config';
-import { BodyTooLargeError, listen, readBody } from '../http';
+import { BodyTooLargeError, fieldIssuesText, isJsonContentType, listen, readBody } from '../http';
 import { EncryptionCodec, PayloadDecryptionError } from './codec';
 import { ACTIVE_KEY_VARIABLE, KEYS_VARIABLE, KeyRingError, LOCAL_DEV_KEYS, parseKeyRing } from './keys';
 import type { KeyRing } from './keys';
@@ -49,12 +49,15 @@ export interface CodecServer {
   close(): Promise<void>;
 }
 
-const JsonPayloadSchema = z.object({
+// Strict: a field the protocol does not define is refused by name instead of being silently dropped.
+const JsonPayloadSchema = z.strictObject({
   metadata: z.record(z.string(), z.base64('metadata values must be base64')).nullish(),
   data: z.base64('data must be base64').nullish(),
+  // Newer servers may describe payloads stored elsewhere; the codec has nothing to do with those details.
+  externalPayloads: z.array(z.unknown()).nullish(),
 });
 // Protobuf JSON leaves out an empty repeated field, so `{}` is an empty list of payloads.
-const PayloadsBodySchema = z.object({ payloads: z.array(JsonPayloadSchema).default([]) });
+const PayloadsBodySchema = z.strictObject({ payloads: z.array(JsonPayloadSchema).default([]) });
 
 const CORS_ALLOWED_METHODS = 'POST, OPTIONS';
 const CORS_ALLOWED_HEADERS = 'content-type, x-namespace, authorization';
@@ -142,6 +145,9 @@ export async function startCodecServer(options: CodecServerOptions): Promise<Cod
           );
         }
 
+        if (!isJsonContentType(header(req, 'content-type'))) {
+          throw new HttpProblem(415, 'unsupported_media_type', 'content-type must be application/json');
+        }
         const payloads = await readPayloads(req);
         payloadCount = payloads.length;
         const result = operation === 'encode' ? await codec.encode(payloads) : await codec.decode(payloads);
@@ -192,13 +198,11 @@ async function readPayloads(req: IncomingMessage): Promise<Payload[]> {
     throw error;
   }
   const parsed = PayloadsBodySchema.safeParse(json);
-  if (!parsed.success) {
-    const detail = parsed.error.issues
-      .map((issue) => `${issue.path.map(String).join('.') || 'body'}: ${issue.message}`)
-      .join('; ');
-    throw new HttpProblem(400, 'invalid_body', detail);
-  }
-  return parsed.data.payloads.map((payload) => JSONToPayload(payload));
+  if (!parsed.success) throw new HttpProblem(400, 'invalid_body', fieldIssuesText(parsed.error.issues));
+  // Absent and null fields are left out: the protobuf JSON reader refuses a field that is there but empty.
+  return parsed.data.payloads.map(({ metadata, data }) =>
+    JSONToPayload({ ...(metadata == null ? {} : { metadata }), ...(data == null ? {} : { data }) }),
+  );
 }
 
 function toProblem(error: unknown): HttpProblem {
