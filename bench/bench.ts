@@ -1,0 +1,488 @@
+/**
+ * `npm run bench`: how fast baton moves payments on this machine, and how much of that is Temporal's own limit.
+ * Brings up a Temporal dev server (SQLite file), the ledger (PostgreSQL, or PGlite), the bank simulator settling at
+ * once and the SMTP sink, all on free ports; runs the engine ceiling (the payment's shape, no work) and then real
+ * payments with the same worker settings; replays the history fixtures; writes a JSON report and an SVG chart
+ * under bench/results/. `--json` prints the report alone on stdout; progress goes to stderr.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
+import { execFileSync } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import type { WorkflowHandle } from '@temporalio/client';
+import { Client as PgClient } from 'pg';
+import { AML_DEMO_NAMES } from '../services/aml/demo-names';
+import { startBankSimulator } from '../services/bank';
+import type { BankSimulator } from '../services/bank';
+import { createDataConverter, LOCAL_DEV_KEYS, parseKeyRing } from '../services/codec';
+import { CustomerStore } from '../services/customers';
+import { Ledger } from '../services/ledger';
+import { startSmtpSink } from '../services/mail';
+import { startPayment } from '../client/payments';
+import { bundleWorkflows, quietWorkerRuntime } from '../workers/baton-worker';
+import { startDevServer } from '../workers/dev-server';
+import { freePort } from '../workers/ports';
+import { resolveTemporalCli } from '../workers/temporal-cli';
+import { formatMoney } from '../workflows/money';
+import type { Currency } from '../workflows/money';
+import {
+  paymentSearchAttributes,
+  PaymentStatus,
+  paymentWorkflowId,
+  SEARCH_ATTRIBUTES,
+} from '../workflows/payment-contract';
+import type { PaymentRequest, PaymentState } from '../workflows/payment-contract';
+import { BENCH_USAGE, BenchUsageError, parseBenchArgs } from './args';
+import type { BenchOptions } from './args';
+import type { CeilingInput, CeilingState } from './ceiling/contract';
+import { renderChart } from './chart';
+import type { ChartSeries } from './chart';
+import type { Launched } from './driver';
+import { runPhase } from './phase';
+import type { Launcher, PhaseResult } from './phase';
+import { loadAverage } from './proc';
+import { measureReplaySpeed } from './replay-speed';
+import type { ReplaySpeed } from './replay-speed';
+import { buildReport, summaryText } from './report';
+import type { BenchEnvironment } from './report';
+import type { WorkerHostConfig } from './worker-host';
+import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
+import { CEILING_WORKFLOWS_PATH } from './worker-host';
+
+const NAMESPACE = 'default';
+const WEBHOOK_SECRET = 'bench-webhook-secret-0123456789';
+/** Every benchmark account starts with this much, far more than any run spends. */
+const FUNDING_MINOR = 100_000_000;
+/** How long a ceiling run waits for its signal before failing (a lost signal shows as a failure, not a hang). */
+const CEILING_SETTLE_TIMEOUT_MS = 120_000;
+
+type Cleanup = () => Promise<unknown>;
+
+function accountId(index: number, currency: string): string {
+  return `BENCH-${String(index + 1).padStart(4, '0')}-${currency}`;
+}
+
+/** Creates the benchmark's customers (email channel) and funds one account each, spread over the currencies. */
+async function seedLedger(
+  ledger: Ledger,
+  options: BenchOptions,
+): Promise<{ id: string; currency: string }[]> {
+  const customers = new CustomerStore(ledger.database);
+  const accounts: { id: string; currency: string }[] = [];
+  for (const currency of options.currencies) await ledger.ensureSystemAccounts(currency);
+  for (let i = 0; i < options.accounts; i++) {
+    const currency = options.currencies[i % options.currencies.length] ?? 'EUR';
+    const number = String(i + 1).padStart(4, '0');
+    const customer = await customers.create({
+      id: `C-BENCH-${number}`,
+      registrationId: `bench-${number}`,
+      name: `Bench Customer ${number}`,
+      email: `bench-${number}@example.com`,
+      channel: 'email',
+    });
+    const id = accountId(i, currency);
+    await ledger.openAccount({ id, kind: 'customer', customerId: customer.id, currency });
+    await ledger.transfer({
+      idempotencyKey: `bench-seed:${id}`,
+      fromAccountId: Ledger.systemAccountId('funding', currency),
+      toAccountId: id,
+      amountMinor: FUNDING_MINOR,
+      currency,
+    });
+    accounts.push({ id, currency });
+  }
+  return accounts;
+}
+
+function paymentRequest(
+  paymentId: string,
+  index: number,
+  accounts: readonly { id: string; currency: string }[],
+): PaymentRequest {
+  const account = accounts[index % accounts.length] ?? { id: accountId(0, 'EUR'), currency: 'EUR' };
+  return {
+    paymentId,
+    fromAccountId: account.id,
+    amountMinor: 100 + (index % 50),
+    currency: account.currency as Currency,
+    // A name that screens clear, so every payment takes the straight path to the bank.
+    beneficiary: { name: AML_DEMO_NAMES.clear, country: 'DE', iban: 'DE89370400440532013000' },
+  };
+}
+
+/**
+ * One start call with the options the client's own start uses, without its describe afterwards: what the start
+ * costs when the server's answer is trusted (the `--start direct` experiment).
+ */
+async function startPaymentDirect(client: Client, request: PaymentRequest, taskQueue: string) {
+  return client.workflow.start('paymentWorkflow', {
+    workflowId: paymentWorkflowId(request.paymentId),
+    taskQueue,
+    args: [request],
+    workflowIdConflictPolicy: 'USE_EXISTING',
+    workflowIdReusePolicy: 'REJECT_DUPLICATE',
+    memo: { startToken: randomUUID() },
+    staticSummary: `Pay ${formatMoney(request.amountMinor, request.currency)} from ${request.fromAccountId} to a beneficiary in ${request.beneficiary.country}`,
+    staticDetails: `**Payment** \`${request.paymentId}\``,
+    typedSearchAttributes: [
+      { key: paymentSearchAttributes.status, value: PaymentStatus.Received },
+      { key: paymentSearchAttributes.amount, value: request.amountMinor },
+      { key: paymentSearchAttributes.currency, value: request.currency },
+    ],
+  });
+}
+
+function eagerly(handle: WorkflowHandle): boolean {
+  return 'eagerlyStarted' in handle && handle.eagerlyStarted === true;
+}
+
+function paymentLauncher(
+  options: BenchOptions,
+  tag: string,
+  taskQueue: string,
+  accounts: readonly { id: string; currency: string }[],
+  beforeStart?: (paymentId: string) => void,
+): Launcher {
+  return async (client, index, warmup): Promise<Launched> => {
+    const paymentId = `bench-${tag}-${warmup ? 'w' : 'm'}${index}`;
+    const request = paymentRequest(paymentId, index, accounts);
+    beforeStart?.(paymentId);
+    if (options.start === 'direct') {
+      const handle = await startPaymentDirect(client, request, taskQueue);
+      return { eagerlyStarted: handle.eagerlyStarted, result: handle.result() as Promise<PaymentState> };
+    }
+    const started = await startPayment(client, request, taskQueue);
+    return { eagerlyStarted: eagerly(started.handle), result: started.handle.result() };
+  };
+}
+
+function ceilingLauncher(options: BenchOptions, tag: string, taskQueue: string): Launcher {
+  return async (client, index, warmup): Promise<Launched> => {
+    const id = `${tag}-${warmup ? 'w' : 'm'}${index}`;
+    const input: CeilingInput = {
+      id,
+      settleTimeoutMs: CEILING_SETTLE_TIMEOUT_MS,
+      localSteps: options.ceilingLocalSteps,
+    };
+    const handle = await client.workflow.start('ceilingWorkflow', {
+      workflowId: `ceiling:${id}`,
+      taskQueue,
+      args: [input],
+    });
+    return { eagerlyStarted: handle.eagerlyStarted, result: handle.result() as Promise<CeilingState> };
+  };
+}
+
+function gitCommit(): string | undefined {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/** Runs every phase the options ask for and returns the report; stops everything it started. */
+async function runBenchmark(options: BenchOptions, say: (line: string) => void) {
+  const cleanups: Cleanup[] = [];
+  const tag = randomBytes(3).toString('hex');
+  const startedAt = new Date();
+  quietWorkerRuntime();
+  try {
+    const tempDir = await mkdtemp(path.join(os.tmpdir(), 'baton-bench-'));
+    cleanups.push(() => rm(tempDir, { recursive: true, force: true }));
+
+    const cli = await resolveTemporalCli({ onProgress: say });
+    const devServer = await startDevServer({
+      cliPath: cli.path,
+      port: await freePort(),
+      dbFile: path.join(tempDir, 'temporal.db'),
+      namespace: NAMESPACE,
+      searchAttributes: SEARCH_ATTRIBUTES,
+      extraArgs:
+        options.sqlite === 'wal'
+          ? ['--sqlite-pragma', 'journal_mode=WAL', '--sqlite-pragma', 'synchronous=NORMAL']
+          : [],
+    });
+    cleanups.push(() => devServer.stop());
+    say(`Temporal dev server on ${devServer.address} (SQLite file, pid ${devServer.pid})`);
+
+    // Bundles are written once; with --bundle worker each worker bundles at its own start instead.
+    const paymentBundle = await bundleWorkflows();
+    const paymentBundlePath = path.join(tempDir, 'payment-workflows.js');
+    const ceilingBundlePath = path.join(tempDir, 'ceiling-workflows.js');
+    if (options.bundle === 'prebuilt') {
+      const ceilingBundle = await bundleWorkflowCode({
+        workflowsPath: CEILING_WORKFLOWS_PATH,
+        logger: new DefaultLogger('WARN'),
+      });
+      await writeFile(paymentBundlePath, paymentBundle.code);
+      await writeFile(`${paymentBundlePath}.map`, paymentBundle.sourceMap);
+      await writeFile(ceilingBundlePath, ceilingBundle.code);
+      await writeFile(`${ceilingBundlePath}.map`, ceilingBundle.sourceMap);
+    }
+
+    const schema = `bench_${process.pid}_${tag}`;
+    const ledgerConfig = options.pglite
+      ? {
+          pgliteDir: path.join(tempDir, 'ledger'),
+          ...(options.poolSize ? { poolSize: options.poolSize } : {}),
+        }
+      : {
+          databaseUrl: options.databaseUrl,
+          schema,
+          ...(options.poolSize ? { poolSize: options.poolSize } : {}),
+        };
+    if (!options.pglite) {
+      cleanups.push(async () => {
+        const pg = new PgClient({ connectionString: options.databaseUrl });
+        await pg.connect();
+        try {
+          await pg.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+        } finally {
+          await pg.end();
+        }
+      });
+    }
+    const seeding = await Ledger.open(
+      options.pglite
+        ? { dataDir: path.join(tempDir, 'ledger') }
+        : { databaseUrl: options.databaseUrl, schema },
+    );
+    let accounts: { id: string; currency: string }[];
+    try {
+      accounts = await seedLedger(seeding, options);
+    } finally {
+      // PGlite allows one process at a time, and the worker opens it next.
+      await seeding.close();
+    }
+    say(
+      `ledger on ${options.pglite ? 'PGlite' : 'PostgreSQL'}: ${accounts.length} funded accounts in ${options.currencies.join(', ')}`,
+    );
+
+    const webhookPort = await freePort();
+    const bank: BankSimulator = await startBankSimulator({
+      port: 0,
+      webhookUrl: `http://127.0.0.1:${webhookPort}/webhooks/bank`,
+      webhookSecret: WEBHOOK_SECRET,
+      defaultOutcome: 'settled',
+      defaultDelayMs: options.bankDelayMs,
+    });
+    cleanups.push(() => bank.close());
+    const mailSink = await startSmtpSink({ port: 0 });
+    cleanups.push(() => mailSink.close());
+    // The sink keeps every message; the benchmark only needs them accepted.
+    const clearMail = setInterval(() => mailSink.clear(), 5_000);
+    cleanups.push(() => Promise.resolve(clearInterval(clearMail)));
+
+    const connection = await Connection.connect({ address: devServer.address });
+    cleanups.push(() => connection.close());
+    const codecKeys = parseKeyRing(LOCAL_DEV_KEYS);
+    const paymentClient = new Client({
+      connection,
+      namespace: NAMESPACE,
+      dataConverter: createDataConverter(codecKeys),
+    });
+    const ceilingClient = options.ceilingCodec
+      ? paymentClient
+      : new Client({ connection, namespace: NAMESPACE });
+
+    const tuning = {
+      ...(options.workflowSlots === undefined
+        ? {}
+        : { maxConcurrentWorkflowTaskExecutions: options.workflowSlots }),
+      ...(options.activitySlots === undefined
+        ? {}
+        : { maxConcurrentActivityTaskExecutions: options.activitySlots }),
+      ...(options.workflowPolls === undefined
+        ? {}
+        : { maxConcurrentWorkflowTaskPolls: options.workflowPolls }),
+      ...(options.activityPolls === undefined
+        ? {}
+        : { maxConcurrentActivityTaskPolls: options.activityPolls }),
+      ...(options.cache === undefined ? {} : { maxCachedWorkflows: options.cache }),
+    };
+    const workerConfig = (mode: 'payment' | 'ceiling', taskQueue: string): WorkerHostConfig => ({
+      mode,
+      temporalAddress: devServer.address,
+      namespace: NAMESPACE,
+      taskQueue,
+      ...(options.bundle === 'prebuilt'
+        ? { bundlePath: mode === 'payment' ? paymentBundlePath : ceilingBundlePath }
+        : {}),
+      tuning,
+      shareConnection: options.eager,
+      eager: options.eager,
+      codec: options.ceilingCodec,
+      ...(mode === 'payment'
+        ? {
+            payment: {
+              ledger: ledgerConfig,
+              bankUrl: bank.url,
+              webhookPort,
+              webhookSecret: WEBHOOK_SECRET,
+              smtpUrl: mailSink.url,
+            },
+          }
+        : {}),
+    });
+    const arrival = options.rate === undefined ? {} : { ratePerSec: options.rate };
+    const common = {
+      inProcess: options.inProcess,
+      total: options.payments,
+      warmup: options.warmup,
+      concurrency: options.concurrency,
+      serverPid: devServer.pid,
+      quiet: false,
+    };
+
+    let ceiling: PhaseResult | undefined;
+    if (!options.skip.includes('ceiling')) {
+      const taskQueue = `bench-ceiling-${tag}`;
+      say(`ceiling: ${options.payments} no-op workflows of the payment's shape, task queue ${taskQueue}`);
+      ceiling = await runPhase({
+        ...common,
+        ...arrival,
+        name: 'ceiling',
+        worker: workerConfig('ceiling', taskQueue),
+        client: ceilingClient,
+        launch: ceilingLauncher(options, `c${tag}`, taskQueue),
+      });
+    }
+
+    let payments: PhaseResult | undefined;
+    if (!options.skip.includes('payments')) {
+      const taskQueue = `bench-payments-${tag}`;
+      say(`payments: ${options.payments} payments, task queue ${taskQueue}`);
+      payments = await runPhase({
+        ...common,
+        ...arrival,
+        name: 'payments',
+        worker: workerConfig('payment', taskQueue),
+        client: paymentClient,
+        launch: paymentLauncher(options, `p${tag}`, taskQueue, accounts),
+      });
+    }
+
+    // Target checks: latency at 70 % of the peak as an open-loop arrival rate, and memory with every payment
+    // in flight at once (the bank holds each until all could have started).
+    let atSeventyPercent: PhaseResult | undefined;
+    let allInFlight: PhaseResult | undefined;
+    if (options.targets && payments !== undefined && payments.throughputPerSec > 0) {
+      const rate = Math.round(payments.throughputPerSec * 0.7 * 100) / 100;
+      const taskQueue = `bench-rate-${tag}`;
+      say(
+        `target check: ${options.payments} payments arriving at ${rate}/s (70 % of ${payments.throughputPerSec}/s)`,
+      );
+      atSeventyPercent = await runPhase({
+        ...common,
+        name: 'at 70%',
+        ratePerSec: rate,
+        worker: workerConfig('payment', taskQueue),
+        client: paymentClient,
+        launch: paymentLauncher(options, `r${tag}`, taskQueue, accounts),
+      });
+
+      const holdMs = Math.max(30_000, Math.ceil((options.payments / payments.throughputPerSec) * 1000 * 3));
+      const holdQueue = `bench-hold-${tag}`;
+      say(
+        `target check: ${options.payments} payments in flight at once (the bank holds each ${holdMs / 1000}s)`,
+      );
+      allInFlight = await runPhase({
+        ...common,
+        name: 'in flight',
+        concurrency: options.payments,
+        warmup: 0,
+        worker: workerConfig('payment', holdQueue),
+        client: paymentClient,
+        launch: paymentLauncher(options, `h${tag}`, holdQueue, accounts, (paymentId) =>
+          bank.setScenario(paymentId, { delayMs: holdMs }),
+        ),
+      });
+    }
+
+    let replay: ReplaySpeed | undefined;
+    if (!options.skip.includes('replay')) {
+      say(`replay: the fixture set, ${options.replayRounds} rounds`);
+      replay = await measureReplaySpeed(paymentBundle, options.replayRounds);
+    }
+
+    const environment: BenchEnvironment = {
+      startedAt: startedAt.toISOString(),
+      commit: gitCommit(),
+      node: process.version,
+      cpus: os.cpus().length,
+      memoryGiB: Math.round((os.totalmem() / 1024 ** 3) * 10) / 10,
+      loadAverageAtEnd: loadAverage(),
+      temporalCli: cli.path,
+    };
+    return buildReport({ options, environment, ceiling, payments, atSeventyPercent, allInFlight, replay });
+  } finally {
+    while (cleanups.length > 0) {
+      const cleanup = cleanups.pop();
+      if (cleanup) await cleanup().catch((err: unknown) => say(`while stopping: ${String(err)}`));
+    }
+  }
+}
+
+function chartSeries(report: ReturnType<typeof buildReport>): ChartSeries[] {
+  const colors: Record<string, string> = {
+    ceiling: '#1f77b4',
+    payments: '#ff7f0e',
+    'at 70%': '#2ca02c',
+    'in flight': '#9467bd',
+  };
+  return report.phases
+    .filter((phase) => phase.name !== 'in flight')
+    .map((phase) => ({
+      label: phase.name,
+      color: colors[phase.name] ?? '#333',
+      throughput: phase.throughputSeries,
+      latenciesMs: phase.latenciesMs,
+    }));
+}
+
+async function main(): Promise<void> {
+  let options: BenchOptions;
+  try {
+    options = parseBenchArgs(process.argv.slice(2));
+  } catch (err) {
+    if (!(err instanceof BenchUsageError)) throw err;
+    process.stderr.write(`${err.message}\n\n${BENCH_USAGE}\n`);
+    process.exit(2);
+  }
+  if (options.help) {
+    process.stdout.write(`${BENCH_USAGE}\n`);
+    return;
+  }
+  const say = (line: string) => process.stderr.write(`${line}\n`);
+  // The bank simulator ties every pending settlement to one abort signal; a thousand in flight is expected here.
+  setMaxListeners(100_000);
+  const report = await runBenchmark(options, say);
+
+  const outDir = path.resolve(options.out);
+  await mkdir(outDir, { recursive: true });
+  const stamp = report.document.environment.startedAt.replace(/[:.]/g, '-');
+  const base = options.label ? `${stamp}-${options.label.replace(/[^\w.-]+/g, '_')}` : stamp;
+  const json = `${JSON.stringify(report.document, null, 2)}\n`;
+  const svg = renderChart({
+    title: `baton benchmark: ${options.payments} payments`,
+    subtitle: report.subtitle,
+    series: chartSeries(report),
+  });
+  await writeFile(path.join(outDir, `${base}.json`), json);
+  await writeFile(path.join(outDir, `${base}.svg`), svg);
+  await writeFile(path.join(outDir, 'latest.json'), json);
+  await writeFile(path.join(outDir, 'latest.svg'), svg);
+  say(`report: ${path.join(options.out, `${base}.json`)}, chart: ${path.join(options.out, `${base}.svg`)}`);
+
+  if (options.json) process.stdout.write(json);
+  else process.stdout.write(`${summaryText(report.document)}\n`);
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,36 @@
+/**
+ * The ceiling workflow's contract: its input, result, signal and query, shared by the workflow, its no-op
+ * activities and the benchmark that drives it.
+ */
+import { defineQuery, defineSignal } from '@temporalio/workflow';
+
+/** Steps of the ceiling, in the order the payment workflow runs them when the bank settles. */
+export const CEILING_STEPS = ['screen', 'debit', 'submit', 'settle', 'contact', 'notify'] as const;
+/** One of {@link CEILING_STEPS}. */
+export type CeilingStep = (typeof CEILING_STEPS)[number];
+
+/** Input of {@link ceilingWorkflow}. */
+export interface CeilingInput {
+  id: string;
+  /** How long to wait for the settlement signal before failing (the payment waits an hour, then polls). */
+  settleTimeoutMs: number;
+  /** Steps run as local activities instead (an experiment: what the engine saves when a step goes local). */
+  localSteps: CeilingStep[];
+}
+
+/** One recorded step, with the workflow time it happened (as the payment's `status` records them). */
+export interface CeilingStepRecord {
+  name: string;
+  at: string;
+}
+
+/** Result and `status` of the ceiling workflow. */
+export interface CeilingState {
+  id: string;
+  steps: CeilingStepRecord[];
+}
+
+/** The stand-in for the bank's final status. */
+export const ceilingSettledSignal = defineSignal<[{ reference: string }]>('settled');
+/** Where the run stands. */
+export const ceilingStatusQuery = defineQuery<CeilingState>('status');
