@@ -88,9 +88,27 @@ export const SimulatorScenarioSchema = z.object({
   webhook: z.enum(['deliver', 'drop', 'twice']).optional(),
   /** Answer 500 to this many of the next submissions of the payment. */
   failSubmits: z.int().min(0).max(1000).optional(),
+  /** Take this many of the next submissions, then answer 500 anyway, as when the bank's answer is lost on the way. */
+  loseSubmitAnswers: z.int().min(0).max(1000).optional(),
+  /** Wait this long after the final status before sending the webhook (a late webhook; polls see the status). */
+  webhookDelayMs: z
+    .int()
+    .min(0)
+    .max(24 * 60 * 60 * 1000)
+    .optional(),
+  /** Hold the webhook once the status is final, until the simulator is told to release it (webhooks out of order). */
+  holdWebhook: z.boolean().optional(),
 });
 /** One of the simulator's scenarios. */
 export type SimulatorScenario = z.infer<typeof SimulatorScenarioSchema>;
+
+/** Body of `POST /_sim/outage`: answer 500 to every bank API call for `forMs` milliseconds from now. */
+export const SimulatorOutageSchema = z.object({
+  forMs: z
+    .int()
+    .min(0)
+    .max(24 * 60 * 60 * 1000),
+});
 
 /** A payment as the simulator holds it; listed by `GET /_sim/payments`. */
 export const SimulatedPaymentSchema = z.object({

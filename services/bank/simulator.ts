@@ -13,6 +13,7 @@ import {
   BankWebhookEventSchema,
   IDEMPOTENCY_KEY_HEADER,
   SIGNATURE_HEADER,
+  SimulatorOutageSchema,
   SimulatorScenarioSchema,
   SubmitPaymentRequestSchema,
 } from './messages';
@@ -56,6 +57,12 @@ export interface BankSimulator {
   payments(): readonly SimulatedPayment[];
   /** Webhook POSTs the receiver answered with a 2xx, over all payments. */
   deliveredWebhooks(): number;
+  /** Answers 500 to every bank API call (submissions and status polls) for `ms` milliseconds from now. */
+  failFor(ms: number): void;
+  /** Payment ids whose final webhook is held (scenario `holdWebhook`), in the order the bank decided them. */
+  heldWebhooks(): string[];
+  /** Sends the held webhook of `paymentId` now; false when none is held for it. */
+  releaseWebhook(paymentId: string): boolean;
 }
 
 const MAX_BODY_BYTES = 64 * 1024;
@@ -70,6 +77,8 @@ interface PaymentRecord {
   status: BankPaymentStatus;
   outcome: BankOutcome;
   delayMs: number;
+  webhookDelayMs: number;
+  holdWebhook: boolean;
   webhook: 'deliver' | 'drop' | 'twice';
   submittedAt: string;
   finalAt: string | undefined;
@@ -103,6 +112,8 @@ class LocalBank implements BankSimulator {
   private readonly byReference = new Map<string, PaymentRecord>();
   private readonly scenarios = new Map<string, SimulatorScenario>();
   private delivered = 0;
+  private outageUntil = 0;
+  private readonly held = new Map<string, () => void>();
   private readonly retryAttempts: number;
   private readonly retryBaseDelayMs: number;
 
@@ -137,18 +148,43 @@ class LocalBank implements BankSimulator {
     return this.delivered;
   }
 
+  failFor(ms: number): void {
+    this.outageUntil = Date.now() + Math.max(0, ms);
+  }
+
+  heldWebhooks(): string[] {
+    return [...this.held.keys()];
+  }
+
+  releaseWebhook(paymentId: string): boolean {
+    const release = this.held.get(paymentId);
+    if (release === undefined) return false;
+    this.held.delete(paymentId);
+    release();
+    return true;
+  }
+
+  private outage(): void {
+    if (Date.now() < this.outageUntil) {
+      throw new HttpProblem(500, 'simulated_outage', 'the bank is down for a moment');
+    }
+  }
+
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
       const url = new URL(req.url ?? '/', 'http://bank.local');
       const path = url.pathname;
       if (path === '/v1/payments' && req.method === 'POST') {
         this.authorize(req);
-        const { status, body } = this.submit(req, await readJson(req));
+        const json = await readJson(req);
+        this.outage();
+        const { status, body } = this.submit(req, json);
         return sendJson(res, status, body);
       }
       const statusMatch = /^\/v1\/payments\/([^/]+)$/.exec(path);
       if (statusMatch?.[1] !== undefined && req.method === 'GET') {
         this.authorize(req);
+        this.outage();
         const record = this.byReference.get(decodeURIComponent(statusMatch[1]));
         if (!record) throw new HttpProblem(404, 'not_found', 'no payment has this reference');
         const { reference, paymentId, status } = record;
@@ -159,6 +195,13 @@ class LocalBank implements BankSimulator {
         const parsed = SimulatorScenarioSchema.safeParse(await readJson(req));
         if (!parsed.success) throw new HttpProblem(400, 'invalid_scenario', summarize(parsed.error.issues));
         this.scenarios.set(decodeURIComponent(scenarioMatch[1]), parsed.data);
+        res.writeHead(204).end();
+        return;
+      }
+      if (path === '/_sim/outage' && req.method === 'POST') {
+        const parsed = SimulatorOutageSchema.safeParse(await readJson(req));
+        if (!parsed.success) throw new HttpProblem(400, 'invalid_outage', summarize(parsed.error.issues));
+        this.failFor(parsed.data.forMs);
         res.writeHead(204).end();
         return;
       }
@@ -212,7 +255,10 @@ class LocalBank implements BankSimulator {
           'this idempotency key was already used for a different payment',
         );
       }
-      return { status: 200, body: { reference: existing.reference, status: existing.status } };
+      return this.answerOrLose(scenario, {
+        status: 200,
+        body: { reference: existing.reference, status: existing.status },
+      });
     }
 
     const record: PaymentRecord = {
@@ -224,6 +270,8 @@ class LocalBank implements BankSimulator {
       status: 'pending',
       outcome: scenario?.outcome ?? this.options.defaultOutcome ?? 'settled',
       delayMs: scenario?.delayMs ?? this.options.defaultDelayMs ?? 2000,
+      webhookDelayMs: scenario?.webhookDelayMs ?? 0,
+      holdWebhook: scenario?.holdWebhook ?? false,
       webhook: scenario?.webhook ?? 'deliver',
       submittedAt: new Date().toISOString(),
       finalAt: undefined,
@@ -233,7 +281,22 @@ class LocalBank implements BankSimulator {
     this.byKey.set(key, record);
     this.byReference.set(record.reference, record);
     void this.settleLater(record);
-    return { status: 201, body: { reference: record.reference, status: record.status } };
+    return this.answerOrLose(scenario, {
+      status: 201,
+      body: { reference: record.reference, status: record.status },
+    });
+  }
+
+  /** The submission is recorded either way; a scenario may still have its answer replaced by a 500. */
+  private answerOrLose(
+    scenario: SimulatorScenario | undefined,
+    answer: { status: number; body: unknown },
+  ): { status: number; body: unknown } {
+    if (scenario?.loseSubmitAnswers) {
+      scenario.loseSubmitAnswers -= 1;
+      throw new HttpProblem(500, 'simulated_lost_answer', 'the answer was lost on its way back');
+    }
+    return answer;
   }
 
   /** Lets the payment reach its outcome after its delay, then reports it. Ends quietly when the simulator stops. */
@@ -244,6 +307,10 @@ class LocalBank implements BankSimulator {
       record.finalAt = new Date().toISOString();
       this.log(`payment ${record.paymentId} (${record.reference}) is ${record.outcome}`);
       if (record.webhook === 'drop') return;
+      if (record.webhookDelayMs > 0) {
+        await sleep(record.webhookDelayMs, undefined, { signal: this.stopping.signal });
+      }
+      if (record.holdWebhook) await this.holdUntilReleased(record.paymentId);
       const event: BankWebhookEvent = BankWebhookEventSchema.parse({
         eventId: `evt_${randomUUID()}`,
         type: 'payment.status',
@@ -261,6 +328,17 @@ class LocalBank implements BankSimulator {
         `payment ${record.paymentId}: reporting failed: ${error instanceof Error ? error.message : 'unknown'}`,
       );
     }
+  }
+
+  private holdUntilReleased(paymentId: string): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const onStop = () => reject(new Error('the simulator stopped'));
+      this.stopping.signal.addEventListener('abort', onStop, { once: true });
+      this.held.set(paymentId, () => {
+        this.stopping.signal.removeEventListener('abort', onStop);
+        resolve();
+      });
+    });
   }
 
   private log(line: string): void {
@@ -306,7 +384,14 @@ class LocalBank implements BankSimulator {
 }
 
 function view(record: PaymentRecord): SimulatedPayment {
-  const { fingerprint: _fingerprint, delayMs: _delayMs, finalAt, ...rest } = record;
+  const {
+    fingerprint: _fingerprint,
+    delayMs: _delayMs,
+    webhookDelayMs: _webhookDelayMs,
+    holdWebhook: _holdWebhook,
+    finalAt,
+    ...rest
+  } = record;
   return finalAt === undefined ? rest : { ...rest, finalAt };
 }
 
