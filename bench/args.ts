@@ -43,7 +43,7 @@ export interface BenchOptions {
   eager: boolean;
   /** `once`: the client's own start (start, then describe); `direct`: one start call with the same options. */
   start: 'once' | 'direct';
-  /** Dev server SQLite settings: its defaults, or WAL with synchronous=NORMAL. */
+  /** Dev server SQLite settings: WAL with synchronous=NORMAL (measured faster), or the dev server's defaults. */
   sqlite: 'default' | 'wal';
   accounts: number;
   currencies: string[];
@@ -63,7 +63,7 @@ export interface BenchOptions {
 export const BENCH_USAGE = `npm run bench -- [options]
 
   -n, --payments N        payments (and ceiling workflows) to measure (default 1000)
-  -c, --concurrency C     closed loop: keep C workflows in flight (default 100)
+  -c, --concurrency C     closed loop: keep C workflows in flight (default 50)
       --rate R            open loop: start R workflows per second instead
       --warmup W          unmeasured workflows first (default min(50, N/10))
       --json              print only the JSON report on stdout
@@ -79,7 +79,7 @@ export const BENCH_USAGE = `npm run bench -- [options]
       --in-process        run the worker inside the harness process
       --eager             eager workflow start (implies --in-process: client and worker share a connection)
       --start MODE        once (default: the client's start + describe) | direct (one start call)
-      --sqlite MODE       default (dev server defaults) | wal (journal_mode=WAL, synchronous=NORMAL)
+      --sqlite MODE       wal (default: journal_mode=WAL, synchronous=NORMAL) | default (the dev server's own)
       --accounts K        customer accounts the payments are spread over (default 200)
       --currencies LIST   currencies of those accounts, comma-separated (default EUR)
       --bank-delay-ms D   how long the simulated bank takes to settle (default 0: at once)
@@ -174,7 +174,7 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
   }
 
   const payments = numberFlag(positiveInt('--payments').default(1000), values.payments);
-  const concurrency = numberFlag(positiveInt('--concurrency').default(100), values.concurrency);
+  const concurrency = numberFlag(positiveInt('--concurrency').default(50), values.concurrency);
   const rate = numberFlag(
     z.coerce.number({ error: '--rate must be a number' }).positive('--rate must be above 0').optional(),
     values.rate,
@@ -223,7 +223,7 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
     inProcess: eager || (values['in-process'] ?? false),
     eager,
     start: oneOf('--start', ['once', 'direct'] as const, values.start, 'once'),
-    sqlite: oneOf('--sqlite', ['default', 'wal'] as const, values.sqlite, 'default'),
+    sqlite: oneOf('--sqlite', ['default', 'wal'] as const, values.sqlite, 'wal'),
     accounts,
     currencies,
     bankDelayMs: numberFlag(

@@ -152,10 +152,18 @@ function paymentLauncher(
     beforeStart?.(paymentId);
     if (options.start === 'direct') {
       const handle = await startPaymentDirect(client, request, taskQueue);
-      return { eagerlyStarted: handle.eagerlyStarted, result: handle.result() as Promise<PaymentState> };
+      return {
+        workflowId: handle.workflowId,
+        eagerlyStarted: handle.eagerlyStarted,
+        result: handle.result() as Promise<PaymentState>,
+      };
     }
     const started = await startPayment(client, request, taskQueue);
-    return { eagerlyStarted: eagerly(started.handle), result: started.handle.result() };
+    return {
+      workflowId: started.workflowId,
+      eagerlyStarted: eagerly(started.handle),
+      result: started.handle.result(),
+    };
   };
 }
 
@@ -172,7 +180,11 @@ function ceilingLauncher(options: BenchOptions, tag: string, taskQueue: string):
       taskQueue,
       args: [input],
     });
-    return { eagerlyStarted: handle.eagerlyStarted, result: handle.result() as Promise<CeilingState> };
+    return {
+      workflowId: handle.workflowId,
+      eagerlyStarted: handle.eagerlyStarted,
+      result: handle.result() as Promise<CeilingState>,
+    };
   };
 }
 

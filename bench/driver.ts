@@ -14,6 +14,7 @@ export interface RecordedStep {
 
 /** A started run: when the start call returned, whether it started eagerly, and its eventual result. */
 export interface Launched {
+  workflowId: string;
   eagerlyStarted: boolean;
   result: Promise<{ steps: RecordedStep[] }>;
 }
@@ -21,6 +22,7 @@ export interface Launched {
 /** What one run looked like from the client. Times are epoch milliseconds. */
 export interface RunRecord {
   index: number;
+  workflowId?: string;
   startedAt: number;
   startReturnedAt?: number;
   closedAt?: number;
@@ -72,6 +74,7 @@ export async function drive(options: DriveOptions): Promise<RunRecord[]> {
     try {
       const launched = await options.launch(index);
       record.startReturnedAt = Date.now();
+      record.workflowId = launched.workflowId;
       record.eagerlyStarted = launched.eagerlyStarted;
       const result = await launched.result;
       record.closedAt = Date.now();

@@ -7,6 +7,7 @@ import { fork } from 'node:child_process';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { drive, newCounters } from './driver';
+import { breakdown } from './history-breakdown';
 import type { DriveCounters, Launched, RunRecord } from './driver';
 import { ProgressBar } from './progress';
 import { CpuMeter, loadAverage, memoryMiB, resetPeakRss } from './proc';
@@ -20,6 +21,8 @@ const PROJECT_ROOT = path.resolve(__dirname, '..');
 const WORKER_PROCESS = path.join(__dirname, 'worker-process.ts');
 const WORKER_STOP_TIMEOUT_MS = 120_000;
 const SAMPLE_EVERY_MS = 500;
+/** Runs per phase whose histories are read for the hop-by-hop breakdown. */
+const HISTORY_SAMPLE = 20;
 
 /** A worker under test, wherever it runs. */
 interface RunningWorker {
@@ -143,6 +146,8 @@ export interface PhaseResult {
   startCallMs: LatencySummary;
   /** Between consecutive moments: start, each recorded step, closed. */
   stepsMs: Record<string, Pick<LatencySummary, 'p50' | 'p95' | 'p99'>>;
+  /** From the event histories of a sample of runs: each hop's wait for a worker and run time. */
+  historyMs: ReturnType<typeof breakdown>;
   eagerlyStarted: number;
   peakInFlight: number;
   worker: {
@@ -150,12 +155,14 @@ export interface PhaseResult {
     startupMs: number;
     cpuSeconds: number;
     cores: number;
+    /** CPU milliseconds per measured run: steadier than throughput when the machine is shared. */
+    cpuMsPerRun: number;
     peakRssMiB: number;
     /** What the peak covers: a worker process's whole life, or the harness's (with the worker in it). */
     peakCovers:
       'worker process lifetime' | 'harness process, measured runs only' | 'harness process lifetime';
   };
-  server: { cpuSeconds: number; cores: number };
+  server: { cpuSeconds: number; cores: number; cpuMsPerRun: number };
   loadAverageBefore: [number, number, number];
   loadAverageAfter: [number, number, number];
   ledger?: LedgerCheck;
@@ -164,6 +171,18 @@ export interface PhaseResult {
   memorySamples: MemorySample[];
   /** Raw latencies for the chart (not printed). */
   latenciesMs: number[];
+}
+
+/** Up to `count` items spread evenly over the list. */
+function sample<T>(items: readonly T[], count: number): T[] {
+  if (items.length <= count) return [...items];
+  return Array.from({ length: count }, (_, i) => items[Math.floor((i * items.length) / count)]).filter(
+    (item): item is T => item !== undefined,
+  );
+}
+
+function perRun(cpuSeconds: number, runs: number): number {
+  return runs === 0 ? 0 : Math.round((cpuSeconds * 1000 * 10) / runs) / 10;
 }
 
 function moments(record: RunRecord): Moment[] {
@@ -244,6 +263,13 @@ export async function runPhase(spec: PhaseSpec): Promise<PhaseResult> {
       const { p50, p95, p99 } = summarize(values);
       stepsMs[key] = { p50, p95, p99 };
     }
+    const historyMs = breakdown(
+      await Promise.all(
+        sample(ok, HISTORY_SAMPLE).flatMap((r) =>
+          r.workflowId === undefined ? [] : [client.workflow.getHandle(r.workflowId).fetchHistory()],
+        ),
+      ),
+    );
     const errors = [...new Set(records.flatMap((r) => (r.error === undefined ? [] : [r.error])))].slice(0, 5);
 
     return {
@@ -266,6 +292,7 @@ export async function runPhase(spec: PhaseSpec): Promise<PhaseResult> {
       closedLatencyMs: summarize(ok.map((r) => (r.closedAt ?? Number.NaN) - r.startedAt)),
       startCallMs: summarize(ok.map((r) => (r.startReturnedAt ?? Number.NaN) - r.startedAt)),
       stepsMs,
+      historyMs,
       eagerlyStarted: records.filter((r) => r.eagerlyStarted).length,
       peakInFlight: counters.peakInFlight,
       worker: {
@@ -273,10 +300,15 @@ export async function runPhase(spec: PhaseSpec): Promise<PhaseResult> {
         startupMs: worker.startupMs,
         cpuSeconds: workerUse.cpuSeconds,
         cores: workerUse.cores,
+        cpuMsPerRun: perRun(workerUse.cpuSeconds, records.length),
         peakRssMiB,
         peakCovers,
       },
-      server: { cpuSeconds: serverUse.cpuSeconds, cores: serverUse.cores },
+      server: {
+        cpuSeconds: serverUse.cpuSeconds,
+        cores: serverUse.cores,
+        cpuMsPerRun: perRun(serverUse.cpuSeconds, records.length),
+      },
       loadAverageBefore: loadBefore,
       loadAverageAfter: loadAverage(),
       ...(stopped.ledger === undefined ? {} : { ledger: stopped.ledger }),

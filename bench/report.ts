@@ -43,6 +43,12 @@ const pick = (phase: PhaseResult | undefined) =>
     ? null
     : { p50: phase.latencyMs.p50, p95: phase.latencyMs.p95, p99: phase.latencyMs.p99 };
 
+const cpu = (use: { cpuSeconds: number; cores: number; cpuMsPerRun: number }) => ({
+  seconds: use.cpuSeconds,
+  cores: use.cores,
+  ms_per_run: use.cpuMsPerRun,
+});
+
 function phaseDocument(phase: PhaseResult) {
   const { latenciesMs: _raw, ...rest } = phase;
   return rest;
@@ -111,11 +117,11 @@ export function buildReport(input: ReportInput) {
     ceiling_latency_ms: pick(ceiling),
     latency_p50_ratio: payments && ceiling ? ratio(payments.latencyMs.p50, ceiling.latencyMs.p50) : null,
     worker_rss_mib: payments?.worker.peakRssMiB ?? null,
-    worker_cpu: payments ? { seconds: payments.worker.cpuSeconds, cores: payments.worker.cores } : null,
-    server_cpu: payments ? { seconds: payments.server.cpuSeconds, cores: payments.server.cores } : null,
+    worker_cpu: payments ? cpu(payments.worker) : null,
+    server_cpu: payments ? cpu(payments.server) : null,
     ceiling_worker_rss_mib: ceiling?.worker.peakRssMiB ?? null,
-    ceiling_worker_cpu: ceiling ? { seconds: ceiling.worker.cpuSeconds, cores: ceiling.worker.cores } : null,
-    ceiling_server_cpu: ceiling ? { seconds: ceiling.server.cpuSeconds, cores: ceiling.server.cores } : null,
+    ceiling_worker_cpu: ceiling ? cpu(ceiling.worker) : null,
+    ceiling_server_cpu: ceiling ? cpu(ceiling.server) : null,
     replay_per_s: replay?.perSecond ?? null,
     steps_ms: payments?.stepsMs ?? null,
     ceiling_steps_ms: ceiling?.stepsMs ?? null,
@@ -168,8 +174,10 @@ export function summaryText(report: BenchReport): string {
     `  throughput: ours ${t.ours ?? '-'}/s, ceiling ${t.ceiling ?? '-'}/s, ratio ${t.ratio ?? '-'}`,
     `  start → settled: ours p50/p95/p99 ${fmt(report.latency_ms)}; ceiling ${fmt(report.ceiling_latency_ms)}; ` +
       `p50 ratio ${report.latency_p50_ratio ?? '-'}`,
-    `  worker: peak RSS ${report.worker_rss_mib ?? '-'} MiB, CPU ${report.worker_cpu?.cores ?? '-'} cores; ` +
-      `server CPU ${report.server_cpu?.cores ?? '-'} cores`,
+    `  worker: peak RSS ${report.worker_rss_mib ?? '-'} MiB, CPU ${report.worker_cpu?.cores ?? '-'} cores ` +
+      `(${report.worker_cpu?.ms_per_run ?? '-'} ms/payment, ceiling ${report.ceiling_worker_cpu?.ms_per_run ?? '-'}); ` +
+      `server CPU ${report.server_cpu?.cores ?? '-'} cores (${report.server_cpu?.ms_per_run ?? '-'} ms/payment, ` +
+      `ceiling ${report.ceiling_server_cpu?.ms_per_run ?? '-'})`,
     `  replay: ${report.replay_per_s ?? '-'} histories/s`,
   );
   for (const standing of Object.values(report.targets)) {

@@ -109,8 +109,13 @@ const phaseSchema = z.object({
   throughputPerSec: z.number(),
   latencyMs: z.object({ p50: z.number().nullable(), p99: z.number().nullable() }),
   failed: z.number(),
-  worker: z.object({ cores: z.number(), peakRssMiB: z.number(), startupMs: z.number() }),
-  server: z.object({ cores: z.number() }),
+  worker: z.object({
+    cores: z.number(),
+    cpuMsPerRun: z.number(),
+    peakRssMiB: z.number(),
+    startupMs: z.number(),
+  }),
+  server: z.object({ cores: z.number(), cpuMsPerRun: z.number() }),
 });
 const reportSchema = z.object({ phases: z.array(phaseSchema) });
 
@@ -166,7 +171,7 @@ function row(experiment: Experiment, side: 'before' | 'after', runs: Measured[])
     return (
       `| ${experiment.name} | ${side}: ${label} | ${phaseName} | ${m((p) => p.throughputPerSec)} | ` +
       `${m((p) => p.latencyMs.p50)} | ${m((p) => p.latencyMs.p99)} | ${m((p) => p.worker.peakRssMiB)} | ` +
-      `${m((p) => p.worker.cores)} | ${m((p) => p.server.cores)} | ${m((p) => p.worker.startupMs)} | ` +
+      `${m((p) => p.worker.cpuMsPerRun)} | ${m((p) => p.server.cpuMsPerRun)} | ${m((p) => p.worker.startupMs)} | ` +
       `${phases.reduce((n, p) => n + p.failed, 0)} | ${phases.map((p) => p.throughputPerSec).join(' / ')} | ${loads} |`
     );
   });
@@ -175,8 +180,8 @@ function row(experiment: Experiment, side: 'before' | 'after', runs: Measured[])
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
-      payments: { type: 'string', default: '300' },
-      concurrency: { type: 'string', default: '50' },
+      payments: { type: 'string', default: '200' },
+      concurrency: { type: 'string', default: '25' },
       rounds: { type: 'string', default: '2' },
       only: { type: 'string' },
       extra: { type: 'string', default: '' },
@@ -200,8 +205,8 @@ async function main(): Promise<void> {
   await appendFile(
     tableFile,
     `N=${values.payments}, concurrency ${values.concurrency}, ${rounds} rounds per side, alternating; medians.\n\n` +
-      '| experiment | side | phase | throughput/s | p50 ms | p99 ms | worker peak RSS MiB | worker cores | ' +
-      'server cores | worker start ms | failed | each run /s | load avg (before→after each run) |\n' +
+      '| experiment | side | phase | throughput/s | p50 ms | p99 ms | worker peak RSS MiB | worker CPU ms/run | ' +
+      'server CPU ms/run | worker start ms | failed | each run /s | load avg (before→after each run) |\n' +
       '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n',
   );
 

@@ -5,10 +5,10 @@ import { BenchUsageError, parseBenchArgs } from '../../bench/args';
 const env = { TEST_DATABASE_URL: 'postgres://bench@127.0.0.1:5432/test' };
 
 describe('benchmark arguments', () => {
-  test('defaults to 1000 payments, 100 in flight, PostgreSQL from the environment', () => {
+  test('defaults to 1000 payments, 50 in flight, PostgreSQL from the environment, SQLite in WAL mode', () => {
     const options = parseBenchArgs([], env);
     assert.equal(options.payments, 1000);
-    assert.equal(options.concurrency, 100);
+    assert.equal(options.concurrency, 50);
     assert.equal(options.rate, undefined);
     assert.equal(options.warmup, 50);
     assert.equal(options.pglite, false);
@@ -16,6 +16,7 @@ describe('benchmark arguments', () => {
     assert.equal(options.json, false);
     assert.deepEqual(options.currencies, ['EUR']);
     assert.equal(options.bundle, 'prebuilt');
+    assert.equal(options.sqlite, 'wal');
   });
 
   test('reads counts, rates, worker settings and lists', () => {
