@@ -14,6 +14,8 @@ export type LedgerErrorCode =
   | 'already_reversed'
   /** The amount is not a positive safe integer of minor units. */
   | 'invalid_amount'
+  /** The transfer would take a balance past ±(2^53 - 1) minor units, beyond what an amount can hold exactly. */
+  | 'balance_out_of_range'
   /** An account with this id exists with another kind, currency or customer. */
   | 'account_conflict'
   /** A malformed id, key or currency code, or a transfer from an account to itself. */

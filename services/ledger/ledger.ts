@@ -376,17 +376,25 @@ export class Ledger {
     try {
       return await this.database.transaction(fn);
     } catch (error) {
-      // The CHECK constraint is the backstop behind the conditional debit; report it as what it means.
-      if (
-        sqlErrorCode(error) === '23514' &&
-        sqlErrorConstraint(error) === 'accounts_customer_balance_not_negative'
-      ) {
-        throw new LedgerError(
-          'insufficient_funds',
-          'the transfer would overdraw a customer account',
-          {},
-          { cause: error },
-        );
+      // The CHECK constraints are the backstop behind the conditional debit; report each as what it means.
+      if (sqlErrorCode(error) === '23514') {
+        const constraint = sqlErrorConstraint(error);
+        if (constraint === 'accounts_customer_balance_not_negative') {
+          throw new LedgerError(
+            'insufficient_funds',
+            'the transfer would overdraw a customer account',
+            {},
+            { cause: error },
+          );
+        }
+        if (constraint === 'accounts_balance_exact') {
+          throw new LedgerError(
+            'balance_out_of_range',
+            'the transfer would take a balance past 2^53 - 1 minor units',
+            {},
+            { cause: error },
+          );
+        }
       }
       throw error;
     }

@@ -101,6 +101,16 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE accounts ADD COLUMN closed_at TIMESTAMPTZ;
     `,
   },
+  {
+    version: 5,
+    name: 'balances within exact integer range',
+    sql: `
+      -- Balances are read back as JavaScript numbers; one past 2^53 - 1 would no longer be read exactly, so the
+      -- transfer that would leave one there is refused instead.
+      ALTER TABLE accounts ADD CONSTRAINT accounts_balance_exact
+        CHECK (balance BETWEEN -9007199254740991 AND 9007199254740991);
+    `,
+  },
 ];
 
 /** Advisory-lock class for migrations; the second key is the schema, so schemas migrate independently. */

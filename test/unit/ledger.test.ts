@@ -447,6 +447,44 @@ function behavesAsALedger(backend: Backend): void {
       );
     });
 
+    test('refuses a transfer that would take any balance past 2^53 - 1 minor units, and stays readable', async () => {
+      const prefix = fresh('limit');
+      await ledger.ensureSystemAccounts('CHF');
+      const funding = Ledger.systemAccountId('funding', 'CHF');
+      const full = `${prefix}:full`;
+      const other = `${prefix}:other`;
+      for (const id of [full, other]) {
+        await ledger.openAccount({ id, kind: 'customer', customerId: id, currency: 'CHF' });
+      }
+      const request = { fromAccountId: funding, amountMinor: Number.MAX_SAFE_INTEGER, currency: 'CHF' };
+      await ledger.transfer({ ...request, idempotencyKey: `${prefix}:fill`, toAccountId: full });
+
+      // The funding account would fall below -(2^53 - 1), then the customer would rise above 2^53 - 1.
+      await rejectsWith(
+        'balance_out_of_range',
+        ledger.transfer({
+          ...request,
+          idempotencyKey: `${prefix}:debit-side`,
+          toAccountId: other,
+          amountMinor: 1,
+        }),
+      );
+      await rejectsWith(
+        'balance_out_of_range',
+        ledger.transfer({
+          idempotencyKey: `${prefix}:credit-side`,
+          fromAccountId: Ledger.systemAccountId('clearing', 'CHF'),
+          toAccountId: full,
+          amountMinor: 1,
+          currency: 'CHF',
+        }),
+      );
+      assert.equal(await ledger.getTransferByKey(`${prefix}:debit-side`), undefined);
+      assert.equal(await balanceOf(ledger, full), Number.MAX_SAFE_INTEGER);
+      assert.equal(await balanceOf(ledger, funding), -Number.MAX_SAFE_INTEGER);
+      assert.ok((await ledger.listAccounts()).length > 0, 'every account can still be read');
+    });
+
     test('reverses a transfer by moving its amount back as a new transfer', async () => {
       const prefix = fresh('reverse');
       const customer = await fundedCustomer(ledger, prefix, 1_000);
