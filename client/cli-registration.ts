@@ -1,5 +1,4 @@
 /** The CLI's registration commands: `register`, and `status` of a registration. */
-import { WorkflowNotFoundError } from '@temporalio/client';
 import type { Config } from '../services/config';
 import { quoted } from '../workflows/input-checks';
 import { isCurrency } from '../workflows/money';
@@ -20,8 +19,10 @@ import {
   usageErrorFor,
   withClient,
 } from './cli-support';
-import { runUiUrl } from './payments';
-import { registrationState, startRegistration } from './registrations';
+
+// Loaded once the input has passed, as in the CLI's payment commands.
+const registrations = () => import('./registrations');
+const payments = () => import('./payments');
 
 /** Which flag each field of a registration comes from. */
 const REGISTRATION_FLAGS = [
@@ -102,6 +103,8 @@ export async function register(config: Config, args: string[]): Promise<number> 
   noPositionals(positionals);
   const request = requestFromFlags(values);
   const print = output(values.json === true);
+  const { startRegistration } = await registrations();
+  const { runUiUrl } = await payments();
   return withClient(config, async (client) => {
     const started = await startRegistration(client, request);
     const uiUrl = runUiUrl(
@@ -146,6 +149,9 @@ export async function registrationStatus(
   notFound = 'no registration with id',
 ): Promise<number> {
   const workflowId = registrationWorkflowId(registrationId);
+  const { WorkflowNotFoundError } = await import('@temporalio/client');
+  const { registrationState } = await registrations();
+  const { runUiUrl } = await payments();
   return withClient(config, async (client) => {
     try {
       const described = await client.workflow.getHandle(workflowId).describe();

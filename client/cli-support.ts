@@ -3,7 +3,6 @@ import { parseArgs } from 'node:util';
 import type { ParseArgsConfig } from 'node:util';
 import type { Client } from '@temporalio/client';
 import type { Config } from '../services/config';
-import { connectClient } from '../workers/temporal-connection';
 
 /** Input a person must fix; the CLI exits 2 and starts nothing. */
 export class UsageError extends Error {
@@ -49,6 +48,8 @@ export function randomSuffix(): string {
 
 /** Runs `fn` with a connected client and closes the connection after. */
 export async function withClient<T>(config: Config, fn: (client: Client) => Promise<T>): Promise<T> {
+  // Loaded here, not at the top: commands refused for their input never need the Temporal client.
+  const { connectClient } = await import('../workers/temporal-connection');
   const client = await connectClient(config);
   try {
     return await fn(client);

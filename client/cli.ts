@@ -3,10 +3,9 @@
  * balances, and export a run's history.
  * Exit codes: 0 success, 2 invalid input (nothing was started), 1 anything else.
  */
-import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { ConfigError, loadConfig } from '../services/config';
 import type { Config } from '../services/config';
-import { Ledger } from '../services/ledger';
+import type { Ledger } from '../services/ledger';
 import { AmountFormatError, formatMoney, parseAmount } from '../workflows/money';
 import {
   paymentRequestProblems,
@@ -26,8 +25,11 @@ import {
   usageErrorFor,
   withClient,
 } from './cli-support';
-import { historyCommand } from './history';
-import { cancelPayment, listPayments, paymentState, reviewPayment, runUiUrl, startPayment } from './payments';
+
+// The Temporal client, the ledger and the history tools are loaded once the input has passed: a refused command
+// answers without paying for them.
+const temporalClient = () => import('@temporalio/client');
+const payments = () => import('./payments');
 
 const USAGE = `usage: npm run client -- <command> [options]
 
@@ -65,7 +67,7 @@ async function main(argv: string[]): Promise<number> {
     case 'accounts':
       return accounts(config, rest);
     case 'history':
-      return historyCommand(config, rest);
+      return (await import('./history')).historyCommand(config, rest);
     default:
       throw new UsageError(`unknown command "${command}"\n\n${USAGE}`);
   }
@@ -160,6 +162,7 @@ async function pay(config: Config, args: string[]): Promise<number> {
   noPositionals(positionals);
   const request = paymentRequestFromFlags(values);
   const print = output(values.json === true);
+  const { runUiUrl, startPayment } = await payments();
   return withClient(config, async (client) => {
     const started = await startPayment(client, request);
     const uiUrl = runUiUrl(
@@ -206,6 +209,7 @@ async function status(config: Config, args: string[]): Promise<number> {
     return registrationStatus(config, id.slice('registration:'.length), values.json === true);
   }
   const paymentId = id.startsWith('payment:') ? id.slice('payment:'.length) : id;
+  const { WorkflowNotFoundError } = await temporalClient();
   const isPayment =
     id.startsWith('payment:') ||
     (await withClient(config, (client) =>
@@ -253,6 +257,8 @@ async function onePayment(
   }
   const print = output(values.json === true);
   const workflowId = paymentWorkflowId(paymentId);
+  const { WorkflowNotFoundError, WorkflowUpdateFailedError } = await temporalClient();
+  const { cancelPayment, paymentState, reviewPayment, runUiUrl } = await payments();
   return withClient(config, async (client) => {
     try {
       const described = await client.workflow.getHandle(workflowId).describe();
@@ -313,6 +319,7 @@ async function list(config: Config, args: string[]): Promise<number> {
   // Digits only: Number() would also take "1e3", "0x10" or " 5 ".
   const limit = /^\d{1,4}$/.test(values.limit) ? Number(values.limit) : Number.NaN;
   if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new UsageError('--limit must be 1-1000');
+  const { listPayments } = await payments();
   return withClient(config, async (client) => {
     const runs = await listPayments(client, {
       limit,
@@ -346,9 +353,10 @@ async function accounts(config: Config, args: string[]): Promise<number> {
   noPositionals(positionals);
   // Without DATABASE_URL the ledger is the local stack's embedded one, which `npm start` serves on LEDGER_PORT.
   const databaseUrl = config.DATABASE_URL ?? `postgres://postgres@127.0.0.1:${config.LEDGER_PORT}/postgres`;
+  const { Ledger: LedgerClass } = await import('../services/ledger');
   let ledger: Ledger;
   try {
-    ledger = await Ledger.open({
+    ledger = await LedgerClass.open({
       databaseUrl,
       poolSize: 1,
       ...(config.DATABASE_URL !== undefined && config.DATABASE_SCHEMA !== undefined
