@@ -102,10 +102,6 @@ async function answer(
   if (req.method !== 'POST') return problem(405, 'method_not_allowed', 'use POST');
 
   const rawBody = await readBody(req, MAX_WEBHOOK_BODY_BYTES);
-  if (!isJsonContentType(req.headers['content-type'])) {
-    log('webhook refused: content type is not JSON');
-    return problem(415, 'unsupported_media_type', 'content-type must be application/json');
-  }
   const header = req.headers[SIGNATURE_HEADER.toLowerCase()];
   const verification = verifyWebhookSignature({
     rawBody,
@@ -119,6 +115,11 @@ async function answer(
     return problem(401, 'invalid_signature', `signature ${verification.reason}`);
   }
 
+  // Judged after the signature, so a caller without the bank's secret learns nothing about what baton accepts.
+  if (!isJsonContentType(req.headers['content-type'])) {
+    log('webhook refused: content type is not JSON');
+    return problem(415, 'unsupported_media_type', 'content-type must be application/json');
+  }
   let json: unknown;
   try {
     json = JSON.parse(rawBody.toString('utf8'));
