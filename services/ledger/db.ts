@@ -82,6 +82,9 @@ export class PostgresDatabase implements SqlDatabase {
     const pool = new Pool({ connectionString: databaseUrl, max: options.poolSize ?? 10 });
     // An idle pooled connection that dies is dropped by the pool; without a listener node would crash on it.
     pool.on('error', () => undefined);
+    // So would one that dies while checked out between two statements (inside a transaction): the pool listens only
+    // to idle ones. The statement that next uses it fails, and the connection is discarded on release.
+    pool.on('connect', (client) => client.on('error', () => undefined));
     const database = new PostgresDatabase(pool, options.schema && quoteIdentifier(options.schema));
     try {
       if (options.schema) {
@@ -161,9 +164,13 @@ function asError(value: unknown): Error {
   return value instanceof Error ? value : new Error(String(value));
 }
 
-/** A failure that leaves the connection unusable (no SQLSTATE: socket closed, protocol error). */
+/**
+ * A failure that leaves the connection unusable: no SQLSTATE (socket closed, protocol error), class 08 (connection
+ * exception) or 57P (the server terminated the session: admin or crash shutdown, `pg_terminate_backend`).
+ */
 function isConnectionError(error: unknown): boolean {
-  return sqlErrorCode(error) === undefined || sqlErrorCode(error)?.startsWith('08') === true;
+  const code = sqlErrorCode(error);
+  return code === undefined || code.startsWith('08') || code.startsWith('57P');
 }
 
 /** Who holds the single PGlite session: code in this process, or a client over the wire. */
