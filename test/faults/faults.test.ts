@@ -1,0 +1,151 @@
+/**
+ * baton under faults: each scenario drives 200 payments and 50 registrations through the real local stack (dev
+ * server on SQLite, PostgreSQL, bank simulator, SMTP sink, local Twilio, the worker as its own process) while it
+ * injects one kind of fault, then all of them at once, and checks the invariants from the ledger and the sinks.
+ * The report is printed at the end and written to test-results/faults-report.json.
+ *
+ * FAULT_SEED replays a run; FAULT_ONLY=<name>[,<name>] runs only the named scenarios.
+ */
+import assert from 'node:assert/strict';
+import { randomInt } from 'node:crypto';
+import { after, describe, it } from 'node:test';
+import {
+  bankOutage,
+  failTwilio,
+  killPostgresConnections,
+  killTemporal,
+  killWorker,
+  refuseSmtp,
+  releaseOutOfOrder,
+} from './harness/faults';
+import { INVARIANTS } from './harness/invariants';
+import type { InvariantKey } from './harness/invariants';
+import { formatReport, writeReport } from './harness/report';
+import type { ScenarioReport } from './harness/report';
+import { runScenario } from './harness/scenario';
+import type { ScenarioSpec } from './harness/scenario';
+
+const SCENARIOS: readonly ScenarioSpec[] = [
+  {
+    name: 'worker-sigkill',
+    tag: 'wk',
+    title: 'loses and duplicates nothing when the worker is SIGKILLed four times and restarted',
+    inject: (ctx) => [killWorker(ctx, [0.05, 0.25, 0.45, 0.65])],
+  },
+  {
+    name: 'temporal-sigkill',
+    tag: 'ts',
+    title:
+      'loses and duplicates nothing when the Temporal dev server is SIGKILLed and restarted on its SQLite file',
+    inject: (ctx) => [killTemporal(ctx, [0.15, 0.55])],
+  },
+  {
+    name: 'postgres-terminate',
+    tag: 'pg',
+    title:
+      "loses and duplicates nothing when the worker's PostgreSQL connections are killed and the ledger restarted",
+    inject: (ctx) => [killPostgresConnections(ctx, [0.08, 0.3, 0.5, 0.7], true)],
+  },
+  {
+    name: 'messaging-outages',
+    tag: 'ms',
+    title:
+      'delivers each message once when the SMTP sink refuses for a while and Twilio answers 429/500 bursts',
+    inject: (ctx) => [refuseSmtp(ctx, [0.05, 0.4]), failTwilio(ctx, [0.03, 0.2, 0.4, 0.6])],
+  },
+  {
+    name: 'bank-misbehaviour',
+    tag: 'bk',
+    title:
+      'settles each payment once when the bank fails, loses answers and sends webhooks twice, late, out of order or forged',
+    bankFaults: {
+      submit500: 15,
+      lostAnswer: 15,
+      twice: 25,
+      late: 12,
+      outOfOrder: 12,
+      dropped: 10,
+      forged: 20,
+    },
+    inject: (ctx) => [bankOutage(ctx, [0.1, 0.45]), releaseOutOfOrder(ctx)],
+  },
+  {
+    name: 'everything-at-once',
+    tag: 'all',
+    title: 'loses and duplicates nothing when every fault strikes in the same run',
+    bankFaults: { submit500: 8, lostAnswer: 8, twice: 12, late: 8, outOfOrder: 8, dropped: 6, forged: 10 },
+    inject: (ctx) => [
+      killWorker(ctx, [0.18, 0.55]),
+      killTemporal(ctx, [0.38]),
+      killPostgresConnections(ctx, [0.08, 0.45, 0.7], true),
+      refuseSmtp(ctx, [0.28]),
+      failTwilio(ctx, [0.1, 0.4, 0.6]),
+      bankOutage(ctx, [0.32]),
+      releaseOutOfOrder(ctx),
+    ],
+  },
+];
+
+const only = (process.env.FAULT_ONLY ?? '')
+  .split(',')
+  .map((name) => name.trim())
+  .filter((name) => name !== '');
+const baseSeed =
+  process.env.FAULT_SEED === undefined ? randomInt(1, 2 ** 31) : Number(process.env.FAULT_SEED);
+const reports: ScenarioReport[] = [];
+const suiteStartedAt = Date.now();
+
+function broken(report: ScenarioReport, key: InvariantKey): string {
+  const found = report.violations.filter((v) => v.invariant === key);
+  const listed = found
+    .slice(0, 15)
+    .map((v) => `  ${v.subject}: ${v.detail}`)
+    .join('\n');
+  return `${report.name} (seed ${report.seed}, logs in ${report.logs}): "${INVARIANTS[key]}" broken ${found.length} time(s):\n${listed}`;
+}
+
+describe('baton under faults', () => {
+  after(async () => {
+    const totalMs = Date.now() - suiteStartedAt;
+    await writeReport(reports, totalMs);
+    console.log(formatReport(reports, totalMs));
+  });
+
+  SCENARIOS.forEach((spec, index) => {
+    const skip = only.length > 0 && !only.includes(spec.name);
+    it(`${spec.name}: ${spec.title}`, { skip }, async () => {
+      const report = await runScenario(spec, (baseSeed + index * 7919) % 2 ** 31);
+      reports.push(report);
+      assert.equal(
+        report.error,
+        undefined,
+        `${spec.name} could not run to its checks: ${report.error ?? ''}`,
+      );
+      assert.equal(
+        report.workerUnexpectedExits,
+        0,
+        `${spec.name}: the worker process died on its own ${report.workerUnexpectedExits} time(s); see ${report.logs}/worker.log`,
+      );
+      assert.equal(
+        report.runs.neverAccepted,
+        0,
+        `${spec.name}: ${report.runs.neverAccepted} run(s) were never accepted`,
+      );
+      assert.equal(
+        report.lost,
+        0,
+        `${spec.name}: lost ${report.lost}\n${broken(report, 'finished')}\n${broken(report, 'outcome')}\n${broken(report, 'ledgerMatchesOutcome')}`,
+      );
+      assert.equal(
+        report.duplicated,
+        0,
+        `${spec.name}: duplicated ${report.duplicated}\n${report.violations
+          .filter((v) => v.kind === 'duplicated')
+          .map((v) => `  ${v.subject} broke "${INVARIANTS[v.invariant]}": ${v.detail}`)
+          .slice(0, 20)
+          .join('\n')}`,
+      );
+      for (const { key, violations } of report.invariants) assert.equal(violations, 0, broken(report, key));
+    });
+  });
+});

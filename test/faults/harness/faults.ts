@@ -1,0 +1,349 @@
+/**
+ * The faults a scenario injects, each at a moment chosen at random within the run (triggered by how far the load
+ * has got, plus jitter, so every fault lands while work is in flight), and the log of what was injected and how long
+ * the stack took to recover from each kill.
+ */
+import { signWebhook } from '../../../services/bank';
+import type { SimulatorScenario } from '../../../services/bank';
+import type { LocalTwilioFailureStatus } from '../../../services/sms';
+import type { ForgedWebhook } from './invariants';
+import type { LoadPlan, PlannedPayment, Progress } from './load';
+import type { Rng } from './random';
+import { sleep } from './random';
+import type { FaultStack } from './stack';
+
+/** Fault kinds as the report counts them. */
+export const FaultKind = {
+  WorkerSigkill: 'worker_sigkill',
+  WorkerRestart: 'worker_graceful_restart',
+  TemporalSigkill: 'temporal_server_sigkill',
+  PgTerminate: 'postgres_terminate_backend',
+  SmtpRefusal: 'smtp_refusal_window',
+  Twilio429: 'twilio_429_burst',
+  Twilio500: 'twilio_500_burst',
+  TwilioWindow: 'twilio_503_window',
+  BankOutage: 'bank_500_window',
+  BankSubmit500: 'bank_submit_500',
+  BankLostAnswer: 'bank_submit_answer_lost',
+  WebhookTwice: 'bank_webhook_twice',
+  WebhookLate: 'bank_webhook_late',
+  WebhookOutOfOrder: 'bank_webhook_out_of_order',
+  WebhookDropped: 'bank_webhook_dropped',
+  WebhookForged: 'bank_webhook_forged',
+} as const;
+/** One of {@link FaultKind}. */
+export type FaultKind = (typeof FaultKind)[keyof typeof FaultKind];
+
+/** How one kill (or restart) went, times in ms. */
+export interface Recovery {
+  kind: FaultKind;
+  /** When the fault hit, from the scenario's start. */
+  atMs: number;
+  /** From the kill until the process was back and answering (or, for PostgreSQL, until the harness stopped). */
+  downMs: number;
+  /** From the restart until the first run ended after it; null when no run ended after it. */
+  recoveryMs: number | null;
+  /** Completed runs when the fault hit. */
+  endedBefore: number;
+}
+
+/** What a scenario injected, counted by kind, with the recovery of each kill. */
+export class FaultLog {
+  readonly counts: Partial<Record<FaultKind, number>> = {};
+  readonly forged: ForgedWebhook[] = [];
+  private readonly pending: { kind: FaultKind; hitAt: number; readyAt: number; endedBefore: number }[] = [];
+
+  constructor(
+    private readonly startedAt: number,
+    private readonly stack: FaultStack,
+  ) {}
+
+  count(kind: FaultKind, n = 1): void {
+    this.counts[kind] = (this.counts[kind] ?? 0) + n;
+    this.stack.log.write(`[fault] ${kind}${n === 1 ? '' : ` x${n}`}`);
+  }
+
+  kill(kind: FaultKind, hitAt: number, readyAt: number, endedBefore: number): void {
+    this.count(kind);
+    this.pending.push({ kind, hitAt, readyAt, endedBefore });
+  }
+
+  /** Recovery of each kill, once the scenario's runs have ended. */
+  recoveries(progress: Progress): Recovery[] {
+    return this.pending.map(({ kind, hitAt, readyAt, endedBefore }) => {
+      const first = progress.firstEndAfter(readyAt);
+      return {
+        kind,
+        atMs: hitAt - this.startedAt,
+        downMs: readyAt - hitAt,
+        recoveryMs: first === undefined ? null : first - readyAt,
+        endedBefore,
+      };
+    });
+  }
+}
+
+/** What every injector gets. */
+export interface FaultContext {
+  stack: FaultStack;
+  plan: LoadPlan;
+  progress: Progress;
+  rng: Rng;
+  log: FaultLog;
+  /** True once every accepted run has ended (or the deadline passed): injectors stop then. */
+  over: () => boolean;
+  /** Runs kills and restarts one at a time, so two injectors never restart the same process at once. */
+  serial: <T>(fn: () => Promise<T>) => Promise<T>;
+}
+
+/** Waits until `fraction` of the runs ended, then a random 0-`jitterMs`; false when the load is over first. */
+async function at(ctx: FaultContext, fraction: number, jitterMs = 2_000): Promise<boolean> {
+  await Promise.race([ctx.progress.whenEnded(fraction), untilOver(ctx)]);
+  if (ctx.over()) return false;
+  await sleep(ctx.rng.int(0, jitterMs));
+  return !ctx.over();
+}
+
+async function untilOver(ctx: FaultContext): Promise<void> {
+  while (!ctx.over()) await sleep(500);
+}
+
+/** SIGKILLs the worker at each of `fractions` of the load, restarting it after a short pause each time. */
+export async function killWorker(ctx: FaultContext, fractions: readonly number[]): Promise<void> {
+  for (const fraction of fractions) {
+    if (!(await at(ctx, fraction))) return;
+    await ctx.serial(async () => {
+      const endedBefore = ctx.progress.ended.size;
+      const hitAt = Date.now();
+      await ctx.stack.worker.kill('SIGKILL');
+      await sleep(ctx.rng.int(200, 2_000));
+      const { readyAt } = await ctx.stack.worker.start();
+      ctx.log.kill(FaultKind.WorkerSigkill, hitAt, readyAt, endedBefore);
+    });
+  }
+}
+
+/** SIGKILLs the Temporal dev server at each of `fractions`, restarting it on the same SQLite file and port. */
+export async function killTemporal(ctx: FaultContext, fractions: readonly number[]): Promise<void> {
+  for (const fraction of fractions) {
+    if (!(await at(ctx, fraction))) return;
+    await ctx.serial(async () => {
+      const endedBefore = ctx.progress.ended.size;
+      const { killedAt, readyAt } = await ctx.stack.killTemporal(ctx.rng.int(500, 3_000));
+      ctx.log.kill(FaultKind.TemporalSigkill, killedAt, readyAt, endedBefore);
+    });
+  }
+}
+
+/**
+ * Terminates the worker's PostgreSQL connections at each of `fractions`: for a few seconds every connection it opens
+ * is killed again, as during a database failover. With `restartLedger`, the last round also restarts the worker that
+ * holds the ledger (SIGTERM, then a fresh process with a fresh pool).
+ */
+export async function killPostgresConnections(
+  ctx: FaultContext,
+  fractions: readonly number[],
+  restartLedger: boolean,
+): Promise<void> {
+  for (const [index, fraction] of fractions.entries()) {
+    if (!(await at(ctx, fraction))) return;
+    const endedBefore = ctx.progress.ended.size;
+    const hitAt = Date.now();
+    const until = hitAt + ctx.rng.int(2_000, 5_000);
+    let terminated = 0;
+    while (Date.now() < until) {
+      terminated += await ctx.stack.terminateWorkerConnections();
+      await sleep(ctx.rng.int(150, 600));
+    }
+    ctx.stack.log.write(`[fault] ${terminated} PostgreSQL connections terminated in this round`);
+    if (restartLedger && index === fractions.length - 1) {
+      await ctx.serial(async () => {
+        await ctx.stack.terminateWorkerConnections();
+        await ctx.stack.worker.kill('SIGTERM');
+        const { readyAt } = await ctx.stack.worker.start();
+        ctx.log.count(FaultKind.PgTerminate);
+        ctx.log.kill(FaultKind.WorkerRestart, hitAt, readyAt, endedBefore);
+      });
+    } else {
+      ctx.log.kill(FaultKind.PgTerminate, hitAt, Date.now(), endedBefore);
+    }
+  }
+}
+
+/** Makes the SMTP sink refuse every connection and transaction (421) for a window at each of `fractions`. */
+export async function refuseSmtp(ctx: FaultContext, fractions: readonly number[]): Promise<void> {
+  for (const fraction of fractions) {
+    if (!(await at(ctx, fraction))) return;
+    // Shorter than the messages' retry budget (about two and a half minutes), so every message can still go out.
+    ctx.stack.mailSink.refuseFor(ctx.rng.int(8_000, 20_000));
+    ctx.log.count(FaultKind.SmtpRefusal);
+  }
+}
+
+/** Makes the local Twilio answer bursts of 429 or 500 (and one 503 window) at each of `fractions`. */
+export async function failTwilio(ctx: FaultContext, fractions: readonly number[]): Promise<void> {
+  for (const [index, fraction] of fractions.entries()) {
+    if (!(await at(ctx, fraction))) return;
+    if (index % 3 === 2) {
+      ctx.stack.smsSink.failFor(ctx.rng.int(5_000, 12_000), 503);
+      ctx.log.count(FaultKind.TwilioWindow);
+      continue;
+    }
+    const status: LocalTwilioFailureStatus = index % 3 === 0 ? 429 : 500;
+    ctx.stack.smsSink.failNext(ctx.rng.int(10, 30), status);
+    ctx.log.count(status === 429 ? FaultKind.Twilio429 : FaultKind.Twilio500);
+  }
+}
+
+/** Makes the bank answer 500 to every call (submissions and polls) for a window at each of `fractions`. */
+export async function bankOutage(ctx: FaultContext, fractions: readonly number[]): Promise<void> {
+  for (const fraction of fractions) {
+    if (!(await at(ctx, fraction))) return;
+    ctx.stack.bank.failFor(ctx.rng.int(3_000, 10_000));
+    ctx.log.count(FaultKind.BankOutage);
+  }
+}
+
+/** Shares of the bank-bound payments that get each per-payment bank fault. */
+export interface BankFaultMix {
+  submit500: number;
+  lostAnswer: number;
+  twice: number;
+  late: number;
+  outOfOrder: number;
+  dropped: number;
+  forged: number;
+}
+
+/**
+ * Gives bank-bound payments their per-payment faults before the load starts: 500s on submission, answers lost after
+ * the bank took the payment, webhooks sent twice, late (after the workflow gave up waiting and asked), out of order
+ * (a group whose webhooks arrive in the reverse of the order the bank decided them), dropped, and forged.
+ */
+export function planBankFaults(ctx: Pick<FaultContext, 'plan' | 'rng' | 'log'>, mix: BankFaultMix): void {
+  // The racing payments are left alone: only some of them reach the bank at all.
+  const bound = ctx.rng.shuffle(ctx.plan.payments.filter((p) => p.bank !== undefined && p.kind !== 'tight'));
+  let cursor = 0;
+  const take = (n: number): PlannedPayment[] => {
+    const chosen = bound.slice(cursor, cursor + n);
+    cursor += n;
+    return chosen;
+  };
+  const set = (p: PlannedPayment, extra: SimulatorScenario) => {
+    p.bank = { ...p.bank, ...extra };
+  };
+  for (const p of take(mix.submit500)) set(p, { failSubmits: ctx.rng.int(1, 3) });
+  ctx.log.count(FaultKind.BankSubmit500, mix.submit500);
+  for (const p of take(mix.lostAnswer)) set(p, { loseSubmitAnswers: ctx.rng.int(1, 2) });
+  ctx.log.count(FaultKind.BankLostAnswer, mix.lostAnswer);
+  for (const p of take(mix.twice)) set(p, { webhook: 'twice' });
+  ctx.log.count(FaultKind.WebhookTwice, mix.twice);
+  // Later than the payment's wait for a webhook (15 s): it polls, ends, and only then does the webhook come.
+  for (const p of take(mix.late)) set(p, { webhookDelayMs: ctx.rng.int(18_000, 24_000) });
+  ctx.log.count(FaultKind.WebhookLate, mix.late);
+  // Held by the bank once decided, then released by the harness in the reverse order (see releaseOutOfOrder).
+  for (const p of take(mix.outOfOrder)) {
+    set(p, { holdWebhook: true });
+    p.outOfOrder = true;
+  }
+  for (const p of take(mix.dropped)) set(p, { webhook: 'drop' });
+  ctx.log.count(FaultKind.WebhookDropped, mix.dropped);
+  // Forged ones need the payment pending at the bank for a while: the forgeries go out while it decides.
+  for (const p of take(mix.forged)) {
+    set(p, { delayMs: ctx.rng.int(3_000, 5_000) });
+    p.forge = true;
+  }
+}
+
+/**
+ * Throws forged webhooks at a payment while the bank works on it: signed with a wrong secret, unsigned, and a
+ * genuine-looking body whose status was changed after signing. Each claims the opposite of what the bank decides.
+ */
+export async function forgeWebhooks(ctx: FaultContext, payment: PlannedPayment): Promise<void> {
+  let record = ctx.stack.bank.payments().find((p) => p.paymentId === payment.id);
+  const deadline = Date.now() + 120_000;
+  while (record === undefined && Date.now() < deadline && !ctx.over()) {
+    await sleep(200);
+    record = ctx.stack.bank.payments().find((p) => p.paymentId === payment.id);
+  }
+  if (record === undefined) return;
+  const lie = record.outcome === 'settled' ? 'failed' : 'settled';
+  const event = (status: string) =>
+    JSON.stringify({
+      eventId: `evt_forged_${payment.id}_${status}_${ctx.rng.int(0, 1e9)}`,
+      type: 'payment.status',
+      paymentId: payment.id,
+      reference: record.reference,
+      status,
+      occurredAt: new Date().toISOString(),
+    });
+  const now = () => Math.floor(Date.now() / 1000);
+  const genuine = event(record.outcome);
+  const variants: { variant: string; body: string; signature?: string }[] = [
+    {
+      variant: 'wrong_secret',
+      body: event(lie),
+      signature: signWebhook(event(lie), 'not-the-bank-secret-at-all', now()),
+    },
+    { variant: 'unsigned', body: event(lie) },
+    {
+      variant: 'tampered_body',
+      body: genuine.replace(`"status":"${record.outcome}"`, `"status":"${lie}"`),
+      signature: signWebhook(genuine, ctx.stack.webhookSecret, now()),
+    },
+  ];
+  for (const v of variants) {
+    let httpStatus = 0;
+    for (let attempt = 0; attempt < 20 && httpStatus === 0; attempt++) {
+      try {
+        const response = await fetch(ctx.stack.webhookUrl, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            ...(v.signature ? { 'Bank-Signature': v.signature } : {}),
+          },
+          body: v.body,
+          signal: AbortSignal.timeout(10_000),
+        });
+        await response.arrayBuffer();
+        httpStatus = response.status;
+      } catch {
+        // The receiver is down with its worker: the forger tries again, as an attacker would.
+        await sleep(1_000);
+      }
+    }
+    if (httpStatus === 0) continue;
+    const decided = ctx.stack.bank.payments().find((p) => p.paymentId === payment.id)?.status !== 'pending';
+    ctx.log.forged.push({
+      paymentId: payment.id,
+      variant: v.variant,
+      httpStatus,
+      beforeBankDecided: !decided,
+    });
+    ctx.stack.log.write(`[harness] forged webhook (${v.variant}) for ${payment.id} answered ${httpStatus}`);
+    ctx.log.count(FaultKind.WebhookForged);
+  }
+}
+
+/**
+ * Releases the webhooks the bank holds for the out-of-order group in batches, newest decision first: once the whole
+ * group is held, or a few seconds after the first of a batch was. Counts each webhook sent out of order.
+ */
+export async function releaseOutOfOrder(ctx: FaultContext): Promise<void> {
+  const pending = new Set(ctx.plan.payments.filter((p) => p.outOfOrder).map((p) => p.id));
+  let firstHeldAt: number | undefined;
+  while (pending.size > 0 && !ctx.over()) {
+    const held = ctx.stack.bank.heldWebhooks().filter((id) => pending.has(id));
+    if (held.length > 0) firstHeldAt ??= Date.now();
+    if (held.length > 0 && (held.length === pending.size || Date.now() - (firstHeldAt ?? 0) > 6_000)) {
+      for (const id of held.reverse()) {
+        ctx.stack.bank.releaseWebhook(id);
+        pending.delete(id);
+        await sleep(150);
+      }
+      if (held.length > 1) ctx.log.count(FaultKind.WebhookOutOfOrder, held.length);
+      firstHeldAt = undefined;
+    }
+    await sleep(200);
+  }
+}

@@ -1,0 +1,168 @@
+/**
+ * The fault suite's report: one entry per scenario and totals over all of them, printed as a table and written as
+ * JSON to `test-results/faults-report.json`.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { Recovery } from './faults';
+import type { CheckResult, InvariantKey, Violation } from './invariants';
+import { INVARIANTS } from './invariants';
+import { PROJECT_ROOT } from './processes';
+
+/** Where the JSON report is written (ignored by git). */
+export const REPORT_PATH = path.join(PROJECT_ROOT, 'test-results', 'faults-report.json');
+
+/** One scenario's figures. */
+export interface ScenarioReport {
+  name: string;
+  title: string;
+  seed: number;
+  durationMs: number;
+  /** Set when the scenario could not run to its checks (the stack did not start, a harness error). */
+  error?: string;
+  runs: {
+    driven: number;
+    payments: number;
+    registrations: number;
+    accepted: number;
+    finished: number;
+    neverAccepted: number;
+  };
+  lost: number;
+  duplicated: number;
+  /** Runs ended in each 10-second slice from the moment the worker first polled. */
+  endedPer10s: number[];
+  faults: Record<string, number>;
+  recoveries: Recovery[];
+  workerUnexpectedExits: number;
+  outcomes: Record<string, number>;
+  messages: CheckResult['messages'] | null;
+  webhooks: { delivered: number; forgedSent: number; forgedRefused: number; forgedBeforeBankDecided: number };
+  invariants: { key: InvariantKey; invariant: string; violations: number }[];
+  /** The first violations found (the count per invariant is complete). */
+  violations: Violation[];
+  logs: string;
+}
+
+/** Counts per invariant, every invariant listed even when it held. */
+export function invariantSummary(violations: readonly Violation[]): ScenarioReport['invariants'] {
+  return (Object.keys(INVARIANTS) as InvariantKey[]).map((key) => ({
+    key,
+    invariant: INVARIANTS[key],
+    violations: violations.filter((v) => v.invariant === key).length,
+  }));
+}
+
+function pad(text: string, width: number): string {
+  return text.length >= width ? text : text + ' '.repeat(width - text.length);
+}
+
+function seconds(ms: number | null): string {
+  return ms === null ? '-' : `${(ms / 1000).toFixed(1)}s`;
+}
+
+/** The report as a readable table. */
+export function formatReport(reports: readonly ScenarioReport[], totalMs: number): string {
+  const lines: string[] = [];
+  const header = [
+    'scenario',
+    'driven',
+    'finished',
+    'lost',
+    'dup',
+    'faults',
+    'kills',
+    'worst recovery',
+    'time',
+    'verdict',
+  ];
+  const widths = [22, 7, 9, 5, 4, 7, 6, 15, 8, 8];
+  const row = (cells: string[]) => cells.map((c, i) => pad(c, widths[i] ?? 8)).join(' ');
+  lines.push('', 'baton fault suite', row(header), '-'.repeat(widths.reduce((a, b) => a + b + 1, 0)));
+  for (const r of reports) {
+    const faults = Object.values(r.faults).reduce((a, b) => a + b, 0);
+    const recoveries = r.recoveries.map((x) => x.recoveryMs ?? 0);
+    const ok = r.error === undefined && r.lost === 0 && r.duplicated === 0 && r.violations.length === 0;
+    lines.push(
+      row([
+        r.name,
+        String(r.runs.driven),
+        String(r.runs.finished),
+        String(r.lost),
+        String(r.duplicated),
+        String(faults),
+        String(r.recoveries.length),
+        recoveries.length === 0 ? '-' : seconds(Math.max(...recoveries)),
+        seconds(r.durationMs),
+        ok ? 'ok' : 'FAILED',
+      ]),
+    );
+  }
+  const totals = totalsOf(reports);
+  lines.push(
+    '',
+    `runs driven ${totals.runsDriven}, finished ${totals.runsFinished}, lost ${totals.lost}, duplicated ${totals.duplicated}, in ${seconds(totalMs)}`,
+    `faults injected: ${Object.entries(totals.faults)
+      .map(([kind, n]) => `${kind} ${n}`)
+      .join(', ')}`,
+  );
+  for (const r of reports) {
+    for (const x of r.recoveries) {
+      lines.push(
+        `  ${pad(r.name, 22)} ${pad(x.kind, 28)} at ${pad(seconds(x.atMs), 7)} down ${pad(seconds(x.downMs), 7)} first run ended ${seconds(x.recoveryMs)} after restart`,
+      );
+    }
+    if (r.error !== undefined) lines.push(`  ${r.name}: ${r.error.split('\n')[0] ?? ''}`);
+    for (const v of r.violations.slice(0, 10))
+      lines.push(`  ${r.name}: ${v.subject} broke "${INVARIANTS[v.invariant]}": ${v.detail}`);
+  }
+  lines.push(`report: ${path.relative(PROJECT_ROOT, REPORT_PATH)}`, '');
+  return lines.join('\n');
+}
+
+function totalsOf(reports: readonly ScenarioReport[]) {
+  const faults: Record<string, number> = {};
+  for (const r of reports)
+    for (const [kind, n] of Object.entries(r.faults)) faults[kind] = (faults[kind] ?? 0) + n;
+  return {
+    scenarios: reports.length,
+    runsDriven: reports.reduce((a, r) => a + r.runs.driven, 0),
+    runsAccepted: reports.reduce((a, r) => a + r.runs.accepted, 0),
+    runsFinished: reports.reduce((a, r) => a + r.runs.finished, 0),
+    lost: reports.reduce((a, r) => a + r.lost, 0),
+    duplicated: reports.reduce((a, r) => a + r.duplicated, 0),
+    violations: reports.reduce((a, r) => a + r.violations.length, 0),
+    failedScenarios: reports.filter((r) => r.error !== undefined).map((r) => r.name),
+    faults,
+    kills: reports.reduce((a, r) => a + r.recoveries.length, 0),
+  };
+}
+
+/** Writes the JSON report. */
+export async function writeReport(reports: readonly ScenarioReport[], totalMs: number): Promise<void> {
+  const body = {
+    generatedAt: new Date().toISOString(),
+    machine: {
+      cpus: os.cpus().length,
+      memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+      node: process.version,
+    },
+    durationMs: totalMs,
+    definitions: {
+      accepted: 'the client call that starts the run returned',
+      finished:
+        'the run completed and returned a final status (settled, failed, rejected; completed for registrations)',
+      lost: 'accepted runs that never finished, failed, ended in another status than the bank and the plan imply, or whose ledger effects are missing or wrong (distinct runs)',
+      duplicated:
+        'effects that happened more than once: a second debit, both a settlement and a reversal, a second bank submission, a message purpose delivered twice (copies of one email with the same Message-ID count once)',
+      downMs: 'from the kill (or the first terminated connection) until the process was back and answering',
+      recoveryMs:
+        'from the restart (process answering again; end of the connection kills) until the first run ended after it',
+    },
+    totals: totalsOf(reports),
+    scenarios: reports,
+  };
+  await mkdir(path.dirname(REPORT_PATH), { recursive: true });
+  await writeFile(REPORT_PATH, `${JSON.stringify(body, null, 2)}\n`);
+}

@@ -1,0 +1,226 @@
+/**
+ * One scenario's stack: the Temporal dev server on a SQLite file, the bank simulator, the SMTP sink and the local
+ * Twilio in this process (so the harness can flip their faults), baton's database on the real PostgreSQL in a schema
+ * of its own, and the worker as a separate process. Everything it starts, it stops; everything it creates, it removes.
+ */
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { Client as PgClient } from 'pg';
+import { startBankSimulator } from '../../../services/bank';
+import type { BankSimulator } from '../../../services/bank';
+import { createDataConverter, LOCAL_DEV_KEYS, parseKeyRing } from '../../../services/codec';
+import { CustomerStore } from '../../../services/customers';
+import { Ledger } from '../../../services/ledger';
+import { startSmtpSink } from '../../../services/mail';
+import type { SmtpSink } from '../../../services/mail';
+import { SendLog } from '../../../services/messaging/send-log';
+import { startLocalTwilio } from '../../../services/sms';
+import type { LocalTwilio } from '../../../services/sms';
+import { startDevServer } from '../../../workers/dev-server';
+import type { DevServer } from '../../../workers/dev-server';
+import { freePort } from '../../../workers/ports';
+import { resolveTemporalCli } from '../../../workers/temporal-cli';
+import { SEARCH_ATTRIBUTES } from '../../../workflows/payment-contract';
+import { dropSchema, TEST_DATABASE_URL } from '../../support/postgres';
+import { LineLog, PROJECT_ROOT, WorkerProcess } from './processes';
+
+const TWILIO_ACCOUNT_SID = 'AC0fa01700000000000000000000000000';
+const TWILIO_AUTH_TOKEN = 'fault-suite-twilio-token';
+const WEBHOOK_SECRET = 'fault-suite-webhook-secret-0001';
+
+/** Where the scenario's logs are kept after the run (ignored by git). */
+export const FAULT_LOG_ROOT = path.join(PROJECT_ROOT, 'test-results', 'faults');
+
+/** A running scenario stack. */
+export interface FaultStack {
+  readonly name: string;
+  readonly schema: string;
+  /** `application_name` of the worker's PostgreSQL connections, so the harness can terminate exactly those. */
+  readonly workerAppName: string;
+  readonly webhookUrl: string;
+  readonly webhookSecret: string;
+  readonly client: Client;
+  readonly ledger: Ledger;
+  readonly customers: CustomerStore;
+  readonly sendLog: SendLog;
+  readonly bank: BankSimulator;
+  readonly mailSink: SmtpSink;
+  readonly smsSink: LocalTwilio;
+  readonly worker: WorkerProcess;
+  /** The harness's own log: what it injected and when. */
+  readonly log: LineLog;
+  readonly logDir: string;
+  /** SIGKILLs the dev server, waits `downMs`, starts it again on the same SQLite file and port. */
+  killTemporal(downMs: number): Promise<{ killedAt: number; readyAt: number }>;
+  /** Terminates the worker's PostgreSQL connections on the server; returns how many there were. */
+  terminateWorkerConnections(): Promise<number>;
+  /** Stops every process, closes every connection, drops the schema and removes the temp folder. */
+  stop(): Promise<void>;
+}
+
+function withAppName(url: string, appName: string): string {
+  const parsed = new URL(url);
+  parsed.searchParams.set('application_name', appName);
+  return parsed.toString();
+}
+
+/** Starts a scenario stack; on failure, stops whatever had started and rethrows. */
+export async function startFaultStack(name: string, schema: string): Promise<FaultStack> {
+  const cleanups: (() => Promise<unknown>)[] = [];
+  const logDir = path.join(FAULT_LOG_ROOT, name);
+  await rm(logDir, { recursive: true, force: true });
+  await mkdir(logDir, { recursive: true });
+  const log = new LineLog(path.join(logDir, 'harness.log'));
+  const temporalLog = new LineLog(path.join(logDir, 'temporal.log'));
+  const stopAll = async () => {
+    while (cleanups.length > 0) {
+      const cleanup = cleanups.pop();
+      if (cleanup)
+        await cleanup().catch((err: unknown) => log.write(`[harness] while stopping: ${String(err)}`));
+    }
+    await temporalLog.close();
+    await log.close();
+  };
+
+  try {
+    const tempDir = await mkdtemp(path.join(os.tmpdir(), `baton-faults-${name}-`));
+    cleanups.push(() => rm(tempDir, { recursive: true, force: true }));
+    const dbFile = path.join(tempDir, 'temporal.db');
+    const cliPath = (await resolveTemporalCli({ onProgress: (line) => log.write(`[cli] ${line}`) })).path;
+    const temporalPort = await freePort();
+    const serverOptions = {
+      cliPath,
+      port: temporalPort,
+      dbFile,
+      searchAttributes: SEARCH_ATTRIBUTES,
+      readyTimeoutMs: 120_000,
+      log: (line: string) => temporalLog.write(line),
+    };
+    let devServer: DevServer = await startDevServer(serverOptions);
+    cleanups.push(() => devServer.stop());
+    log.write(`[harness] Temporal dev server on ${devServer.address} (pid ${devServer.pid})`);
+
+    cleanups.push(() => dropSchema(schema));
+    const harnessUrl = withAppName(TEST_DATABASE_URL, `baton_faults_harness_${process.pid}`);
+    const ledger = await Ledger.open({ databaseUrl: harnessUrl, schema, poolSize: 4 });
+    cleanups.push(() => ledger.close());
+
+    const webhookPort = await freePort();
+    const webhookUrl = `http://127.0.0.1:${webhookPort}/webhooks/bank`;
+    const bank = await startBankSimulator({
+      port: 0,
+      webhookUrl,
+      webhookSecret: WEBHOOK_SECRET,
+      defaultOutcome: 'settled',
+      defaultDelayMs: 400,
+      log: (line) => log.write(`[bank] ${line}`),
+    });
+    cleanups.push(() => bank.close());
+    const mailSink = await startSmtpSink({ port: 0, log: (line) => log.write(`[smtp] ${line}`) });
+    cleanups.push(() => mailSink.close());
+    const smsSink = await startLocalTwilio({
+      port: 0,
+      accountSid: TWILIO_ACCOUNT_SID,
+      authToken: TWILIO_AUTH_TOKEN,
+      log: (line) => log.write(`[twilio] ${line}`),
+    });
+    cleanups.push(() => smsSink.close());
+
+    const workerAppName = `baton_faults_worker_${process.pid}_${name.replace(/[^a-z0-9]/g, '_')}`;
+    const workerLog = new LineLog(path.join(logDir, 'worker.log'));
+    cleanups.push(() => workerLog.close());
+    const worker = new WorkerProcess(
+      {
+        ...process.env,
+        TEMPORAL_ADDRESS: devServer.address,
+        TEMPORAL_NAMESPACE: devServer.namespace,
+        DATABASE_URL: withAppName(TEST_DATABASE_URL, workerAppName),
+        DATABASE_SCHEMA: schema,
+        BANK_URL: bank.url,
+        BANK_WEBHOOK_SECRET: WEBHOOK_SECRET,
+        WEBHOOK_HOST: '127.0.0.1',
+        WEBHOOK_PORT: String(webhookPort),
+        SMTP_URL: mailSink.url,
+        TWILIO_ACCOUNT_SID,
+        TWILIO_AUTH_TOKEN,
+        TWILIO_FROM: '+15005550006',
+        TWILIO_MESSAGING_SERVICE_SID: '',
+        TWILIO_API_BASE_URL: smsSink.url,
+        BATON_CODEC_KEYS: LOCAL_DEV_KEYS,
+        BATON_CODEC_ACTIVE_KEY: '',
+        TEMPORAL_API_KEY: '',
+        TEMPORAL_TLS_CERT_PATH: '',
+        TEMPORAL_TLS_KEY_PATH: '',
+        TEMPORAL_TLS_CA_PATH: '',
+        TEMPORAL_TLS_SERVER_NAME: '',
+        AML_WATCHLIST_PATH: '',
+      },
+      workerLog,
+    );
+    cleanups.push(() => worker.stop());
+
+    const connection = await Connection.connect({ address: devServer.address });
+    cleanups.push(() => connection.close());
+    const client = new Client({
+      connection,
+      namespace: devServer.namespace,
+      dataConverter: createDataConverter(parseKeyRing(LOCAL_DEV_KEYS)),
+    });
+
+    let stopping: Promise<void> | undefined;
+    return {
+      name,
+      schema,
+      workerAppName,
+      webhookUrl,
+      webhookSecret: WEBHOOK_SECRET,
+      client,
+      ledger,
+      customers: new CustomerStore(ledger.database),
+      sendLog: new SendLog(ledger.database),
+      bank,
+      mailSink,
+      smsSink,
+      worker,
+      log,
+      logDir,
+      async killTemporal(downMs) {
+        const killedAt = Date.now();
+        log.write(`[harness] SIGKILL to the Temporal dev server (pid ${devServer.pid})`);
+        devServer.kill('SIGKILL');
+        await devServer.stop(); // returns once the killed process is gone
+        await new Promise((resolve) => setTimeout(resolve, downMs));
+        devServer = await startDevServer(serverOptions);
+        log.write(`[harness] Temporal dev server back on ${devServer.address} (pid ${devServer.pid})`);
+        return { killedAt, readyAt: Date.now() };
+      },
+      async terminateWorkerConnections() {
+        const pg = new PgClient({ connectionString: TEST_DATABASE_URL });
+        await pg.connect();
+        try {
+          // Only this scenario's worker connections (the server is shared with every other test on the machine):
+          // the pids are read first and terminated one by one, so no plan can apply the kill to another row.
+          const found = await pg.query<{ pid: number }>(
+            'SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()',
+            [workerAppName],
+          );
+          let terminated = 0;
+          for (const { pid } of found.rows) {
+            const done = await pg.query<{ ok: boolean }>('SELECT pg_terminate_backend($1) AS ok', [pid]);
+            if (done.rows[0]?.ok === true) terminated += 1;
+          }
+          log.write(`[harness] terminated ${terminated} worker PostgreSQL connection(s)`);
+          return terminated;
+        } finally {
+          await pg.end();
+        }
+      },
+      stop: () => (stopping ??= stopAll()),
+    };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}
