@@ -113,7 +113,7 @@ class LocalBank implements BankSimulator {
   private readonly scenarios = new Map<string, SimulatorScenario>();
   private delivered = 0;
   private outageUntil = 0;
-  private readonly held = new Map<string, () => void>();
+  private readonly held = new Map<string, { release: () => void; abandon: () => void }>();
   private readonly retryAttempts: number;
   private readonly retryBaseDelayMs: number;
 
@@ -130,6 +130,8 @@ class LocalBank implements BankSimulator {
 
   async close(): Promise<void> {
     this.stopping.abort();
+    for (const held of this.held.values()) held.abandon();
+    this.held.clear();
     await new Promise<void>((resolve) => {
       this.server.close(() => resolve());
       this.server.closeAllConnections();
@@ -157,10 +159,10 @@ class LocalBank implements BankSimulator {
   }
 
   releaseWebhook(paymentId: string): boolean {
-    const release = this.held.get(paymentId);
-    if (release === undefined) return false;
+    const held = this.held.get(paymentId);
+    if (held === undefined) return false;
     this.held.delete(paymentId);
-    release();
+    held.release();
     return true;
   }
 
@@ -331,12 +333,11 @@ class LocalBank implements BankSimulator {
   }
 
   private holdUntilReleased(paymentId: string): Promise<void> {
+    // Held webhooks end with the simulator through close(), so none adds a listener to the stop signal.
     return new Promise<void>((resolve, reject) => {
-      const onStop = () => reject(new Error('the simulator stopped'));
-      this.stopping.signal.addEventListener('abort', onStop, { once: true });
-      this.held.set(paymentId, () => {
-        this.stopping.signal.removeEventListener('abort', onStop);
-        resolve();
+      this.held.set(paymentId, {
+        release: resolve,
+        abandon: () => reject(new Error('the simulator stopped')),
       });
     });
   }

@@ -4,7 +4,7 @@
  * injects one kind of fault, then all of them at once, and checks the invariants from the ledger and the sinks.
  * The report is printed at the end and written to test-results/faults-report.json.
  *
- * FAULT_SEED replays a run; FAULT_ONLY=<name>[,<name>] runs only the named scenarios.
+ * FAULT_SEED repeats a run's load plan and fault draws; FAULT_ONLY=<name>[,<name>] runs only the named scenarios.
  */
 import assert from 'node:assert/strict';
 import { randomInt } from 'node:crypto';

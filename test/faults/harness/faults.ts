@@ -96,9 +96,13 @@ export interface FaultContext {
   serial: <T>(fn: () => Promise<T>) => Promise<T>;
 }
 
-/** Waits until `fraction` of the runs ended, then a random 0-`jitterMs`; false when the load is over first. */
+/**
+ * Waits until about `fraction` (give or take 4 points, at random) of the runs ended, then a random 0-`jitterMs`;
+ * false when the load is over first.
+ */
 async function at(ctx: FaultContext, fraction: number, jitterMs = 2_000): Promise<boolean> {
-  await Promise.race([ctx.progress.whenEnded(fraction), untilOver(ctx)]);
+  const moment = Math.min(0.95, Math.max(0.01, fraction + ctx.rng.int(-40, 40) / 1000));
+  await Promise.race([ctx.progress.whenEnded(moment), untilOver(ctx)]);
   if (ctx.over()) return false;
   await sleep(ctx.rng.int(0, jitterMs));
   return !ctx.over();
