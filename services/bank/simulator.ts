@@ -4,6 +4,7 @@
  * duplicated webhook, submit outages) let demos and tests reproduce what a real bank does on a bad day.
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BodyTooLargeError, listen, readBody } from '../http';
@@ -118,6 +119,8 @@ class LocalBank implements BankSimulator {
   private readonly retryBaseDelayMs: number;
 
   constructor(private readonly options: BankSimulatorOptions) {
+    // Every pending decision and webhook in flight listens to this one signal: hundreds under load, by design.
+    setMaxListeners(0, this.stopping.signal);
     this.retryAttempts = options.webhookRetry?.attempts ?? 5;
     this.retryBaseDelayMs = options.webhookRetry?.baseDelayMs ?? 500;
   }
