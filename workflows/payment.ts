@@ -20,6 +20,7 @@ import {
 import type { PaymentActivities } from '../activities/payment';
 import {
   AmlDecision,
+  BankOutcome,
   bankStatusSignal,
   cancelUpdate,
   DEFAULT_PAYMENT_TIMINGS,
@@ -35,7 +36,6 @@ import {
   reviewUpdate,
 } from './payment-contract';
 import type {
-  BankOutcome,
   BankStatusSignal,
   PaymentRequest,
   PaymentState,
@@ -136,6 +136,9 @@ export async function paymentWorkflow(request: PaymentRequest): Promise<PaymentS
   setHandler(paymentStatusQuery, () => state);
 
   setHandler(bankStatusSignal, (signal) => {
+    // Anyone with access to the namespace can signal, not only the webhook receiver: an event that is not a
+    // well-formed final status is dropped rather than trusted.
+    if (!isWellFormedBankSignal(signal)) return;
     // The bank may deliver the same event twice, or a stale one; only the first of each event counts.
     if (bankSignals.some((s) => s.eventId === signal.eventId)) return;
     bankSignals.push(signal);
@@ -463,6 +466,16 @@ export async function paymentWorkflow(request: PaymentRequest): Promise<PaymentS
   }
   await notifyCustomer();
   return state;
+}
+
+function isWellFormedBankSignal(signal: unknown): signal is BankStatusSignal {
+  if (!isRecord(signal)) return false;
+  const { bankReference, outcome, eventId } = signal;
+  return (
+    typeof bankReference === 'string' &&
+    typeof eventId === 'string' &&
+    (Object.values(BankOutcome) as unknown[]).includes(outcome)
+  );
 }
 
 function clock(at: Date): string {

@@ -375,6 +375,26 @@ describe('payment workflow', () => {
     assert.equal(calls.get(request.paymentId)?.filter((c) => c === 'settle').length, 1);
   });
 
+  test('drops a bank status signal that is not a well-formed final status', async () => {
+    const request = newRequest();
+    const handle = await start(request);
+    await until(handle, PaymentStatus.Submitted);
+    const reference = `ref-${request.paymentId}`;
+    // Sent straight to Temporal, past the webhook receiver's checks.
+    const raw = handle as WorkflowHandle;
+    await raw.signal('bankStatus', {
+      bankReference: reference,
+      outcome: 'refunded-twice',
+      eventId: 'junk-1',
+    });
+    await raw.signal('bankStatus', { bankReference: reference, outcome: 'failed' });
+    await raw.signal('bankStatus', { bankReference: 42, outcome: 'failed', eventId: 'junk-2' });
+    await settleBy(handle, request.paymentId, 'settled');
+    const state = await handle.result();
+    assert.equal(state.status, PaymentStatus.Settled);
+    assert.equal(calls.get(request.paymentId)?.includes('reverse'), false);
+  });
+
   test('cancels a payment awaiting review, before any money moved', async () => {
     const request = newRequest();
     const handle = await start(request, { aml: 'review' });
