@@ -66,6 +66,8 @@ export interface CheckResult {
     smsInDoubt: number;
     /** In-doubt SMS purposes that never reached the provider: the customer got nothing. */
     smsInDoubtMissing: number;
+    /** Each in-doubt SMS purpose: whether it arrived, and what the send log says. */
+    inDoubt: { purpose: string; delivered: boolean; attempts: number; detail: string | null }[];
     /** Purposes that went out by email after SMS failed. */
     fellBackToEmail: number;
   };
@@ -539,6 +541,7 @@ async function checkMessages(
   let smsInDoubt = 0;
   let smsInDoubtMissing = 0;
   let fellBack = 0;
+  const inDoubtList: CheckResult['messages']['inDoubt'] = [];
   for (const purpose of purposes.values()) {
     const emailCount = emails.get(purpose.key) ?? 0;
     const smsCount = sms.get(purpose.key) ?? 0;
@@ -546,8 +549,17 @@ async function checkMessages(
     const deliveries = (emailCount > 0 ? 1 : 0) + smsCount;
     emailCopies += Math.max(0, emailCount - 1);
     if (purpose.channel === 'sms' && smsCount === 0 && emailCount > 0) fellBack += 1;
-    const inDoubt = sendLog.get(`${purpose.key}:sms`)?.state === 'in_doubt';
-    if (inDoubt) smsInDoubt += 1;
+    const smsRecord = sendLog.get(`${purpose.key}:sms`);
+    const inDoubt = smsRecord?.state === 'in_doubt';
+    if (inDoubt) {
+      smsInDoubt += 1;
+      inDoubtList.push({
+        purpose: purpose.subject,
+        delivered: deliveries > 0,
+        attempts: smsRecord.attempts,
+        detail: smsRecord.detail,
+      });
+    }
     if (deliveries > 1) {
       flag({
         invariant: 'messageAtMostOnce',
@@ -576,5 +588,6 @@ async function checkMessages(
     smsInDoubt,
     smsInDoubtMissing,
     fellBackToEmail: fellBack,
+    inDoubt: inDoubtList,
   };
 }
