@@ -7,12 +7,13 @@
  * that will not improve (bad number, dead mailbox) is returned, not thrown, so the workflow can choose another
  * channel; a transient fault is thrown, so Temporal retries it.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ApplicationFailure } from '@temporalio/common';
 import type { CustomerStore } from '../services/customers';
 import type { Ledger } from '../services/ledger';
 import { MailPermanentError } from '../services/mail';
 import type { Mailer, MailMessage } from '../services/mail';
-import type { SendLog } from '../services/messaging/send-log';
+import type { SendLog, SendState } from '../services/messaging/send-log';
 import { SmsPermanentError, SmsTransientError } from '../services/sms';
 import type { TwilioSms } from '../services/sms';
 import { renderSmsText } from '../services/mail';
@@ -74,6 +75,28 @@ function neverReachedProvider(err: SmsTransientError): boolean {
   return typeof code === 'string' && NOT_SENT_CODES.has(code);
 }
 
+/**
+ * Records the provider's answer, retrying a few times over about six seconds: once the provider has answered, a
+ * database blip that loses the answer costs a resent email or an SMS wrongly held in doubt.
+ */
+async function record(
+  sendLog: SendLog,
+  key: string,
+  state: Exclude<SendState, 'pending'>,
+  detail?: string,
+  providerId?: string,
+): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await sendLog.finish(key, state, detail, providerId);
+      return;
+    } catch (err) {
+      if (attempt >= 5) throw err;
+      await sleep(200 * 2 ** attempt);
+    }
+  }
+}
+
 /** Builds the notification activities over the given services. */
 export function createNotificationActivities({
   customers,
@@ -102,22 +125,25 @@ export function createNotificationActivities({
       const sendKey = `${key}:email`;
       const claim = await sendLog.claim(sendKey, 'email', { resendPending: true });
       if (!claim.send) return fromRecord(claim.record);
+      let messageId: string;
       try {
-        const { messageId } = await mailer.send({
+        ({ messageId } = await mailer.send({
           to: customer.email,
           message: withName(content, customer.name),
           idempotencyKey: key,
-        });
-        await sendLog.finish(sendKey, 'accepted', undefined, messageId);
-        return { status: 'sent', providerId: messageId };
+        }));
       } catch (err) {
         if (err instanceof MailPermanentError) {
-          await sendLog.finish(sendKey, 'rejected', err.message);
+          await record(sendLog, sendKey, 'rejected', err.message);
           return { status: 'rejected', reason: err.message };
         }
-        await sendLog.finish(sendKey, 'retryable', err instanceof Error ? err.message : String(err));
+        await record(sendLog, sendKey, 'retryable', err instanceof Error ? err.message : String(err));
         throw err;
       }
+      // Outside the try: a database failure here is not the mail server refusing, and must not mark a message the
+      // server took as safe to send again.
+      await record(sendLog, sendKey, 'accepted', undefined, messageId);
+      return { status: 'sent', providerId: messageId };
     },
 
     /** Texts the customer. Twilio has no idempotency key: once it may have the message, it is never sent again. */
@@ -127,26 +153,29 @@ export function createNotificationActivities({
       const sendKey = `${key}:sms`;
       const claim = await sendLog.claim(sendKey, 'sms', { resendPending: false });
       if (!claim.send) return fromRecord(claim.record);
+      let sid: string;
       try {
-        const { sid } = await sms.send({
+        ({ sid } = await sms.send({
           to: customer.phone,
           body: renderSmsText(withName(content, customer.name)),
-        });
-        await sendLog.finish(sendKey, 'accepted', undefined, sid);
-        return { status: 'sent', providerId: sid };
+        }));
       } catch (err) {
         if (err instanceof SmsPermanentError) {
-          await sendLog.finish(sendKey, 'rejected', err.reason);
+          await record(sendLog, sendKey, 'rejected', err.reason);
           return { status: 'rejected', reason: err.reason };
         }
         if (err instanceof SmsTransientError && neverReachedProvider(err)) {
-          await sendLog.finish(sendKey, 'retryable', err.message);
+          await record(sendLog, sendKey, 'retryable', err.message);
           throw err;
         }
         const reason = 'the SMS provider did not answer; it may have the message, so it is not sent again';
-        await sendLog.finish(sendKey, 'in_doubt', reason);
+        await record(sendLog, sendKey, 'in_doubt', reason);
         return { status: 'in_doubt', reason };
       }
+      // Outside the try: Twilio took it, whatever the database says next; a failure to record that is not a provider
+      // failure. (If it keeps failing, the retry finds the send pending and holds it in doubt: never sent twice.)
+      await record(sendLog, sendKey, 'accepted', undefined, sid);
+      return { status: 'sent', providerId: sid };
     },
 
     /** The customer behind a ledger account and the channel they chose, if the account is a customer's. */
