@@ -13,8 +13,8 @@ export class BenchUsageError extends Error {
   override readonly name = 'BenchUsageError';
 }
 
-/** Phases a run can leave out. */
-export const BENCH_PHASES = ['ceiling', 'payments', 'replay'] as const;
+/** Phases a run can leave out; `at-70` and `in-flight` run only with `--targets`. */
+export const BENCH_PHASES = ['ceiling', 'payments', 'replay', 'at-70', 'in-flight'] as const;
 /** One of {@link BENCH_PHASES}. */
 export type BenchPhase = (typeof BENCH_PHASES)[number];
 
@@ -53,6 +53,8 @@ export interface BenchOptions {
   skip: BenchPhase[];
   /** Also run the target checks: 70 % of peak as an arrival rate, and all payments in flight at once. */
   targets: boolean;
+  /** Extra Node.js flags for the worker process (e.g. heap limits); not with `--in-process`. */
+  workerNodeOptions: string[];
   replayRounds: number;
   out: string;
   label: string | undefined;
@@ -87,6 +89,8 @@ export const BENCH_USAGE = `npm run bench -- [options]
       --ceiling-codec     the ceiling encrypts its payloads with baton's codec too
       --skip LIST         leave out phases: ${BENCH_PHASES.join(',')}
       --targets           also check the targets (70 % of peak as arrival rate; all N in flight at once)
+      --worker-node-options "FLAGS"
+                          extra Node.js flags for the worker process, e.g. "--max-semi-space-size=2"
       --replay-rounds R   times the fixture set is replayed (default 5)
       --out DIR           where the report and chart go (default bench/results)
       --label TEXT        a name for this run in the report
@@ -164,6 +168,7 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
         skip: { type: 'string' },
         targets: { type: 'boolean' },
         'replay-rounds': { type: 'string' },
+        'worker-node-options': { type: 'string' },
         out: { type: 'string' },
         label: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -234,6 +239,7 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
     ceilingCodec: values['ceiling-codec'] ?? false,
     skip: listOf('--skip', BENCH_PHASES, values.skip),
     targets: values.targets ?? false,
+    workerNodeOptions: (values['worker-node-options'] ?? '').split(' ').filter((flag) => flag !== ''),
     replayRounds: numberFlag(positiveInt('--replay-rounds').default(5), values['replay-rounds']),
     out: values.out ?? 'bench/results',
     label: values.label,

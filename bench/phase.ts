@@ -38,7 +38,7 @@ async function forkWorker(config: WorkerHostConfig): Promise<RunningWorker> {
   // Node itself, with tsx as a loader, so the pid measured is the worker's and not a launcher's.
   const child = fork(WORKER_PROCESS, [], {
     cwd: PROJECT_ROOT,
-    execArgv: ['--import', 'tsx'],
+    execArgv: ['--import', 'tsx', ...config.nodeOptions],
     env: { ...process.env, BENCH_WORKER_CONFIG: JSON.stringify(config) },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
@@ -248,6 +248,17 @@ export async function runPhase(spec: PhaseSpec): Promise<PhaseResult> {
     const workerUse = workerCpu.read();
     const serverUse = serverCpu.read();
     const peakRssMiB = Math.round(memoryMiB(worker.pid).peak * 10) / 10;
+    // Histories are read while the worker (whose client may be the one in use) still runs.
+    const historyMs = breakdown(
+      await Promise.all(
+        sample(
+          records.filter((r) => r.error === undefined && r.closedAt !== undefined),
+          HISTORY_SAMPLE,
+        ).flatMap((r) =>
+          r.workflowId === undefined ? [] : [client.workflow.getHandle(r.workflowId).fetchHistory()],
+        ),
+      ),
+    );
     stopped = await worker.stop();
 
     const ok = records.filter((r) => r.error === undefined && r.closedAt !== undefined);
@@ -263,13 +274,6 @@ export async function runPhase(spec: PhaseSpec): Promise<PhaseResult> {
       const { p50, p95, p99 } = summarize(values);
       stepsMs[key] = { p50, p95, p99 };
     }
-    const historyMs = breakdown(
-      await Promise.all(
-        sample(ok, HISTORY_SAMPLE).flatMap((r) =>
-          r.workflowId === undefined ? [] : [client.workflow.getHandle(r.workflowId).fetchHistory()],
-        ),
-      ),
-    );
     const errors = [...new Set(records.flatMap((r) => (r.error === undefined ? [] : [r.error])))].slice(0, 5);
 
     return {

@@ -102,6 +102,22 @@ const EXPERIMENTS: Experiment[] = [
     before: { label: 'plain', args: [] },
     after: { label: 'encrypted', args: ['--ceiling-codec'] },
   },
+  {
+    name: 'memory-cache',
+    question:
+      'worker memory with every payment in flight: the SDK default cache against 100 cached workflows',
+    common: ['--targets', '--skip', 'ceiling,payments,replay,at-70'],
+    before: { label: 'sdk default cache', args: [] },
+    after: { label: 'cache 100', args: ['--cache', '100'] },
+  },
+  {
+    name: 'memory-heap',
+    question:
+      'worker memory with every payment in flight: default V8 young generation against a 2 MiB semi-space',
+    common: ['--targets', '--skip', 'ceiling,payments,replay,at-70'],
+    before: { label: 'default', args: [] },
+    after: { label: 'semi-space 2 MiB', args: ['--worker-node-options=--max-semi-space-size=2'] },
+  },
 ];
 
 const phaseSchema = z.object({

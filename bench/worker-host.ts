@@ -58,6 +58,8 @@ export const workerHostConfigSchema = z.object({
   eager: z.boolean(),
   /** Ceiling only: encrypt payloads with baton's codec, as the payment worker does. */
   codec: z.boolean(),
+  /** Extra Node.js flags when the host runs as a process of its own. */
+  nodeOptions: z.array(z.string()),
   payment: z
     .object({
       ledger: ledgerSchema,

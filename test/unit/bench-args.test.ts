@@ -53,6 +53,16 @@ describe('benchmark arguments', () => {
     assert.deepEqual(options.ceilingLocalSteps, ['screen', 'contact']);
   });
 
+  test('passes Node.js flags to the worker process and can leave out target phases', () => {
+    const options = parseBenchArgs(
+      ['--targets', '--skip', 'at-70', '--worker-node-options=--max-semi-space-size=2 --no-opt'],
+      env,
+    );
+    assert.deepEqual(options.workerNodeOptions, ['--max-semi-space-size=2', '--no-opt']);
+    assert.deepEqual(options.skip, ['at-70']);
+    assert.equal(options.targets, true);
+  });
+
   test('eager start brings the worker into the harness process', () => {
     const options = parseBenchArgs(['--eager'], env);
     assert.equal(options.eager, true);
