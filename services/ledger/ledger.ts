@@ -144,6 +144,9 @@ const TRANSFER_COLUMNS =
 
 /** The ledger over one database. Open it with {@link Ledger.open}; close it when done. */
 export class Ledger {
+  /** Currencies whose system accounts this ledger has seen open. */
+  private readonly systemCurrencies = new Set<string>();
+
   private constructor(
     /** The database underneath; for serving an embedded ledger and for tooling, not for writing balances. */
     readonly database: SqlDatabase,
@@ -166,11 +169,17 @@ export class Ledger {
     return `${kind}:${currency}`;
   }
 
-  /** Opens the clearing, settlement and funding accounts of a currency, if they are not open yet. */
+  /**
+   * Opens the clearing, settlement and funding accounts of a currency, if they are not open yet. Every debit asks
+   * this first, so a currency found open is remembered: accounts are never deleted, and asking again would only
+   * cost three round trips per payment.
+   */
   async ensureSystemAccounts(currency: string): Promise<void> {
+    if (this.systemCurrencies.has(currency)) return;
     for (const kind of SYSTEM_ACCOUNT_KINDS) {
       await this.openAccount({ id: Ledger.systemAccountId(kind, currency), kind, currency });
     }
+    this.systemCurrencies.add(currency);
   }
 
   /**
