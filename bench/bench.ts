@@ -22,7 +22,7 @@ import { CustomerStore } from '../services/customers';
 import { Ledger } from '../services/ledger';
 import { startSmtpSink } from '../services/mail';
 import { startPayment } from '../client/payments';
-import { bundleWorkflows, quietWorkerRuntime } from '../workers/baton-worker';
+import { bundleWorkflows, quietWorkerRuntime, writeWorkflowBundle } from '../workers/baton-worker';
 import { startDevServer } from '../workers/dev-server';
 import { freePort } from '../workers/ports';
 import { resolveTemporalCli } from '../workers/temporal-cli';
@@ -213,10 +213,7 @@ async function runBenchmark(options: BenchOptions, say: (line: string) => void) 
       dbFile: path.join(tempDir, 'temporal.db'),
       namespace: NAMESPACE,
       searchAttributes: SEARCH_ATTRIBUTES,
-      extraArgs:
-        options.sqlite === 'wal'
-          ? ['--sqlite-pragma', 'journal_mode=WAL', '--sqlite-pragma', 'synchronous=NORMAL']
-          : [],
+      sqliteJournal: options.sqlite,
     });
     cleanups.push(() => devServer.stop());
     say(`Temporal dev server on ${devServer.address} (SQLite file, pid ${devServer.pid})`);
@@ -230,10 +227,8 @@ async function runBenchmark(options: BenchOptions, say: (line: string) => void) 
         workflowsPath: CEILING_WORKFLOWS_PATH,
         logger: new DefaultLogger('WARN'),
       });
-      await writeFile(paymentBundlePath, paymentBundle.code);
-      await writeFile(`${paymentBundlePath}.map`, paymentBundle.sourceMap);
-      await writeFile(ceilingBundlePath, ceilingBundle.code);
-      await writeFile(`${ceilingBundlePath}.map`, ceilingBundle.sourceMap);
+      await writeWorkflowBundle(paymentBundlePath, paymentBundle);
+      await writeWorkflowBundle(ceilingBundlePath, ceilingBundle);
     }
 
     const schema = `bench_${process.pid}_${tag}`;

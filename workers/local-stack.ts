@@ -127,6 +127,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       ...(options.uiPort === undefined ? {} : { uiPort: options.uiPort }),
       ...(codecUrl === undefined ? {} : { uiCodecEndpoint: codecUrl }),
       dbFile: path.join(dataDir, 'temporal.db'),
+      sqliteJournal: 'wal',
       namespace: NAMESPACE,
       searchAttributes: SEARCH_ATTRIBUTES,
       log: (line) => log(`[temporal] ${line}`),

@@ -3,9 +3,11 @@
  * Twilio in this process (so the harness can flip their faults), baton's database on the real PostgreSQL in a schema
  * of its own, and the worker as a separate process. Everything it starts, it stops; everything it creates, it removes.
  */
+import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { Client as PgClient } from 'pg';
 import { startBankSimulator } from '../../../services/bank';
@@ -25,6 +27,8 @@ import { resolveTemporalCli } from '../../../workers/temporal-cli';
 import { SEARCH_ATTRIBUTES } from '../../../workflows/payment-contract';
 import { dropSchema, TEST_DATABASE_URL } from '../../support/postgres';
 import { LineLog, PROJECT_ROOT, WorkerProcess } from './processes';
+
+const execFileAsync = promisify(execFile);
 
 const TWILIO_ACCOUNT_SID = 'AC0fa01700000000000000000000000000';
 const TWILIO_AUTH_TOKEN = 'fault-suite-twilio-token';
@@ -94,6 +98,8 @@ export async function startFaultStack(name: string, schema: string): Promise<Fau
       cliPath,
       port: temporalPort,
       dbFile,
+      // The journal npm start uses, so the server kills below prove it loses nothing.
+      sqliteJournal: 'wal' as const,
       searchAttributes: SEARCH_ATTRIBUTES,
       readyTimeoutMs: 120_000,
       log: (line: string) => temporalLog.write(line),
@@ -128,6 +134,14 @@ export async function startFaultStack(name: string, schema: string): Promise<Fau
     });
     cleanups.push(() => smsSink.close());
 
+    // Built once with the script the image runs, so every restart after a kill loads it instead of bundling.
+    const bundleFile = path.join(tempDir, 'workflow-bundle.js');
+    await execFileAsync(
+      process.execPath,
+      ['--import', 'tsx', path.join('workers', 'build-workflow-bundle.ts'), bundleFile],
+      { cwd: PROJECT_ROOT },
+    );
+
     const workerAppName = `baton_faults_worker_${process.pid}_${name.replace(/[^a-z0-9]/g, '_')}`;
     const workerLog = new LineLog(path.join(logDir, 'worker.log'));
     cleanups.push(() => workerLog.close());
@@ -156,6 +170,7 @@ export async function startFaultStack(name: string, schema: string): Promise<Fau
         TEMPORAL_TLS_CA_PATH: '',
         TEMPORAL_TLS_SERVER_NAME: '',
         AML_WATCHLIST_PATH: '',
+        WORKFLOW_BUNDLE_PATH: bundleFile,
       },
       workerLog,
     );
