@@ -9,6 +9,9 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev && npm cache clean --force
 
 COPY . .
+# The workflow code is bundled once, with the image, so a worker starts without running the bundler.
+RUN node --import tsx workers/build-workflow-bundle.ts dist/workflow-bundle.js
+ENV WORKFLOW_BUNDLE_PATH=/app/dist/workflow-bundle.js
 
 USER node
 CMD ["node", "--import", "tsx", "workers/worker.ts"]

@@ -4,11 +4,9 @@
  * runs in a process of its own (worker-process.ts) so its CPU and memory can be read alone, or inside the harness
  * when eager start needs the client and worker to share one connection.
  */
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import type { WorkflowClientInterceptor } from '@temporalio/client';
-import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Worker } from '@temporalio/worker';
 import { z } from 'zod';
 import { AmlScreener } from '../services/aml';
@@ -19,7 +17,7 @@ import { Ledger } from '../services/ledger';
 import { Mailer } from '../services/mail';
 import { SendLog } from '../services/messaging/send-log';
 import { TwilioSms } from '../services/sms';
-import { quietWorkerRuntime, startBatonWorker } from '../workers/baton-worker';
+import { loadWorkflowBundle, quietWorkerRuntime, startBatonWorker } from '../workers/baton-worker';
 import type { BatonWorkerTuning, RunningBatonWorker } from '../workers/baton-worker';
 import { createCeilingActivities } from './ceiling/activities';
 import type { CeilingSignalStats } from './ceiling/activities';
@@ -103,14 +101,6 @@ const requestEagerStart: WorkflowClientInterceptor = {
     next({ ...input, options: { ...input.options, requestEagerStart: true } }),
 };
 
-async function loadBundle(bundlePath: string): Promise<WorkflowBundleWithSourceMap> {
-  const [code, sourceMap] = await Promise.all([
-    readFile(bundlePath, 'utf8'),
-    readFile(`${bundlePath}.map`, 'utf8'),
-  ]);
-  return { code, sourceMap };
-}
-
 /** Starts the worker the config describes and resolves once it polls. */
 export async function startWorkerHost(config: WorkerHostConfig): Promise<WorkerHost> {
   const began = Date.now();
@@ -133,7 +123,7 @@ export async function startWorkerHost(config: WorkerHostConfig): Promise<WorkerH
     await separate?.close();
     await nativeConnection.close();
   };
-  const bundle = config.bundlePath === undefined ? undefined : await loadBundle(config.bundlePath);
+  const bundle = config.bundlePath === undefined ? undefined : await loadWorkflowBundle(config.bundlePath);
 
   try {
     if (config.mode === 'ceiling') {

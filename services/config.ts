@@ -57,6 +57,7 @@ export const configSchema = z.object({
   WEBHOOK_PORT: port.default(7301),
   WEBHOOK_HOST: z.string().min(1).default('127.0.0.1'),
   AML_WATCHLIST_PATH: optionalText,
+  WORKFLOW_BUNDLE_PATH: optionalText,
   SMTP_URL: z
     .string()
     .regex(/^smtps?:\/\/[^\s]+$/, 'must be an smtp:// or smtps:// URL')

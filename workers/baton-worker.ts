@@ -2,6 +2,7 @@
  * Wiring of one baton worker: the Temporal worker hosting workflows and activities, and the bank webhook receiver
  * that signals payment workflows. Used by the worker process, the local stack, the demo and the tests alike.
  */
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/client';
@@ -32,6 +33,19 @@ export function bundleWorkflows(): Promise<WorkflowBundleWithSourceMap> {
     failureConverterPath: FAILURE_CONVERTER_PATH,
     logger: quietBundlerLogger,
   });
+}
+
+/** Writes a bundle as `<file>` and its source map as `<file>.map`, for workers that load it instead of bundling. */
+export async function writeWorkflowBundle(file: string, bundle: WorkflowBundleWithSourceMap): Promise<void> {
+  await mkdir(path.dirname(path.resolve(file)), { recursive: true });
+  await writeFile(file, bundle.code);
+  await writeFile(`${file}.map`, bundle.sourceMap);
+}
+
+/** Reads a bundle written by {@link writeWorkflowBundle}. */
+export async function loadWorkflowBundle(file: string): Promise<WorkflowBundleWithSourceMap> {
+  const [code, sourceMap] = await Promise.all([readFile(file, 'utf8'), readFile(`${file}.map`, 'utf8')]);
+  return { code, sourceMap };
 }
 
 let runtimeInstalled = false;

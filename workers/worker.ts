@@ -3,6 +3,7 @@
  * database and bank the environment names. Stops gracefully on SIGINT or SIGTERM.
  */
 import path from 'node:path';
+import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { AmlScreener } from '../services/aml';
 import { BankClient } from '../services/bank';
 import { ConfigError, loadConfig } from '../services/config';
@@ -11,11 +12,14 @@ import { Ledger } from '../services/ledger';
 import { Mailer } from '../services/mail';
 import { SendLog } from '../services/messaging/send-log';
 import { TwilioSms } from '../services/sms';
-import { startBatonWorker } from './baton-worker';
+import { loadWorkflowBundle, startBatonWorker } from './baton-worker';
 import { connectClient, connectWorker } from './temporal-connection';
 
 async function main(): Promise<void> {
   const config = loadConfig();
+  // A prebuilt bundle is read before anything connects, so a wrong path stops the worker at once.
+  const workflowBundle =
+    config.WORKFLOW_BUNDLE_PATH === undefined ? undefined : await readBundle(config.WORKFLOW_BUNDLE_PATH);
   const ledger = await Ledger.open(
     config.DATABASE_URL !== undefined
       ? {
@@ -33,6 +37,7 @@ async function main(): Promise<void> {
       client,
       namespace: config.TEMPORAL_NAMESPACE,
       codecKeys: config.codecKeys,
+      ...(workflowBundle === undefined ? {} : { workflowBundle }),
       services: {
         ledger,
         customers: new CustomerStore(ledger.database),
@@ -67,6 +72,21 @@ async function main(): Promise<void> {
     await connection.close();
     await client.connection.close();
     await ledger.close();
+  }
+}
+
+/** Loads the bundle WORKFLOW_BUNDLE_PATH names; a missing file is a configuration error naming the variable. */
+async function readBundle(file: string): Promise<WorkflowBundleWithSourceMap> {
+  try {
+    return await loadWorkflowBundle(file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'EACCES' || code === 'EISDIR') {
+      throw new ConfigError([
+        `WORKFLOW_BUNDLE_PATH: cannot read ${file} or ${file}.map (${code}); build it with npm run build:workflows`,
+      ]);
+    }
+    throw err;
   }
 }
 

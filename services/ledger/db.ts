@@ -2,6 +2,8 @@
  * The ledger's small SQL seam: one interface, two implementations (PostgreSQL through a node-postgres pool, and
  * embedded PGlite), so every query above it is written once and runs unchanged on both.
  */
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
 import { PGlite, types as pgliteTypes } from '@electric-sql/pglite';
 import { Pool } from 'pg';
 import type { PoolClient } from 'pg';
@@ -230,6 +232,8 @@ export class PgliteDatabase implements SqlDatabase {
 
   /** Starts PGlite (creating the data directory's cluster on first use) and applies `options.schema`. */
   static async open(options: DatabaseOptions): Promise<PgliteDatabase> {
+    // PGlite creates the data directory itself, but not its parents (`.data/` on a fresh clone).
+    if (options.dataDir) await mkdir(path.dirname(path.resolve(options.dataDir)), { recursive: true });
     const pglite = await PGlite.create({
       ...(options.dataDir ? { dataDir: options.dataDir } : {}),
       // BIGINT and NUMERIC stay text, as node-postgres returns them, so no amount is silently rounded.

@@ -214,6 +214,26 @@ describe('docker-compose.yml', () => {
     }
   });
 
+  test('builds the image with the workflow bundle its worker is told to load', async () => {
+    const dockerfile = await readFile(path.join(ROOT, 'Dockerfile'), 'utf8');
+    const workdir = /^WORKDIR\s+(\S+)$/m.exec(dockerfile)?.[1];
+    const built = /^RUN\s+node --import tsx (\S+) (\S+)$/m.exec(dockerfile);
+    const loaded = /^ENV\s+WORKFLOW_BUNDLE_PATH=(\S+)$/m.exec(dockerfile)?.[1];
+    assert.ok(
+      workdir && built && loaded,
+      'the Dockerfile has a WORKDIR, a bundle RUN step and WORKFLOW_BUNDLE_PATH',
+    );
+    const [, script = '', file = ''] = built;
+    assert.equal(script, 'workers/build-workflow-bundle.ts');
+    assert.ok(await exists(path.join(ROOT, script)), `the image runs missing ${script}`);
+    assert.equal(path.posix.resolve(workdir, file), loaded, 'the worker loads the bundle the image built');
+    assert.equal(loadConfig({ WORKFLOW_BUNDLE_PATH: loaded }).WORKFLOW_BUNDLE_PATH, loaded);
+    const ignored = (await readFile(path.join(ROOT, '.dockerignore'), 'utf8')).split('\n');
+    for (const needed of ['workflows', 'workers', 'services', 'activities']) {
+      assert.ok(!ignored.includes(needed), `.dockerignore leaves ${needed} out of the image`);
+    }
+  });
+
   test('runs commands whose entry points exist in the repository', async () => {
     for (const [name, svc] of Object.entries(services)) {
       const args = typeof svc.command === 'string' ? svc.command.split(/\s+/) : (svc.command ?? []);

@@ -1,8 +1,23 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { describe, test } from 'node:test';
-import { ConfigError, loadConfig } from '../../services/config';
+import { ConfigError, configSchema, loadConfig } from '../../services/config';
 
 describe('configuration', () => {
+  test('lists exactly the variables of the schema in .env.example, and its values load', () => {
+    const text = readFileSync(path.resolve(__dirname, '../../.env.example'), 'utf8');
+    const env: Record<string, string> = {};
+    for (const line of text.split('\n')) {
+      const match = /^([A-Z][A-Z0-9_]*)=(.*)$/.exec(line);
+      if (!match) continue;
+      const [, name = '', rest = ''] = match;
+      env[name] = rest.replace(/\s+#.*$/, '').trim();
+    }
+    assert.deepEqual(Object.keys(env).sort(), Object.keys(configSchema.shape).sort());
+    assert.doesNotThrow(() => loadConfig(env));
+  });
+
   test('runs the local stack with nothing set', () => {
     const config = loadConfig({});
     assert.equal(config.TEMPORAL_ADDRESS, 'localhost:7233');
