@@ -45,11 +45,29 @@ commands:
   accounts [--json]
   history <workflowId | paymentId | registrationId> [--run <runId>] [--out <file>] [--decode]`;
 
+/** The usage lines of one command (its line and the indented lines under it); undefined for an unknown one. */
+function usageOf(command: string): string | undefined {
+  const lines = USAGE.split('\n');
+  const first = lines.findIndex((line) => line.startsWith(`  ${command} `) || line === `  ${command}`);
+  if (first === -1) return undefined;
+  let last = first + 1;
+  while (lines[last]?.startsWith('      ')) last += 1;
+  return ['usage: npm run client -- ' + (lines[first] ?? '').trim(), ...lines.slice(first + 1, last)].join(
+    '\n',
+  );
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
     console.log(USAGE);
     return command === undefined ? 2 : 0;
+  }
+  const beforeSeparator = rest.includes('--') ? rest.slice(0, rest.indexOf('--')) : rest;
+  const commandUsage = usageOf(command);
+  if (commandUsage !== undefined && (beforeSeparator.includes('--help') || beforeSeparator.includes('-h'))) {
+    console.log(commandUsage);
+    return 0;
   }
   const config = loadConfig();
   switch (command) {
