@@ -1,6 +1,7 @@
 /**
  * The Temporal Web UI in real Chromium (Debian's), against a whole local stack: what a person looks at to find a
- * payment and understand where it stands. Screenshots land in test-results/e2e/ and, for the README, docs/screenshots/.
+ * payment and understand where it stands. Screenshots land in test-results/e2e/; `npm run screenshots` (this suite with
+ * BATON_E2E_README_SHOTS=1) also copies them over the README's pictures in docs/screenshots/.
  */
 import assert from 'node:assert/strict';
 import { copyFile, mkdir } from 'node:fs/promises';
@@ -20,6 +21,8 @@ import { freePort } from '../support/ports';
 const ROOT = path.resolve(__dirname, '..', '..');
 const ARTIFACTS = path.join(ROOT, 'test-results', 'e2e');
 const README_SHOTS = path.join(ROOT, 'docs', 'screenshots');
+// Only on request: a test run must leave the tracked tree as it found it.
+const UPDATE_README_SHOTS = process.env.BATON_E2E_README_SHOTS === '1';
 const UI_TIMEOUT = 60_000;
 
 let stack: LocalStack;
@@ -58,7 +61,7 @@ async function open(pathAndQuery: string): Promise<Page> {
 async function shoot(page: Page, name: string): Promise<void> {
   const file = path.join(ARTIFACTS, `${name}.png`);
   await page.screenshot({ path: file, fullPage: true });
-  await copyFile(file, path.join(README_SHOTS, `${name}.png`));
+  if (UPDATE_README_SHOTS) await copyFile(file, path.join(README_SHOTS, `${name}.png`));
   await page.close();
 }
 
@@ -86,7 +89,7 @@ const runPath = (run: { workflowId: string; runId: string }) =>
 
 before(async () => {
   await mkdir(ARTIFACTS, { recursive: true });
-  await mkdir(README_SHOTS, { recursive: true });
+  if (UPDATE_README_SHOTS) await mkdir(README_SHOTS, { recursive: true });
   stack = await startLocalStack({ uiPort: await freePort(), bankDelayMs: 300 });
   ui = stack.uiUrl ?? assert.fail('the stack serves no UI');
 
