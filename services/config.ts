@@ -58,6 +58,14 @@ export const configSchema = z.object({
   WEBHOOK_HOST: z.string().min(1).default('127.0.0.1'),
   AML_WATCHLIST_PATH: optionalText,
   WORKFLOW_BUNDLE_PATH: optionalText,
+  WORKER_MAX_CACHED_WORKFLOWS: optionalText.pipe(
+    z
+      .string()
+      .regex(/^\d{1,7}$/, 'must be a whole number')
+      .transform(Number)
+      .pipe(z.number().min(2, 'must be at least 2'))
+      .optional(),
+  ),
   SMTP_URL: z
     .string()
     .regex(/^smtps?:\/\/[^\s]+$/, 'must be an smtp:// or smtps:// URL')

@@ -38,6 +38,9 @@ async function main(): Promise<void> {
       namespace: config.TEMPORAL_NAMESPACE,
       codecKeys: config.codecKeys,
       ...(workflowBundle === undefined ? {} : { workflowBundle }),
+      ...(config.WORKER_MAX_CACHED_WORKFLOWS === undefined
+        ? {}
+        : { tuning: { maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS } }),
       services: {
         ledger,
         customers: new CustomerStore(ledger.database),

@@ -18,6 +18,18 @@ describe('configuration', () => {
     assert.doesNotThrow(() => loadConfig(env));
   });
 
+  test('bounds the worker cache only when asked, and refuses a bound below two runs', () => {
+    assert.equal(loadConfig({}).WORKER_MAX_CACHED_WORKFLOWS, undefined);
+    assert.equal(loadConfig({ WORKER_MAX_CACHED_WORKFLOWS: '150' }).WORKER_MAX_CACHED_WORKFLOWS, 150);
+    for (const bad of ['1', '2.5', 'lots', '-5']) {
+      assert.throws(
+        () => loadConfig({ WORKER_MAX_CACHED_WORKFLOWS: bad }),
+        (err: unknown) => err instanceof ConfigError && /WORKER_MAX_CACHED_WORKFLOWS/.test(err.message),
+        bad,
+      );
+    }
+  });
+
   test('runs the local stack with nothing set', () => {
     const config = loadConfig({});
     assert.equal(config.TEMPORAL_ADDRESS, 'localhost:7233');
