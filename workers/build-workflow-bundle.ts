@@ -7,7 +7,7 @@ import path from 'node:path';
 import { bundleWorkflows, writeWorkflowBundle } from './baton-worker';
 
 /** Where the bundle goes when no file is named. */
-export const DEFAULT_BUNDLE_FILE = path.join('dist', 'workflow-bundle.js');
+const DEFAULT_BUNDLE_FILE = path.join('dist', 'workflow-bundle.js');
 
 async function main(): Promise<void> {
   const [file = DEFAULT_BUNDLE_FILE, ...rest] = process.argv.slice(2);
