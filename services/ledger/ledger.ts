@@ -464,6 +464,9 @@ async function settledReversal(
   ]);
   if (row) {
     const reversal = transferRow.parse(row);
+    // Each statement reads its own snapshot: a concurrent call with this same key may have committed between the
+    // lookup by key above and this one, and its reversal is then ours to return, not a second reversal.
+    if (reversal.idempotencyKey === idempotencyKey) return reversal;
     throw new LedgerError(
       'already_reversed',
       `transfer ${original.id} was already reversed by ${reversal.id} under key ${reversal.idempotencyKey}`,

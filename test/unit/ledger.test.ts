@@ -798,6 +798,30 @@ describe('ledger on PostgreSQL under concurrency', () => {
     await assertBooksBalance(ledger);
   });
 
+  test('returns one and the same reversal to concurrent calls with the same key, round after round', async () => {
+    // A same-key caller can find no reversal under its key and then, one statement later, see the winner's reversal
+    // of the original: that is its own reversal to return, never an already_reversed refusal.
+    for (let round = 0; round < 25; round += 1) {
+      const prefix = `undo-same-${round}`;
+      const customer = await fundedCustomer(ledger, prefix, 500);
+      await ledger.transfer({
+        idempotencyKey: `${prefix}:debit`,
+        fromAccountId: customer,
+        toAccountId: CLEARING_EUR,
+        amountMinor: 200,
+        currency: 'EUR',
+      });
+      const reversals = await Promise.all(
+        Array.from({ length: 8 }, () =>
+          ledger.reverse({ idempotencyKey: `${prefix}:undo`, originalIdempotencyKey: `${prefix}:debit` }),
+        ),
+      );
+      assert.equal(new Set(reversals.map((transfer) => transfer?.id)).size, 1, `round ${round}`);
+      assert.equal(await balanceOf(ledger, customer), 500);
+    }
+    await assertBooksBalance(ledger);
+  });
+
   test('completes concurrent transfers in opposite directions between the same accounts without deadlock', async () => {
     const alice = await fundedCustomer(ledger, 'pingpong-a', 5_000);
     const bob = await fundedCustomer(ledger, 'pingpong-b', 5_000);
