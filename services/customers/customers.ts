@@ -91,11 +91,13 @@ export class CustomerStore {
       );
       if (rows[0] !== undefined) return toCustomer(rows[0]);
     } catch (err) {
-      // 23505: the unique index on lower(email) — another registration owns this address.
-      if (sqlErrorCode(err) === '23505') {
-        throw new CustomerError('duplicate_email', 'this email address is already registered');
-      }
-      throw err;
+      // 23505: the unique index on lower(email). A concurrent retry of this same registration can trip it too
+      // (its row reaches the email index first), so the address is someone else's only if the registration has
+      // no customer of its own.
+      if (sqlErrorCode(err) !== '23505') throw err;
+      const raced = await this.byRegistration(input.registrationId);
+      if (raced !== undefined) return this.sameRegistration(raced, input);
+      throw new CustomerError('duplicate_email', 'this email address is already registered');
     }
     // Lost a race with a retry of the same registration: theirs is ours.
     const raced = await this.byRegistration(input.registrationId);

@@ -52,15 +52,17 @@ for (const engine of engines) {
       assert.equal((await customers.list()).filter((c) => c.registrationId === 'r-1').length, 1);
     });
 
-    test('creates one customer when the same registration races itself', async () => {
-      const input = {
-        registrationId: 'r-race',
-        name: 'Race',
-        email: 'race@example.com',
-        channel: 'email' as const,
-      };
-      const created = await Promise.all(Array.from({ length: 5 }, () => customers.create(input)));
-      assert.equal(new Set(created.map((c) => c.id)).size, 1);
+    test('creates one customer when the same registration races itself, round after round', async () => {
+      for (let round = 0; round < 20; round += 1) {
+        const input = {
+          registrationId: `r-race-${round}`,
+          name: 'Race',
+          email: `race-${round}@example.com`,
+          channel: 'email' as const,
+        };
+        const created = await Promise.all(Array.from({ length: 5 }, () => customers.create(input)));
+        assert.equal(new Set(created.map((c) => c.id)).size, 1, `round ${round}`);
+      }
     });
 
     test('refuses an email another registration holds, compared case-insensitively', async () => {
