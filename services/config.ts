@@ -12,6 +12,29 @@ const optionalText = z
   .optional()
   .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
 const duration = z.coerce.number().int().min(0);
+/** A comma-separated list of `item`s; unset or blank is undefined, and a set list names at least one. */
+function commaList<T extends z.ZodType<string, string>>(item: T) {
+  return optionalText.pipe(
+    z
+      .string()
+      .transform((value) =>
+        value
+          .split(',')
+          .map((entry) => entry.trim())
+          .filter((entry) => entry !== ''),
+      )
+      .pipe(z.array(item).min(1, 'must list at least one value'))
+      .optional(),
+  );
+}
+const origin = z.string().refine((value) => URL.canParse(value) && new URL(value).origin === value, {
+  message: 'each entry must be an origin such as http://localhost:8233 (scheme, host and port, no path)',
+});
+
+/** A Temporal namespace name as the codec server accepts and logs it. */
+export const NAMESPACE_NAME = /^[A-Za-z0-9._-]{1,128}$/;
+/** The Web UI's origins on a local dev server, allowed to call the codec server when nothing else is configured. */
+const DEFAULT_CODEC_ALLOWED_ORIGINS = ['http://localhost:8233', 'http://127.0.0.1:8233'] as const;
 
 /** The environment schema: variable name => validation and default. */
 export const configSchema = z.object({
@@ -93,13 +116,15 @@ export const configSchema = z.object({
   TWILIO_API_BASE_URL: optionalText.pipe(z.url().optional()),
   TWILIO_LOCAL_PORT: port.default(7310),
   TWILIO_LOCAL_HOST: z.string().min(1).default('127.0.0.1'),
-  BATON_CODEC_KEYS: z.string().min(1).default(LOCAL_DEV_KEYS),
+  BATON_CODEC_KEYS: optionalText.transform((keys) => keys ?? LOCAL_DEV_KEYS),
   BATON_CODEC_ACTIVE_KEY: optionalText,
   CODEC_SERVER_HOST: z.string().min(1).default('127.0.0.1'),
   CODEC_SERVER_PORT: port.default(8888),
-  CODEC_ALLOWED_ORIGINS: z.string().default('http://localhost:8233,http://127.0.0.1:8233'),
+  CODEC_ALLOWED_ORIGINS: commaList(origin).transform(
+    (origins) => origins ?? [...DEFAULT_CODEC_ALLOWED_ORIGINS],
+  ),
   CODEC_AUTH_TOKEN: optionalText.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
-  CODEC_NAMESPACES: optionalText,
+  CODEC_NAMESPACES: commaList(z.string().regex(NAMESPACE_NAME, 'each entry must be a namespace name')),
 });
 
 /** Validated configuration, with the payload encryption keys parsed. */
@@ -117,8 +142,13 @@ export class ConfigError extends Error {
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = configSchema.safeParse(env);
   if (!parsed.success) {
+    // Messages only: zod's issues may quote the received value, and a token or key must not reach a log.
     throw new ConfigError(
-      parsed.error.issues.map((issue) => `${issue.path.join('.') || '(environment)'}: ${issue.message}`),
+      parsed.error.issues.map((issue) => {
+        const [variable, index] = issue.path;
+        const entry = typeof index === 'number' ? `entry ${index + 1}: ` : '';
+        return `${variable === undefined ? '(environment)' : String(variable)}: ${entry}${issue.message}`;
+      }),
     );
   }
   let codecKeys: KeyRing;

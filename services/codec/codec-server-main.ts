@@ -9,7 +9,9 @@ import { loadCodecServerSettings, startCodecServer } from './codec-server';
 async function main(): Promise<void> {
   const settings = loadCodecServerSettings();
   if (settings.usingLocalDevKeys) {
-    console.warn('codec server: BATON_CODEC_KEYS is unset, using the published local development keys');
+    console.warn(
+      'codec server: using the published local development keys; set BATON_CODEC_KEYS for real data',
+    );
   }
   const server = await startCodecServer({ ...settings, log: (line) => console.log(line) });
   console.log(

@@ -11,18 +11,15 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Payload } from '@temporalio/common';
 import { JSONToPayload, payloadToJSON } from '@temporalio/common/lib/proto-utils';
 import { z } from 'zod';
-import { ConfigError } from '../config';
+import { loadConfig, NAMESPACE_NAME } from '../config';
+import type { Config } from '../config';
 import { BodyTooLargeError, fieldIssuesText, isJsonContentType, listen, readBody } from '../http';
 import { EncryptionCodec, PayloadDecryptionError } from './codec';
-import { ACTIVE_KEY_VARIABLE, KEYS_VARIABLE, KeyRingError, LOCAL_DEV_KEYS, parseKeyRing } from './keys';
+import { LOCAL_DEV_KEYS } from './keys';
 import type { KeyRing } from './keys';
 
 /** The largest request body the server reads: 1 MiB. */
 export const MAX_BODY_BYTES = 1024 * 1024;
-/** The Web UI's origins on a local dev server, allowed when nothing else is configured. */
-export const DEFAULT_ALLOWED_ORIGINS = ['http://localhost:8233', 'http://127.0.0.1:8233'] as const;
-/** The port the stand-alone codec server listens on unless told otherwise. */
-export const DEFAULT_CODEC_SERVER_PORT = 8888;
 
 /** How the codec server is started. */
 export interface CodecServerOptions {
@@ -61,7 +58,6 @@ const PayloadsBodySchema = z.strictObject({ payloads: z.array(JsonPayloadSchema)
 
 const CORS_ALLOWED_METHODS = 'POST, OPTIONS';
 const CORS_ALLOWED_HEADERS = 'content-type, x-namespace, authorization';
-const LOGGABLE_NAMESPACE = /^[A-Za-z0-9._-]{1,128}$/;
 
 class HttpProblem extends Error {
   constructor(
@@ -105,7 +101,7 @@ export async function startCodecServer(options: CodecServerOptions): Promise<Cod
 
     const namespaceHeader = header(req, 'x-namespace');
     const shownNamespace =
-      namespaceHeader !== undefined && LOGGABLE_NAMESPACE.test(namespaceHeader) ? namespaceHeader : '-';
+      namespaceHeader !== undefined && NAMESPACE_NAME.test(namespaceHeader) ? namespaceHeader : '-';
     let payloadCount = 0;
     const status = await (async (): Promise<number> => {
       try {
@@ -232,7 +228,7 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
-/** What the stand-alone codec server reads from its environment. */
+/** What the stand-alone codec server takes from baton's configuration. */
 export interface CodecServerSettings {
   host: string;
   port: number;
@@ -240,71 +236,24 @@ export interface CodecServerSettings {
   allowedOrigins: string[];
   authToken?: string;
   namespaces?: string[];
-  /** True when BATON_CODEC_KEYS was unset and the local development keys are in use. */
+  /** True when the published local development keys are in use (BATON_CODEC_KEYS unset, or set to them). */
   usingLocalDevKeys: boolean;
 }
 
-const optionalText = z
-  .string()
-  .optional()
-  .transform((value) => (value === undefined || value.trim() === '' ? undefined : value.trim()));
-function commaList<T extends z.ZodType<string, string>>(item: T) {
-  return optionalText.pipe(
-    z
-      .string()
-      .transform((value) =>
-        value
-          .split(',')
-          .map((entry) => entry.trim())
-          .filter((entry) => entry !== ''),
-      )
-      .pipe(z.array(item).min(1, 'must list at least one value'))
-      .optional(),
-  );
+/** The codec server's part of a validated configuration. */
+export function codecServerSettings(config: Config): CodecServerSettings {
+  return {
+    host: config.CODEC_SERVER_HOST,
+    port: config.CODEC_SERVER_PORT,
+    ring: config.codecKeys,
+    allowedOrigins: config.CODEC_ALLOWED_ORIGINS,
+    ...(config.CODEC_AUTH_TOKEN === undefined ? {} : { authToken: config.CODEC_AUTH_TOKEN }),
+    ...(config.CODEC_NAMESPACES === undefined ? {} : { namespaces: config.CODEC_NAMESPACES }),
+    usingLocalDevKeys: config.BATON_CODEC_KEYS === LOCAL_DEV_KEYS,
+  };
 }
-const origin = z.string().refine((value) => URL.canParse(value) && new URL(value).origin === value, {
-  message: 'each entry must be an origin such as http://localhost:8233 (scheme, host and port, no path)',
-});
-
-/** The stand-alone codec server's environment schema (keys are checked by `parseKeyRing`). */
-export const codecServerEnvSchema = z.object({
-  [KEYS_VARIABLE]: optionalText,
-  [ACTIVE_KEY_VARIABLE]: optionalText,
-  CODEC_SERVER_PORT: z.coerce.number().int().min(0).max(65535).default(DEFAULT_CODEC_SERVER_PORT),
-  CODEC_SERVER_HOST: z.string().trim().min(1).default('127.0.0.1'),
-  CODEC_ALLOWED_ORIGINS: commaList(origin),
-  CODEC_AUTH_TOKEN: optionalText.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
-  CODEC_NAMESPACES: commaList(z.string().regex(LOGGABLE_NAMESPACE, 'each entry must be a namespace name')),
-});
 
 /** Reads the stand-alone codec server's settings; a bad value throws a `ConfigError` naming the variable. */
 export function loadCodecServerSettings(env: NodeJS.ProcessEnv = process.env): CodecServerSettings {
-  const parsed = codecServerEnvSchema.safeParse(env);
-  if (!parsed.success) {
-    // Messages only: zod's issues may quote the received value, and a token must not reach a log.
-    throw new ConfigError(
-      parsed.error.issues.map((issue) => {
-        const [variable, index] = issue.path;
-        const entry = typeof index === 'number' ? `entry ${index + 1}: ` : '';
-        return `${String(variable)}: ${entry}${issue.message}`;
-      }),
-    );
-  }
-  const settings = parsed.data;
-  let ring: KeyRing;
-  try {
-    ring = parseKeyRing(settings[KEYS_VARIABLE] ?? LOCAL_DEV_KEYS, settings[ACTIVE_KEY_VARIABLE]);
-  } catch (error) {
-    if (error instanceof KeyRingError) throw new ConfigError([error.message]);
-    throw error;
-  }
-  return {
-    host: settings.CODEC_SERVER_HOST,
-    port: settings.CODEC_SERVER_PORT,
-    ring,
-    allowedOrigins: settings.CODEC_ALLOWED_ORIGINS ?? [...DEFAULT_ALLOWED_ORIGINS],
-    ...(settings.CODEC_AUTH_TOKEN === undefined ? {} : { authToken: settings.CODEC_AUTH_TOKEN }),
-    ...(settings.CODEC_NAMESPACES === undefined ? {} : { namespaces: settings.CODEC_NAMESPACES }),
-    usingLocalDevKeys: settings[KEYS_VARIABLE] === undefined,
-  };
+  return codecServerSettings(loadConfig(env));
 }
