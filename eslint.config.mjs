@@ -24,6 +24,7 @@ export default tseslint.config(
       '.data/**',
       '.tools/**',
       'test-results/**',
+      'dist/**',
       '.scratch/**',
       'eslint.config.mjs',
     ],

@@ -19,8 +19,8 @@ import { bankStatusSignal, paymentWorkflowId, TASK_QUEUE } from '../workflows/pa
 import type { BankStatusSignal } from '../workflows/payment-contract';
 import { startWebhookReceiver } from './webhook-receiver';
 
-/** The workflows module the worker bundles into its sandbox. */
-export const WORKFLOWS_PATH = path.join(__dirname, '..', 'workflows', 'index.ts');
+/** The workflows module the worker bundles into its sandbox (source under tsx, compiled under plain node). */
+export const WORKFLOWS_PATH = require.resolve('../workflows');
 
 // The bundler reports every module it packs at info level; only problems are worth a line.
 const quietBundlerLogger = new DefaultLogger('WARN');

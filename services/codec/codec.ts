@@ -4,7 +4,6 @@
  * ever hold ciphertext. The Web UI reads them through the codec server, which holds the same keys.
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import path from 'node:path';
 import type { DataConverter, Payload, PayloadCodec } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import type { KeyRing } from './keys';
@@ -134,8 +133,11 @@ export class EncryptionCodec implements PayloadCodec {
   }
 }
 
-/** The module every worker, client and workflow bundle loads the failure converter from (`failureConverterPath`). */
-export const FAILURE_CONVERTER_PATH = path.join(__dirname, 'failure-converter.ts');
+/**
+ * The module every worker, client and workflow bundle loads the failure converter from (`failureConverterPath`):
+ * the TypeScript source under tsx, the compiled file under plain node.
+ */
+export const FAILURE_CONVERTER_PATH = require.resolve('./failure-converter');
 
 /**
  * The data converter that encrypts every payload with `ring` and moves failure messages and stack traces into
