@@ -1,17 +1,21 @@
-# One image for baton's processes (worker, bank simulator, client); docker-compose.yml picks the command.
-FROM node:20-bookworm-slim
+# One image for baton's processes (worker, bank simulator, SMS sink, client); docker-compose.yml picks the command.
 
+# Build stage: compile the sources to JavaScript and bundle the workflow code once, with the image.
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY . .
+RUN npm run build -- dist
+
+# Runtime stage: production dependencies and the built release only, run by plain node (no tsx, no bundler at start).
+FROM node:20-bookworm-slim
 WORKDIR /app
 ENV NODE_ENV=production
-
-# tsx runs the TypeScript sources directly, and it is a runtime dependency, so dev tools can stay out.
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev && npm cache clean --force
-
-COPY . .
-# The workflow code is bundled once, with the image, so a worker starts without running the bundler.
-RUN node --import tsx workers/build-workflow-bundle.ts dist/workflow-bundle.js
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+COPY --from=build /app/dist ./dist
 ENV WORKFLOW_BUNDLE_PATH=/app/dist/workflow-bundle.js
 
 USER node
-CMD ["node", "--import", "tsx", "workers/worker.ts"]
+CMD ["node", "dist/js/workers/worker.js"]

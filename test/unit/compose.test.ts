@@ -214,22 +214,45 @@ describe('docker-compose.yml', () => {
     }
   });
 
-  test('builds the image with the workflow bundle its worker is told to load', async () => {
+  test('builds the release in one stage and runs its compiled worker with the bundle it built', async () => {
     const dockerfile = await readFile(path.join(ROOT, 'Dockerfile'), 'utf8');
-    const workdir = /^WORKDIR\s+(\S+)$/m.exec(dockerfile)?.[1];
-    const built = /^RUN\s+node --import tsx (\S+) (\S+)$/m.exec(dockerfile);
-    const loaded = /^ENV\s+WORKFLOW_BUNDLE_PATH=(\S+)$/m.exec(dockerfile)?.[1];
-    assert.ok(
-      workdir && built && loaded,
-      'the Dockerfile has a WORKDIR, a bundle RUN step and WORKFLOW_BUNDLE_PATH',
+    const stages = dockerfile.split(/^(?=FROM\s)/m).filter((stage) => stage.startsWith('FROM'));
+    assert.equal(stages.length, 2, 'a build stage and a runtime stage');
+    const [build = '', runtime = ''] = stages;
+    const stageName = /^FROM\s+\S+\s+AS\s+(\S+)$/m.exec(build)?.[1];
+    const outDir = /^RUN\s+npm run build -- (\S+)$/m.exec(build)?.[1];
+    assert.ok(stageName && outDir, 'the build stage is named and runs npm run build -- <dir>');
+    const packageJson = z
+      .object({ scripts: z.record(z.string(), z.string()) })
+      .parse(JSON.parse(await readFile(path.join(ROOT, 'package.json'), 'utf8')));
+    assert.equal(packageJson.scripts.build, 'tsx workers/build.ts');
+
+    const workdir = /^WORKDIR\s+(\S+)$/m.exec(runtime)?.[1] ?? '';
+    const copied = new RegExp(`^COPY --from=${stageName} (\\S+) (\\S+)$`, 'm').exec(runtime);
+    const loaded = /^ENV\s+WORKFLOW_BUNDLE_PATH=(\S+)$/m.exec(runtime)?.[1] ?? '';
+    assert.ok(workdir && copied && loaded, 'the runtime stage copies the release and names its bundle');
+    const [, from = '', to = ''] = copied;
+    const release = path.posix.resolve(workdir, to);
+    assert.equal(from, path.posix.resolve(workdir, outDir), 'the runtime copies the folder the build wrote');
+    assert.equal(
+      loaded,
+      path.posix.join(release, 'workflow-bundle.js'),
+      'the worker loads the bundle the build wrote',
     );
-    const [, script = '', file = ''] = built;
-    assert.equal(script, 'workers/build-workflow-bundle.ts');
-    assert.ok(await exists(path.join(ROOT, script)), `the image runs missing ${script}`);
-    assert.equal(path.posix.resolve(workdir, file), loaded, 'the worker loads the bundle the image built');
     assert.equal(loadConfig({ WORKFLOW_BUNDLE_PATH: loaded }).WORKFLOW_BUNDLE_PATH, loaded);
+    assert.match(runtime, /npm ci --omit=dev/, 'the runtime stage installs production dependencies only');
+
+    const cmd = z.array(z.string()).parse(JSON.parse(/^CMD\s+(\[.*\])$/m.exec(runtime)?.[1] ?? 'null'));
+    assert.deepEqual(cmd, ['node', `${path.posix.relative(workdir, release)}/js/workers/worker.js`]);
     const ignored = (await readFile(path.join(ROOT, '.dockerignore'), 'utf8')).split('\n');
-    for (const needed of ['workflows', 'workers', 'services', 'activities']) {
+    for (const needed of [
+      'workflows',
+      'workers',
+      'services',
+      'activities',
+      'client',
+      'tsconfig.build.json',
+    ]) {
       assert.ok(!ignored.includes(needed), `.dockerignore leaves ${needed} out of the image`);
     }
   });
@@ -238,6 +261,14 @@ describe('docker-compose.yml', () => {
     for (const [name, svc] of Object.entries(services)) {
       const args = typeof svc.command === 'string' ? svc.command.split(/\s+/) : (svc.command ?? []);
       for (const arg of args) {
+        // A compiled entry point dist/js/<path>.js is built from <path>.ts.
+        const source = /^dist\/js\/(.+)\.js$/.exec(arg)?.[1];
+        if (source !== undefined) {
+          assert.ok(
+            await exists(path.join(ROOT, `${source}.ts`)),
+            `${name} runs ${arg}, built from missing ${source}.ts`,
+          );
+        }
         if (/\.ts$/.test(arg)) assert.ok(await exists(path.join(ROOT, arg)), `${name} runs missing ${arg}`);
       }
     }
