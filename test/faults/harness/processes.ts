@@ -1,6 +1,7 @@
 /**
- * The worker as a real OS process the fault suite can SIGKILL: spawned as `node --import tsx workers/worker.ts`, its
- * output kept in a log file, and watched so an exit nobody asked for is restarted the way a supervisor would.
+ * The worker as a real OS process the fault suite can SIGKILL: the release's compiled worker run by plain node, as the
+ * image runs it, its output kept in a log file, and watched so an exit nobody asked for is restarted the way a
+ * supervisor would.
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -9,7 +10,7 @@ import type { WriteStream } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 
-/** Root of the project, where `workers/worker.ts` lives. */
+/** Root of the project. */
 export const PROJECT_ROOT = path.resolve(__dirname, '..', '..', '..');
 
 /** A log file with a timestamp on every line, and the last lines kept for failure messages. */
@@ -63,6 +64,8 @@ export class WorkerProcess {
   readonly starts: WorkerStart[] = [];
 
   constructor(
+    /** The worker's entry file: a release's `js/workers/worker.js`. */
+    private readonly entry: string,
     private readonly env: NodeJS.ProcessEnv,
     private readonly log: LineLog,
     private readonly readyTimeoutMs = 240_000,
@@ -72,7 +75,7 @@ export class WorkerProcess {
   async start(): Promise<WorkerStart> {
     if (this.child !== undefined) throw new Error('the worker is already running');
     const spawnedAt = Date.now();
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join('workers', 'worker.ts')], {
+    const child = spawn(process.execPath, [this.entry], {
       cwd: PROJECT_ROOT,
       env: this.env,
       stdio: ['ignore', 'pipe', 'pipe'],

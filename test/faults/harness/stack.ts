@@ -37,6 +37,31 @@ const WEBHOOK_SECRET = 'fault-suite-webhook-secret-0001';
 /** Where the scenario's logs are kept after the run (ignored by git). */
 export const FAULT_LOG_ROOT = path.join(PROJECT_ROOT, 'test-results', 'faults');
 
+/** A release built by `npm run build`: the compiled worker and the workflow bundle it loads. */
+interface Release {
+  worker: string;
+  bundle: string;
+}
+let release: Promise<Release> | undefined;
+
+/**
+ * Builds the release once per test process, with the script the image runs, so every worker start and every restart
+ * after a kill runs what production runs: compiled JavaScript loading a prebuilt bundle.
+ */
+function builtRelease(): Promise<Release> {
+  release ??= (async () => {
+    const dir = path.join(PROJECT_ROOT, 'test-results', `release-${process.pid}`);
+    await execFileAsync(process.execPath, ['--import', 'tsx', path.join('workers', 'build.ts'), dir], {
+      cwd: PROJECT_ROOT,
+    });
+    return {
+      worker: path.join(dir, 'js', 'workers', 'worker.js'),
+      bundle: path.join(dir, 'workflow-bundle.js'),
+    };
+  })();
+  return release;
+}
+
 /** A running scenario stack. */
 export interface FaultStack {
   readonly name: string;
@@ -134,18 +159,13 @@ export async function startFaultStack(name: string, schema: string): Promise<Fau
     });
     cleanups.push(() => smsSink.close());
 
-    // Built once with the script the image runs, so every restart after a kill loads it instead of bundling.
-    const bundleFile = path.join(tempDir, 'workflow-bundle.js');
-    await execFileAsync(
-      process.execPath,
-      ['--import', 'tsx', path.join('workers', 'build-workflow-bundle.ts'), bundleFile],
-      { cwd: PROJECT_ROOT },
-    );
+    const release = await builtRelease();
 
     const workerAppName = `baton_faults_worker_${process.pid}_${name.replace(/[^a-z0-9]/g, '_')}`;
     const workerLog = new LineLog(path.join(logDir, 'worker.log'));
     cleanups.push(() => workerLog.close());
     const worker = new WorkerProcess(
+      release.worker,
       {
         ...process.env,
         TEMPORAL_ADDRESS: devServer.address,
@@ -170,7 +190,7 @@ export async function startFaultStack(name: string, schema: string): Promise<Fau
         TEMPORAL_TLS_CA_PATH: '',
         TEMPORAL_TLS_SERVER_NAME: '',
         AML_WATCHLIST_PATH: '',
-        WORKFLOW_BUNDLE_PATH: bundleFile,
+        WORKFLOW_BUNDLE_PATH: release.bundle,
       },
       workerLog,
     );
