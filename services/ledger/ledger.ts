@@ -247,7 +247,15 @@ export class Ledger {
       const earlier = await transferByKey(tx, idempotencyKey);
       if (earlier) return sameTransferOrConflict(earlier, request);
 
-      await lockAccounts(tx, [fromAccountId, toAccountId], currency, { refuseClosed: true });
+      try {
+        await lockAccounts(tx, [fromAccountId, toAccountId], currency, { refuseClosed: true });
+      } catch (error) {
+        // While this call waited for the lock, a twin with the same key may have committed (and the account
+        // been closed after it): the twin's transfer is the answer, as it would be in any serial order.
+        const twin = await transferByKey(tx, idempotencyKey);
+        if (twin) return sameTransferOrConflict(twin, request);
+        throw error;
+      }
       const created = await insertTransfer(tx, { ...request, reversalOf: null });
       if (!created) {
         // A concurrent call with the same key committed first; its transfer is now visible.

@@ -822,6 +822,35 @@ describe('ledger on PostgreSQL under concurrency', () => {
     await assertBooksBalance(ledger);
   });
 
+  test('gives same-key calls racing a closing one answer: the transfer, or both refused as closed', async () => {
+    // A call that passed the lookup by key and then waited for the account lock may find the account closed by
+    // then, although its twin committed first: the twin's transfer is its answer, as in any serial order.
+    for (let round = 0; round < 40; round += 1) {
+      const prefix = `close-race-${round}`;
+      const customer = await fundedCustomer(ledger, prefix, 0);
+      const request = {
+        idempotencyKey: `${prefix}:fund`,
+        fromAccountId: FUNDING_EUR,
+        toAccountId: customer,
+        amountMinor: 100,
+        currency: 'EUR',
+      };
+      const [first, second] = await Promise.allSettled([
+        ledger.transfer({ ...request }),
+        ledger.transfer({ ...request }),
+        ledger.closeAccount(customer),
+      ]);
+      const answer = (outcome: typeof first) =>
+        outcome?.status === 'fulfilled'
+          ? `transfer ${outcome.value.id}`
+          : isLedgerError(outcome?.reason, 'account_closed')
+            ? 'closed'
+            : String(outcome?.reason);
+      assert.equal(answer(second), answer(first), `round ${round}`);
+    }
+    await assertBooksBalance(ledger);
+  });
+
   test('completes concurrent transfers in opposite directions between the same accounts without deadlock', async () => {
     const alice = await fundedCustomer(ledger, 'pingpong-a', 5_000);
     const bob = await fundedCustomer(ledger, 'pingpong-b', 5_000);
