@@ -321,6 +321,8 @@ export class Ledger {
     if (!existing) {
       throw new LedgerError('account_not_found', `account ${accountId} does not exist`, { accountId });
     }
+    // Opened by a concurrent call that committed after the update's snapshot: visible now, so it closes now.
+    if (existing.kind === 'customer') return this.closeAccount(accountId);
     throw new LedgerError(
       'invalid_input',
       `account ${accountId} is a ${existing.kind} account; only customer accounts close`,

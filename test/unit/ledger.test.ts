@@ -851,6 +851,24 @@ describe('ledger on PostgreSQL under concurrency', () => {
     await assertBooksBalance(ledger);
   });
 
+  test('closes an account racing its opening, or finds it missing, never calls it a system account', async () => {
+    for (let round = 0; round < 40; round += 1) {
+      const id = `open-close-race-${round}:customer`;
+      const [, closing] = await Promise.allSettled([
+        ledger.openAccount({ id, kind: 'customer', customerId: `open-close-race-${round}`, currency: 'EUR' }),
+        ledger.closeAccount(id),
+      ]);
+      if (closing.status === 'fulfilled') {
+        assert.notEqual(closing.value.closedAt, null, `round ${round}`);
+      } else {
+        assert.ok(
+          isLedgerError(closing.reason, 'account_not_found'),
+          `round ${round}: ${String(closing.reason)}`,
+        );
+      }
+    }
+  });
+
   test('completes concurrent transfers in opposite directions between the same accounts without deadlock', async () => {
     const alice = await fundedCustomer(ledger, 'pingpong-a', 5_000);
     const bob = await fundedCustomer(ledger, 'pingpong-b', 5_000);
