@@ -25,6 +25,9 @@ const SYSTEM_KINDS = ['funding', 'clearing', 'settlement'] as const;
 /** The largest balance either way that the ledger reads back exactly. */
 const MAX_EXACT = BigInt(Number.MAX_SAFE_INTEGER);
 
+// A failure prints its seed; FC_SEED=<seed> generates the same cases again (concurrent outcomes may still differ).
+if (process.env.FC_SEED !== undefined) fc.configureGlobal({ seed: Number(process.env.FC_SEED) });
+
 /** Generous: the machine is shared, and a failing property shrinks through many more runs than it passes. */
 const PROPERTY_TIMEOUT_MS = 240_000;
 
