@@ -55,6 +55,8 @@ export interface BenchOptions {
   targets: boolean;
   /** Extra Node.js flags for the worker process (e.g. heap limits); not with `--in-process`. */
   workerNodeOptions: string[];
+  /** `tsx`: the worker process runs the sources; `compiled`: a release built with `npm run build`, as deployed. */
+  workerRuntime: 'tsx' | 'compiled';
   replayRounds: number;
   out: string;
   label: string | undefined;
@@ -91,6 +93,8 @@ export const BENCH_USAGE = `npm run bench -- [options]
       --targets           also check the targets (70 % of peak as arrival rate; all N in flight at once)
       --worker-node-options "FLAGS"
                           extra Node.js flags for the worker process, e.g. "--max-semi-space-size=2"
+      --worker-runtime R  tsx (default: the worker process runs the sources) | compiled (a release from
+                          npm run build, run by plain node, as the image runs it)
       --replay-rounds R   times the fixture set is replayed (default 5)
       --out DIR           where the report and chart go (default bench/results)
       --label TEXT        a name for this run in the report
@@ -169,6 +173,7 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
         targets: { type: 'boolean' },
         'replay-rounds': { type: 'string' },
         'worker-node-options': { type: 'string' },
+        'worker-runtime': { type: 'string' },
         out: { type: 'string' },
         label: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -205,6 +210,11 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
     throw new BenchUsageError('--accounts must be at least the number of currencies');
   }
   const eager = values.eager ?? false;
+  if (values['worker-runtime'] === 'compiled' && (eager || values['in-process'] === true)) {
+    throw new BenchUsageError(
+      '--worker-runtime compiled needs the worker in a process of its own (no --in-process, --eager)',
+    );
+  }
 
   return {
     payments,
@@ -240,6 +250,7 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
     skip: listOf('--skip', BENCH_PHASES, values.skip),
     targets: values.targets ?? false,
     workerNodeOptions: (values['worker-node-options'] ?? '').split(' ').filter((flag) => flag !== ''),
+    workerRuntime: oneOf('--worker-runtime', ['tsx', 'compiled'] as const, values['worker-runtime'], 'tsx'),
     replayRounds: numberFlag(positiveInt('--replay-rounds').default(5), values['replay-rounds']),
     out: values.out ?? 'bench/results',
     label: values.label,

@@ -7,10 +7,11 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import type { WorkflowHandle } from '@temporalio/client';
 import { Client as PgClient } from 'pg';
@@ -51,6 +52,9 @@ import type { BenchEnvironment } from './report';
 import type { WorkerHostConfig } from './worker-host';
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
 import { CEILING_WORKFLOWS_PATH } from './worker-host';
+
+const execFileAsync = promisify(execFile);
+const PROJECT_ROOT = path.resolve(__dirname, '..');
 
 const NAMESPACE = 'default';
 const WEBHOOK_SECRET = 'bench-webhook-secret-0123456789';
@@ -218,6 +222,20 @@ async function runBenchmark(options: BenchOptions, say: (line: string) => void) 
     cleanups.push(() => devServer.stop());
     say(`Temporal dev server on ${devServer.address} (SQLite file, pid ${devServer.pid})`);
 
+    // The deployed form: the release `npm run build` makes, with the benchmark's own worker process compiled in.
+    let compiledWorker: string | undefined;
+    if (options.workerRuntime === 'compiled') {
+      const releaseDir = path.join(PROJECT_ROOT, 'test-results', `bench-release-${process.pid}`);
+      say(`building a release in ${path.relative(PROJECT_ROOT, releaseDir)} for the compiled worker`);
+      await execFileAsync(
+        process.execPath,
+        ['--import', 'tsx', path.join(PROJECT_ROOT, 'workers', 'build.ts'), releaseDir, '--include', 'bench'],
+        { cwd: PROJECT_ROOT },
+      );
+      cleanups.push(() => rm(releaseDir, { recursive: true, force: true }));
+      compiledWorker = path.join(releaseDir, 'js', 'bench', 'worker-process.js');
+    }
+
     // Bundles are written once; with --bundle worker each worker bundles at its own start instead.
     const paymentBundle = await bundleWorkflows();
     const paymentBundlePath = path.join(tempDir, 'payment-workflows.js');
@@ -339,6 +357,7 @@ async function runBenchmark(options: BenchOptions, say: (line: string) => void) 
     const arrival = options.rate === undefined ? {} : { ratePerSec: options.rate };
     const common = {
       inProcess: options.inProcess,
+      ...(compiledWorker === undefined ? {} : { compiledWorker }),
       total: options.payments,
       warmup: options.warmup,
       concurrency: options.concurrency,

@@ -34,11 +34,14 @@ interface RunningWorker {
   stop(): Promise<{ ledger: LedgerCheck | undefined; signalFailures: number }>;
 }
 
-async function forkWorker(config: WorkerHostConfig): Promise<RunningWorker> {
-  // Node itself, with tsx as a loader, so the pid measured is the worker's and not a launcher's.
-  const child = fork(WORKER_PROCESS, [], {
+async function forkWorker(
+  config: WorkerHostConfig,
+  compiledEntry: string | undefined,
+): Promise<RunningWorker> {
+  // Node itself (with tsx as a loader for the sources), so the pid measured is the worker's and not a launcher's.
+  const child = fork(compiledEntry ?? WORKER_PROCESS, [], {
     cwd: PROJECT_ROOT,
-    execArgv: ['--import', 'tsx', ...config.nodeOptions],
+    execArgv: compiledEntry === undefined ? ['--import', 'tsx', ...config.nodeOptions] : config.nodeOptions,
     env: { ...process.env, BENCH_WORKER_CONFIG: JSON.stringify(config) },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
@@ -109,6 +112,8 @@ export interface PhaseSpec {
   name: string;
   worker: WorkerHostConfig;
   inProcess: boolean;
+  /** A release's compiled `bench/worker-process.js` to fork instead of the sources under tsx. */
+  compiledWorker?: string;
   /** The client the harness starts runs with, unless the worker runs here (its client is used then). */
   client: Client;
   launch: Launcher;
@@ -194,7 +199,9 @@ function moments(record: RunRecord): Moment[] {
 /** Runs one phase and returns what it measured; the worker is stopped whatever happens. */
 export async function runPhase(spec: PhaseSpec): Promise<PhaseResult> {
   const loadBefore = loadAverage();
-  const worker = spec.inProcess ? await inProcessWorker(spec.worker) : await forkWorker(spec.worker);
+  const worker = spec.inProcess
+    ? await inProcessWorker(spec.worker)
+    : await forkWorker(spec.worker, spec.compiledWorker);
   let stopped: { ledger: LedgerCheck | undefined; signalFailures: number } | undefined;
   try {
     const client = worker.client ?? spec.client;

@@ -138,6 +138,7 @@ export function buildReport(input: ReportInput) {
       worker: {
         in_process: options.inProcess,
         bundle: options.bundle,
+        runtime: options.workerRuntime,
         workflow_slots: options.workflowSlots ?? 'sdk default (40)',
         activity_slots: options.activitySlots ?? 'sdk default (100)',
         workflow_polls: options.workflowPolls ?? 'sdk default (10)',

@@ -118,6 +118,14 @@ const EXPERIMENTS: Experiment[] = [
     before: { label: 'default', args: [] },
     after: { label: 'semi-space 2 MiB', args: ['--worker-node-options=--max-semi-space-size=2'] },
   },
+  {
+    name: 'runtime',
+    question:
+      'worker memory with every payment in flight: the sources under tsx against the compiled release (npm run build)',
+    common: ['--targets', '--skip', 'ceiling,payments,replay,at-70'],
+    before: { label: 'tsx', args: [] },
+    after: { label: 'compiled', args: ['--worker-runtime', 'compiled'] },
+  },
 ];
 
 const phaseSchema = z.object({

@@ -4,7 +4,6 @@
  * runs in a process of its own (worker-process.ts) so its CPU and memory can be read alone, or inside the harness
  * when eager start needs the client and worker to share one connection.
  */
-import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import type { WorkflowClientInterceptor } from '@temporalio/client';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Worker } from '@temporalio/worker';
@@ -94,7 +93,7 @@ export interface WorkerHost {
 }
 
 /** The ceiling's workflow module, bundled into the ceiling worker's sandbox. */
-export const CEILING_WORKFLOWS_PATH = path.join(__dirname, 'ceiling', 'workflow.ts');
+export const CEILING_WORKFLOWS_PATH = require.resolve('./ceiling/workflow');
 
 const requestEagerStart: WorkflowClientInterceptor = {
   startWithDetails: (input, next) =>

@@ -63,6 +63,11 @@ describe('benchmark arguments', () => {
     assert.equal(options.targets, true);
   });
 
+  test('runs the worker from the sources unless told to run a compiled release', () => {
+    assert.equal(parseBenchArgs([], env).workerRuntime, 'tsx');
+    assert.equal(parseBenchArgs(['--worker-runtime', 'compiled'], env).workerRuntime, 'compiled');
+  });
+
   test('eager start brings the worker into the harness process', () => {
     const options = parseBenchArgs(['--eager'], env);
     assert.equal(options.eager, true);
@@ -79,6 +84,8 @@ describe('benchmark arguments', () => {
     [['--currencies', 'EUR,XYZ'], /unknown currency/],
     [['--skip', 'payments,lunch'], /not one of/],
     [['--bundle', 'maybe'], /not one of/],
+    [['--worker-runtime', 'bun'], /not one of/],
+    [['--worker-runtime', 'compiled', '--eager'], /a process of its own/],
     [['--accounts', '1', '--currencies', 'EUR,USD'], /at least the number of currencies/],
     [['--frobnicate'], /Unknown option/],
   ] as const) {
