@@ -4,14 +4,11 @@
  * what each call answered and in the customers stored. Retries of one registration racing each other are the
  * case a worker meets when an activity attempt times out while the first is still running.
  */
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import fc from 'fast-check';
+import fc from '../support/fast-check';
 import { CustomerError, CustomerStore, customerIdFor } from '../../services/customers';
-import { Ledger } from '../../services/ledger';
-import { dropSchema, TEST_DATABASE_URL, uniqueSchema } from '../support/postgres';
-
-if (process.env.FC_SEED !== undefined) fc.configureGlobal({ seed: Number(process.env.FC_SEED) });
+import { ledgerOnPostgresPerSuite } from '../support/ledger';
 
 interface Call {
   registration: number;
@@ -65,28 +62,14 @@ function copy(model: Model): Model {
 }
 
 describe('customer properties on PostgreSQL', () => {
-  const schema = uniqueSchema('customer_props');
-  let ledger: Ledger;
-  let customers: CustomerStore;
+  const suiteLedger = ledgerOnPostgresPerSuite('customer_props', 8);
   let run = 0;
-
-  before(async () => {
-    ledger = await Ledger.open({ databaseUrl: TEST_DATABASE_URL, schema, poolSize: 8 });
-    customers = new CustomerStore(ledger.database);
-  });
-
-  after(async () => {
-    try {
-      await ledger.close();
-    } finally {
-      await dropSchema(schema);
-    }
-  });
 
   it(
     'explains every concurrent batch of registrations by some serial order',
     { timeout: 240_000 },
     async () => {
+      const customers = new CustomerStore(suiteLedger().database);
       await fc.assert(
         fc.asyncProperty(batchesArb, async (batches) => {
           run += 1;

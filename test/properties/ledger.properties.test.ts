@@ -5,7 +5,7 @@
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import fc from 'fast-check';
+import fc from '../support/fast-check';
 import { Ledger, isLedgerError } from '../../services/ledger';
 import type {
   Account,
@@ -16,7 +16,7 @@ import type {
   Transfer,
   TransferInput,
 } from '../../services/ledger';
-import { dropSchema, TEST_DATABASE_URL, uniqueSchema } from '../support/postgres';
+import { ledgerOnPostgresPerSuite } from '../support/ledger';
 
 const CURRENCIES = ['EUR', 'USD'] as const;
 type Currency = (typeof CURRENCIES)[number];
@@ -24,9 +24,6 @@ const SYSTEM_KINDS = ['funding', 'clearing', 'settlement'] as const;
 
 /** The largest balance either way that the ledger reads back exactly. */
 const MAX_EXACT = BigInt(Number.MAX_SAFE_INTEGER);
-
-// A failure prints its seed; FC_SEED=<seed> generates the same cases again (concurrent outcomes may still differ).
-if (process.env.FC_SEED !== undefined) fc.configureGlobal({ seed: Number(process.env.FC_SEED) });
 
 /** Generous: the machine is shared, and a failing property shrinks through many more runs than it passes. */
 const PROPERTY_TIMEOUT_MS = 240_000;
@@ -826,25 +823,13 @@ const sequenceArb = fc
   .map(([opens, commands]) => resolve([...opens, ...commands]));
 
 describe('ledger properties on PostgreSQL', () => {
-  const schema = uniqueSchema('ledger_props');
-  let ledger: Ledger;
-
-  before(async () => {
-    ledger = await Ledger.open({ databaseUrl: TEST_DATABASE_URL, schema, poolSize: 8 });
-  });
-
-  after(async () => {
-    try {
-      await ledger.close();
-    } finally {
-      await dropSchema(schema);
-    }
-  });
+  const suiteLedger = ledgerOnPostgresPerSuite('ledger_props', 8);
 
   it(
     'keeps every invariant and matches the model over any sequence of opens, closings, transfers and reversals',
     { timeout: PROPERTY_TIMEOUT_MS },
     async () => {
+      const ledger = suiteLedger();
       await fc.assert(
         fc.asyncProperty(sequenceArb, (ops) => runSequentially(ledger, ops)),
         { numRuns: 40, includeErrorInReport: true },
@@ -856,6 +841,7 @@ describe('ledger properties on PostgreSQL', () => {
     'explains every concurrent batch of operations by some serial order',
     { timeout: PROPERTY_TIMEOUT_MS },
     async () => {
+      const ledger = suiteLedger();
       const scenarioArb = fc.record({
         setup: fc.array(openArb, { minLength: 1, maxLength: 3 }),
         commands: fc.array(commandArb, { minLength: 2, maxLength: 30, size: 'medium' }),
@@ -880,6 +866,7 @@ describe('ledger properties on PostgreSQL', () => {
     'lets racing debits on one account through only while the balance covers them',
     { timeout: PROPERTY_TIMEOUT_MS },
     async () => {
+      const ledger = suiteLedger();
       const raceArb = fc.record({
         balance: fc.integer({ min: 0, max: 3_000 }),
         debits: fc.array(

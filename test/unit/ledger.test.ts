@@ -4,6 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Ledger, isLedgerError, migrate, MIGRATIONS } from '../../services/ledger';
+import { ledgerOnPostgresPerSuite } from '../support/ledger';
 import { dropSchema, TEST_DATABASE_URL, uniqueSchema as schemaFor } from '../support/postgres';
 import type { LedgerError, LedgerErrorCode, LedgerOptions } from '../../services/ledger';
 
@@ -711,23 +712,11 @@ describe('ledger in a PGlite data directory', () => {
 });
 
 describe('ledger on PostgreSQL under concurrency', () => {
-  const schema = uniqueSchema('concurrency');
-  let ledger: Ledger;
-
-  before(async () => {
-    ledger = await Ledger.open({ databaseUrl: DATABASE_URL, schema, poolSize: 12 });
-    await ledger.ensureSystemAccounts('EUR');
-  });
-
-  after(async () => {
-    try {
-      await ledger.close();
-    } finally {
-      await dropSchema(schema);
-    }
-  });
+  const suiteLedger = ledgerOnPostgresPerSuite('ledger_concurrency', 12);
+  before(() => suiteLedger().ensureSystemAccounts('EUR'));
 
   test('lets exactly the affordable number of concurrent debits through', async () => {
+    const ledger = suiteLedger();
     const customer = await fundedCustomer(ledger, 'race', 1_000);
     const attempts = Array.from({ length: 10 }, (_, i) =>
       ledger.transfer({
@@ -751,6 +740,7 @@ describe('ledger on PostgreSQL under concurrency', () => {
   });
 
   test('returns one and the same transfer to concurrent calls with the same key', async () => {
+    const ledger = suiteLedger();
     const customer = await fundedCustomer(ledger, 'same-key', 1_000);
     const request = {
       idempotencyKey: 'same-key:debit',
@@ -766,6 +756,7 @@ describe('ledger on PostgreSQL under concurrency', () => {
   });
 
   test('lets exactly one of several concurrent reversals under different keys through', async () => {
+    const ledger = suiteLedger();
     const customer = await fundedCustomer(ledger, 'undo-race', 1_000);
     const debit = await ledger.transfer({
       idempotencyKey: 'undo-race:debit',
@@ -799,6 +790,7 @@ describe('ledger on PostgreSQL under concurrency', () => {
   });
 
   test('returns one and the same reversal to concurrent calls with the same key, round after round', async () => {
+    const ledger = suiteLedger();
     // A same-key caller can find no reversal under its key and then, one statement later, see the winner's reversal
     // of the original: that is its own reversal to return, never an already_reversed refusal.
     for (let round = 0; round < 25; round += 1) {
@@ -823,6 +815,7 @@ describe('ledger on PostgreSQL under concurrency', () => {
   });
 
   test('gives same-key calls racing a closing one answer: the transfer, or both refused as closed', async () => {
+    const ledger = suiteLedger();
     // A call that passed the lookup by key and then waited for the account lock may find the account closed by
     // then, although its twin committed first: the twin's transfer is its answer, as in any serial order.
     for (let round = 0; round < 40; round += 1) {
@@ -852,6 +845,7 @@ describe('ledger on PostgreSQL under concurrency', () => {
   });
 
   test('closes an account racing its opening, or finds it missing, never calls it a system account', async () => {
+    const ledger = suiteLedger();
     for (let round = 0; round < 40; round += 1) {
       const id = `open-close-race-${round}:customer`;
       const [, closing] = await Promise.allSettled([
@@ -870,6 +864,7 @@ describe('ledger on PostgreSQL under concurrency', () => {
   });
 
   test('completes concurrent transfers in opposite directions between the same accounts without deadlock', async () => {
+    const ledger = suiteLedger();
     const alice = await fundedCustomer(ledger, 'pingpong-a', 5_000);
     const bob = await fundedCustomer(ledger, 'pingpong-b', 5_000);
     const transfers = Array.from({ length: 20 }, (_, i) =>
@@ -915,6 +910,7 @@ describe('ledger on PostgreSQL under concurrency', () => {
   });
 
   test('keeps the books of two schemas apart', async () => {
+    const ledger = suiteLedger();
     const other = uniqueSchema('other');
     const second = await Ledger.open({ databaseUrl: DATABASE_URL, schema: other, poolSize: 2 });
     try {
