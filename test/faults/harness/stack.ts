@@ -4,6 +4,7 @@
  * of its own, and the worker as a separate process. Everything it starts, it stops; everything it creates, it removes.
  */
 import { execFile } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -51,6 +52,8 @@ let release: Promise<Release> | undefined;
 function builtRelease(): Promise<Release> {
   release ??= (async () => {
     const dir = path.join(PROJECT_ROOT, 'test-results', `release-${process.pid}`);
+    // The release serves every scenario of this process; it goes with the process.
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
     await execFileAsync(process.execPath, ['--import', 'tsx', path.join('workers', 'build.ts'), dir], {
       cwd: PROJECT_ROOT,
     });
