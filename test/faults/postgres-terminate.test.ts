@@ -25,6 +25,18 @@ async function terminateOurs(): Promise<number> {
   return found.rows.length;
 }
 
+/** Waits until one of our connections runs `statement`, so a termination interrupts it rather than precedes it. */
+async function untilRunning(statement: string): Promise<void> {
+  for (;;) {
+    const { rows } = await admin.query(
+      "SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND state = 'active' AND strpos(query, $2) > 0",
+      [appName, statement],
+    );
+    if (rows.length > 0) return;
+    await sleep(20);
+  }
+}
+
 before(async () => {
   const url = new URL(TEST_DATABASE_URL);
   url.searchParams.set('application_name', appName);
@@ -70,10 +82,11 @@ describe('PostgreSQL connections terminated by the server', () => {
   });
 
   it('fail only the statement a termination interrupts', async () => {
-    const slow = db.query('SELECT pg_sleep(5)');
-    await sleep(300);
-    await terminateOurs();
-    await assert.rejects(slow);
+    // The rejection is expected before the test awaits it: its handler is attached now, not after the kill.
+    const slow = assert.rejects(db.query('SELECT pg_sleep(5)'));
+    await untilRunning('SELECT pg_sleep(5)');
+    assert.ok((await terminateOurs()) > 0);
+    await slow;
     assert.deepEqual(await db.query('SELECT 2 AS two'), [{ two: 2 }]);
   });
 });
