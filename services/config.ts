@@ -86,7 +86,7 @@ export const configSchema = z.object({
       .string()
       .regex(/^\d{1,7}$/, 'must be a whole number')
       .transform(Number)
-      .pipe(z.number().min(2, 'must be at least 2'))
+      .refine((n) => n === 0 || n >= 2, 'must be 0 (no cache: every workflow task a replay) or at least 2')
       .optional(),
   ),
   SMTP_URL: z

@@ -18,9 +18,10 @@ describe('configuration', () => {
     assert.doesNotThrow(() => loadConfig(env));
   });
 
-  test('bounds the worker cache only when asked, and refuses a bound below two runs', () => {
+  test('bounds the worker cache only when asked: none at all, or at least two runs', () => {
     assert.equal(loadConfig({}).WORKER_MAX_CACHED_WORKFLOWS, undefined);
     assert.equal(loadConfig({ WORKER_MAX_CACHED_WORKFLOWS: '150' }).WORKER_MAX_CACHED_WORKFLOWS, 150);
+    assert.equal(loadConfig({ WORKER_MAX_CACHED_WORKFLOWS: '0' }).WORKER_MAX_CACHED_WORKFLOWS, 0);
     for (const bad of ['1', '2.5', 'lots', '-5']) {
       assert.throws(
         () => loadConfig({ WORKER_MAX_CACHED_WORKFLOWS: bad }),
