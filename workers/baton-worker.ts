@@ -22,6 +22,9 @@ import { startWebhookReceiver } from './webhook-receiver';
 /** The workflows module the worker bundles into its sandbox (source under tsx, compiled under plain node). */
 export const WORKFLOWS_PATH = require.resolve('../workflows');
 
+/** The workflow interceptors bundled beside them: signals and updates handled after their activation's other jobs. */
+export const WORKFLOW_INTERCEPTORS_PATH = require.resolve('../workflows/message-order');
+
 // The bundler reports every module it packs at info level; only problems are worth a line.
 const quietBundlerLogger = new DefaultLogger('WARN');
 
@@ -30,6 +33,7 @@ export function bundleWorkflows(): Promise<WorkflowBundleWithSourceMap> {
   // The failure converter runs inside the sandbox too, so a prebuilt bundle must carry it.
   return bundleWorkflowCode({
     workflowsPath: WORKFLOWS_PATH,
+    workflowInterceptorModules: [WORKFLOW_INTERCEPTORS_PATH],
     failureConverterPath: FAILURE_CONVERTER_PATH,
     logger: quietBundlerLogger,
   });

@@ -20,7 +20,7 @@ import { searchAttributeKeys } from './search-attributes';
  * Revision of the payment workflow's code, as replay fixture files are named (`payment-settled.v1.json`). Bump it
  * with every change made behind a patch, and record the new revision's fixtures beside the old ones.
  */
-export const PAYMENT_REVISION = 'v2';
+export const PAYMENT_REVISION = 'v3';
 
 /** Task queue the payment and registration workflows and their activities are served on. */
 export const TASK_QUEUE = 'baton';

@@ -42,6 +42,7 @@ import type {
   PaymentTimings,
   ReviewDecision,
 } from './payment-contract';
+import { MESSAGES_AFTER_OTHER_JOBS } from './message-order';
 import { contactForAccount, deliver } from './notify';
 import { summarizedActivities } from './activity-summary';
 import { isRecord } from './input-checks';
@@ -93,6 +94,8 @@ interface Compensation {
 
 /** Pays a beneficiary from a customer's ledger account. Returns where the payment ended. */
 export async function paymentWorkflow(request: PaymentRequest): Promise<PaymentState> {
+  // Asked in the first activation, as the interceptor does, so both read the same answer for the whole run.
+  const messagesAfterOtherJobs = patched(MESSAGES_AFTER_OTHER_JOBS);
   if (!isRecord(request)) {
     // Nothing to build a state from: the run fails at once, with a failure no retry would change.
     throw ApplicationFailure.create({
@@ -144,27 +147,7 @@ export async function paymentWorkflow(request: PaymentRequest): Promise<PaymentS
     bankSignals.push(signal);
   });
 
-  setHandler(
-    reviewUpdate,
-    async (decision) => {
-      reviewDecision = decision;
-      await condition(() => state.status !== PaymentStatus.AwaitingAmlReview);
-      return state;
-    },
-    {
-      validator: (decision: ReviewDecision) => {
-        if (state.status !== PaymentStatus.AwaitingAmlReview || reviewDecision !== undefined) {
-          throw new Error(`payment ${state.paymentId} is ${state.status}, not awaiting AML review`);
-        }
-        if (decision.decision !== 'approve' && decision.decision !== 'reject') {
-          throw new Error('decision must be "approve" or "reject"');
-        }
-        if (typeof decision.reviewer !== 'string' || decision.reviewer.trim() === '') {
-          throw new Error('a review needs the reviewer');
-        }
-      },
-    },
-  );
+  if (messagesAfterOtherJobs) acceptReviews();
 
   setHandler(
     cancelUpdate,
@@ -250,12 +233,43 @@ export async function paymentWorkflow(request: PaymentRequest): Promise<PaymentS
     if (result.decision === AmlDecision.Review) await awaitReview();
   }
 
+  function acceptReviews(): void {
+    setHandler(
+      reviewUpdate,
+      async (decision) => {
+        reviewDecision = decision;
+        await condition(() => state.status !== PaymentStatus.AwaitingAmlReview);
+        return state;
+      },
+      {
+        validator: (decision: ReviewDecision) => {
+          if (state.status !== PaymentStatus.AwaitingAmlReview || reviewDecision !== undefined) {
+            throw new Error(`payment ${state.paymentId} is ${state.status}, not awaiting AML review`);
+          }
+          if (decision.decision !== 'approve' && decision.decision !== 'reject') {
+            throw new Error('decision must be "approve" or "reject"');
+          }
+          if (typeof decision.reviewer !== 'string' || decision.reviewer.trim() === '') {
+            throw new Error('a review needs the reviewer');
+          }
+        },
+      },
+    );
+  }
+
   async function awaitReview(): Promise<void> {
     moveTo(PaymentStatus.AwaitingAmlReview);
-    const decided = await condition(
+    // Started before the handler exists: the deadline's timer comes first, as in every history so far.
+    const waiting = condition(
       () => reviewDecision !== undefined || state.cancelRequested,
       timings.amlReviewTimeoutMs,
     );
+    // A run from before the message ordering may have accepted its review live in the workflow task that also
+    // carried the screening result, after the commands that result led to; replay hands it both in one
+    // activation, review first (see message-order.ts). With no handler until here, the SDK holds the update until
+    // this registration, after the same commands, as live. Before it, a review finds no handler and is refused.
+    if (!messagesAfterOtherJobs) acceptReviews();
+    const decided = await waiting;
     const at = new Date().toISOString();
     if (!decided || reviewDecision === undefined) {
       if (state.cancelRequested) throw new PaymentStop(PaymentStatus.Cancelled);

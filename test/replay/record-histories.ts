@@ -239,10 +239,16 @@ async function main(): Promise<void> {
   } finally {
     await stack.stop();
   }
-  const kept = (await readManifest()).filter((entry) => !recorded.some((r) => r.file === entry.file));
-  const manifest = [...kept, ...recorded].sort((a, b) => a.file.localeCompare(b.file));
+  const listed = await listInManifest(recorded);
+  console.log(`wrote ${recorded.length} histories; the manifest lists ${listed}`);
+}
+
+/** Adds (or replaces) these fixtures in the manifest; returns how many it lists. */
+export async function listInManifest(entries: readonly FixtureEntry[]): Promise<number> {
+  const kept = (await readManifest()).filter((entry) => !entries.some((e) => e.file === entry.file));
+  const manifest = [...kept, ...entries].sort((a, b) => a.file.localeCompare(b.file));
   await writeFile(MANIFEST, JSON.stringify(manifest, null, 2) + '\n');
-  console.log(`wrote ${recorded.length} histories; the manifest lists ${manifest.length}`);
+  return manifest.length;
 }
 
 if (require.main === module) {

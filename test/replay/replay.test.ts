@@ -10,9 +10,10 @@ import { before, describe, test } from 'node:test';
 import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
 import { FAILURE_CONVERTER_PATH } from '../../services/codec';
-import { bundleWorkflows, quietWorkerRuntime } from '../../workers/baton-worker';
+import { bundleWorkflows, quietWorkerRuntime, WORKFLOWS_PATH } from '../../workers/baton-worker';
 import { replayHistories } from '../../workers/replay';
 import type { HistoryToReplay } from '../../workers/replay';
+import { PAYMENT_REVISION } from '../../workflows/payment-contract';
 import { HISTORIES_DIR, readManifest } from './record-histories';
 import type { FixtureEntry } from './record-histories';
 
@@ -47,6 +48,9 @@ describe('replaying recorded histories', () => {
       'registration-sms-fallback',
       'registration-duplicate-email',
       'registration-preference-changed',
+      'payment-race-review',
+      'payment-race-cancel',
+      'payment-race-bank-status',
     ]) {
       assert.ok(branches.has(branch), `a fixture records ${branch}`);
     }
@@ -80,6 +84,24 @@ describe('replaying recorded histories', () => {
         /debitAccount|screenBeneficiary/,
         'the message names the diverging step',
       );
+    }
+  });
+
+  test('needs the message ordering to replay the raced histories of the current revision', async () => {
+    // The same workflow code, bundled without the interceptor that handles messages after the other jobs.
+    const unordered = await bundleWorkflowCode({
+      workflowsPath: WORKFLOWS_PATH,
+      failureConverterPath: FAILURE_CONVERTER_PATH,
+      logger: new DefaultLogger('WARN'),
+    });
+    const raced = manifest.filter(
+      (entry) => entry.revision === PAYMENT_REVISION && /^payment-race-(review|cancel)$/.test(entry.branch),
+    );
+    assert.equal(raced.length, 2);
+    const outcomes = await replayHistories(await Promise.all(raced.map(load)), unordered);
+    for (const outcome of outcomes) {
+      assert.equal(outcome.ok, false, `${outcome.source} should not replay without the message ordering`);
+      assert.match(outcome.message ?? '', /TMPRL1100/, outcome.source);
     }
   });
 });
