@@ -4,6 +4,9 @@
  * injects one kind of fault, then all of them at once, and checks the invariants from the ledger and the sinks.
  * The report is printed at the end and written to test-results/faults-report.json.
  *
+ * Every scenario stops at the first nondeterminism (or a run whose workflow task keeps failing) the worker reports,
+ * and ends by replaying every history it wrote with nothing cached.
+ *
  * FAULT_SEED repeats a run's load plan and fault draws; FAULT_ONLY=<name>[,<name>] runs only the named scenarios.
  */
 import assert from 'node:assert/strict';
@@ -70,6 +73,16 @@ const SCENARIOS: readonly ScenarioSpec[] = [
     inject: (ctx) => [bankOutage(ctx, [0.1, 0.45]), releaseOutOfOrder(ctx)],
   },
   {
+    name: 'replay-every-task',
+    tag: 'zc',
+    title:
+      'finishes every run when the worker caches nothing, so each workflow task replays the history so far, and is SIGKILLed',
+    // Every update, signal and timer path the load has: reviews, duplicate and late webhooks, polls, kills.
+    workerEnv: { WORKER_MAX_CACHED_WORKFLOWS: '0' },
+    bankFaults: { submit500: 0, lostAnswer: 8, twice: 15, late: 10, outOfOrder: 8, dropped: 10, forged: 0 },
+    inject: (ctx) => [killWorker(ctx, [0.2, 0.55]), releaseOutOfOrder(ctx)],
+  },
+  {
     name: 'everything-at-once',
     tag: 'all',
     title: 'loses and duplicates nothing when every fault strikes in the same run',
@@ -116,6 +129,16 @@ describe('baton under faults', () => {
     it(`${spec.name}: ${spec.title}`, { skip }, async () => {
       const report = await runScenario(spec, (baseSeed + index * 7919) % 2 ** 31);
       reports.push(report);
+      assert.deepEqual(
+        report.workflowTaskFailures,
+        [],
+        `${spec.name} (seed ${report.seed}): the worker failed workflow tasks; see ${report.logs}/worker.log`,
+      );
+      assert.deepEqual(
+        report.replayFailures,
+        [],
+        `${spec.name} (seed ${report.seed}): histories a worker with nothing cached cannot replay`,
+      );
       assert.equal(
         report.error,
         undefined,

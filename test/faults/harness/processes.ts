@@ -9,6 +9,7 @@ import { createWriteStream } from 'node:fs';
 import type { WriteStream } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import { WorkflowTaskFailures } from './task-failures';
 
 /** Root of the project. */
 export const PROJECT_ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -62,6 +63,8 @@ export class WorkerProcess {
   unexpectedExits = 0;
   /** Every start, in order. */
   readonly starts: WorkerStart[] = [];
+  /** The workflow tasks it reported failing, over all its starts. */
+  readonly taskFailures = new WorkflowTaskFailures();
 
   constructor(
     /** The worker's entry file: a release's `js/workers/worker.js`. */
@@ -91,6 +94,7 @@ export class WorkerProcess {
     const ready = new Promise<void>((resolve) => (markReady = resolve));
     const onLine = (line: string) => {
       this.log.write(`[worker ${pid}] ${line}`);
+      this.taskFailures.observe(line);
       if (line.startsWith('worker polling')) {
         becameReady = true;
         markReady();

@@ -36,6 +36,10 @@ export interface ScenarioReport {
   faults: Record<string, number>;
   recoveries: Recovery[];
   workerUnexpectedExits: number;
+  /** Runs whose workflow task failed with nondeterminism or again and again, as the worker reported them. */
+  workflowTaskFailures: string[];
+  /** Runs whose history a worker with nothing cached cannot replay. */
+  replayFailures: string[];
   outcomes: Record<string, number>;
   messages: CheckResult['messages'] | null;
   webhooks: { delivered: number; forgedSent: number; forgedRefused: number; forgedBeforeBankDecided: number };

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { uniqueSchema } from '../../support/postgres';
 import type { BankFaultMix, FaultContext } from './faults';
 import { FaultLog, forgeWebhooks, planBankFaults } from './faults';
+import { replayEveryRun } from './determinism';
 import { checkInvariants } from './invariants';
 import { driveLoad, planLoad, Progress, seedPayers } from './load';
 import { PROJECT_ROOT } from './processes';
@@ -22,6 +23,8 @@ export interface ScenarioSpec {
   /** What it shows, as the test's name. */
   title: string;
   bankFaults?: BankFaultMix;
+  /** Settings of the scenario's worker beyond the stack's own. */
+  workerEnv?: NodeJS.ProcessEnv;
   inject: (ctx: FaultContext) => Promise<void>[];
 }
 
@@ -33,7 +36,7 @@ const SETTLE_MS = 3_000;
 /** Runs one scenario and reports it; throws only when the stack itself cannot be started. */
 export async function runScenario(spec: ScenarioSpec, seed: number): Promise<ScenarioReport> {
   const startedAt = Date.now();
-  const stack = await startFaultStack(spec.name, uniqueSchema(`faults_${spec.tag}`));
+  const stack = await startFaultStack(spec.name, uniqueSchema(`faults_${spec.tag}`), spec.workerEnv);
   const rng = new Rng(seed);
   const plan = planLoad(spec.tag, rng);
   const progress = new Progress(plan.payments.length + plan.registrations.length);
@@ -70,6 +73,13 @@ export async function runScenario(spec: ScenarioSpec, seed: number): Promise<Sce
       neverAccepted: 0,
     },
   };
+  // Nondeterminism, or a run whose workflow task keeps failing, ends the scenario at once: no later check can
+  // pass, and the run would otherwise sit until the deadline.
+  stack.worker.taskFailures.onProblem((problem) => {
+    stack.log.write(`[harness] stopping: ${problem}`);
+    stopped = true;
+    signalStop();
+  });
   try {
     await seedPayers(stack, plan.payers);
     if (spec.bankFaults) planBankFaults(ctx, spec.bankFaults);
@@ -108,6 +118,7 @@ export async function runScenario(spec: ScenarioSpec, seed: number): Promise<Sce
     await sleep(SETTLE_MS);
 
     const checked = await checkInvariants(stack, plan, progress, log.forged);
+    const replayFailures = await replayEveryRun(stack, [...progress.accepted.keys()]);
     const finished = [...progress.ended.values()].filter((end) => end.failure === undefined).length;
     const report: ScenarioReport = {
       ...base,
@@ -125,6 +136,8 @@ export async function runScenario(spec: ScenarioSpec, seed: number): Promise<Sce
       faults: { ...log.counts },
       recoveries: log.recoveries(progress),
       workerUnexpectedExits: stack.worker.unexpectedExits,
+      workflowTaskFailures: [...stack.worker.taskFailures.problems],
+      replayFailures,
       outcomes: checked.outcomes,
       messages: checked.messages,
       webhooks: {
@@ -151,6 +164,8 @@ export async function runScenario(spec: ScenarioSpec, seed: number): Promise<Sce
       faults: { ...log.counts },
       recoveries: [],
       workerUnexpectedExits: stack.worker.unexpectedExits,
+      workflowTaskFailures: [...stack.worker.taskFailures.problems],
+      replayFailures: [],
       outcomes: {},
       messages: null,
       webhooks: { delivered: 0, forgedSent: 0, forgedRefused: 0, forgedBeforeBankDecided: 0 },

@@ -81,6 +81,8 @@ export interface FaultStack {
   readonly mailSink: SmtpSink;
   readonly smsSink: LocalTwilio;
   readonly worker: WorkerProcess;
+  /** The prebuilt workflow bundle the worker runs, for replaying what it wrote. */
+  readonly workflowBundlePath: string;
   /** The harness's own log: what it injected and when. */
   readonly log: LineLog;
   readonly logDir: string;
@@ -99,7 +101,12 @@ function withAppName(url: string, appName: string): string {
 }
 
 /** Starts a scenario stack; on failure, stops whatever had started and rethrows. */
-export async function startFaultStack(name: string, schema: string): Promise<FaultStack> {
+export async function startFaultStack(
+  name: string,
+  schema: string,
+  /** Settings of this scenario's worker on top of the stack's own (a zero cache, say). */
+  workerEnv: NodeJS.ProcessEnv = {},
+): Promise<FaultStack> {
   const cleanups: (() => Promise<unknown>)[] = [];
   const logDir = path.join(FAULT_LOG_ROOT, name);
   await rm(logDir, { recursive: true, force: true });
@@ -194,6 +201,7 @@ export async function startFaultStack(name: string, schema: string): Promise<Fau
         TEMPORAL_TLS_SERVER_NAME: '',
         AML_WATCHLIST_PATH: '',
         WORKFLOW_BUNDLE_PATH: release.bundle,
+        ...workerEnv,
       },
       workerLog,
     );
@@ -222,6 +230,7 @@ export async function startFaultStack(name: string, schema: string): Promise<Fau
       mailSink,
       smsSink,
       worker,
+      workflowBundlePath: release.bundle,
       log,
       logDir,
       async killTemporal(downMs) {

@@ -1,0 +1,37 @@
+/** Every history a fault scenario wrote, replayed at its end by a worker with nothing cached. */
+import { Worker } from '@temporalio/worker';
+import { createDataConverter, LOCAL_DEV_KEYS, parseKeyRing } from '../../../services/codec';
+import { loadWorkflowBundle } from '../../../workers/baton-worker';
+import type { FaultStack } from './stack';
+
+/**
+ * Replays the history of every run the scenario started with the worker's own workflow bundle and nothing cached;
+ * returns one line per run that does not replay, or whose history could not be read.
+ */
+export async function replayEveryRun(stack: FaultStack, workflowIds: readonly string[]): Promise<string[]> {
+  const problems: string[] = [];
+  async function* histories() {
+    for (const workflowId of workflowIds) {
+      try {
+        yield { workflowId, history: await stack.client.workflow.getHandle(workflowId).fetchHistory() };
+      } catch (err) {
+        problems.push(`${workflowId}: its history could not be read: ${String(err)}`);
+      }
+    }
+  }
+  let replayed = 0;
+  const results = Worker.runReplayHistories(
+    {
+      workflowBundle: await loadWorkflowBundle(stack.workflowBundlePath),
+      dataConverter: createDataConverter(parseKeyRing(LOCAL_DEV_KEYS)),
+      replayName: `faults-${stack.name}`,
+    },
+    histories(),
+  );
+  for await (const result of results) {
+    replayed += 1;
+    if (result.error !== undefined) problems.push(`${result.workflowId}: ${result.error.message}`);
+  }
+  stack.log.write(`[harness] replayed ${replayed} of ${workflowIds.length} histories with nothing cached`);
+  return problems;
+}
