@@ -94,7 +94,7 @@ interface Compensation {
 
 /** Pays a beneficiary from a customer's ledger account. Returns where the payment ended. */
 export async function paymentWorkflow(request: PaymentRequest): Promise<PaymentState> {
-  // Asked in the first activation, as the interceptor does, so both read the same answer for the whole run.
+  // Asked once, in the first activation, as the interceptor asks it: both hold the same answer for the whole run.
   const messagesAfterOtherJobs = patched(MESSAGES_AFTER_OTHER_JOBS);
   if (!isRecord(request)) {
     // Nothing to build a state from: the run fails at once, with a failure no retry would change.
@@ -259,15 +259,15 @@ export async function paymentWorkflow(request: PaymentRequest): Promise<PaymentS
 
   async function awaitReview(): Promise<void> {
     moveTo(PaymentStatus.AwaitingAmlReview);
-    // Started before the handler exists: the deadline's timer comes first, as in every history so far.
     const waiting = condition(
       () => reviewDecision !== undefined || state.cancelRequested,
       timings.amlReviewTimeoutMs,
     );
-    // A run from before the message ordering may have accepted its review live in the workflow task that also
-    // carried the screening result, after the commands that result led to; replay hands it both in one
-    // activation, review first (see message-order.ts). With no handler until here, the SDK holds the update until
-    // this registration, after the same commands, as live. Before it, a review finds no handler and is refused.
+    // A run from before the message ordering registers the handler only here, after the deadline's timer: it may
+    // have accepted its review live in the workflow task that also carried the screening result, after the
+    // commands that result led to, and replay hands both in one activation, review first (see message-order.ts).
+    // With no handler yet, the SDK holds the update until this registration, after those same commands, as live.
+    // Before it, a review finds no handler and is refused.
     if (!messagesAfterOtherJobs) acceptReviews();
     const decided = await waiting;
     const at = new Date().toISOString();
