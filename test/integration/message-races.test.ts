@@ -41,7 +41,9 @@ import type { TestTemporal } from '../support/temporal';
 const EventType = proto.api.enums.v1.EventType;
 const TASK_QUEUE = `message-races-${process.pid}`;
 /** Short, so the query and the workflow task leave the dead worker's sticky queue within seconds. */
-const STICKY_TIMEOUT_MS = 2_000;
+const STICKY_TIMEOUT_MS = 3_000;
+/** Between the query and the activity's completion: a third of the sticky timeout, so each side has a second. */
+const QUERY_LEAD_MS = 1_000;
 const RESULTS_DIR = path.join(__dirname, '..', '..', 'test-results', 'message-races');
 const WORKER_MAIN = path.join(__dirname, '..', 'support', 'workflow-worker-main.ts');
 
@@ -263,8 +265,9 @@ async function runRace(race: Race, attempt: number): Promise<boolean> {
     // Asked while no worker serves the run: it waits on the dead worker's sticky queue, then goes to the new one.
     const early = handle.query(paymentStatusQuery);
     // Gives the query time to reach the server before the activity's completion lands in the history; no event
-    // marks that moment, and the query's own wait is the sticky timeout, four times as long.
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    // marks that moment. The query then waits out the sticky timeout, and the message must follow its answer
+    // before the completion's own workflow task leaves the sticky queue, QUERY_LEAD_MS later.
+    await new Promise((resolve) => setTimeout(resolve, QUERY_LEAD_MS));
     hold.release();
     const seen = await early;
     await race.send(handle);
@@ -288,6 +291,8 @@ async function runRace(race: Race, attempt: number): Promise<boolean> {
 
     const raced =
       race.queryAppliedIt(seen) && (race.update === undefined || acceptedAfterOtherCommands(history));
+    if (!raced)
+      console.log(`${race.name}: attempt ${attempt} missed the race (the query saw ${seen.status})`);
     if (raced && process.env.RECORD_RACE_FIXTURES === '1') {
       await keepAsFixture(race, handle.workflowId, exported.json);
     }
