@@ -64,9 +64,15 @@ async function main(): Promise<void> {
       webhook: { host: config.WEBHOOK_HOST, port: config.WEBHOOK_PORT, secret: config.BANK_WEBHOOK_SECRET },
       log: (line) => console.log(line),
     });
+    const cache = config.WORKER_MAX_CACHED_WORKFLOWS;
     console.log(
       `worker polling ${config.TEMPORAL_ADDRESS} (namespace ${config.TEMPORAL_NAMESPACE}); ` +
-        `bank webhooks on ${running.webhookUrl}`,
+        `bank webhooks on ${running.webhookUrl}` +
+        (cache === undefined
+          ? ''
+          : cache === 0
+            ? '; no workflow cache: every task replays'
+            : `; caches ${cache} runs`),
     );
     // Worker.run() itself drains on SIGINT/SIGTERM; `finished` settles once it has.
     await running.finished;
