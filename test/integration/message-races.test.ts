@@ -59,7 +59,7 @@ interface Hold {
   entered: Promise<void>;
   release(): void;
 }
-const holds = new Map<string, { enter: () => void; released: Promise<void>; hold: Hold }>();
+const holds = new Map<string, { enter: () => void; released: Promise<void> }>();
 const aml = new Map<string, ScreeningResult['decision']>();
 const reversed = new Set<string>();
 
@@ -68,9 +68,8 @@ function holdActivity(paymentId: string, activity: string): Hold {
   let release = () => undefined as void;
   const entered = new Promise<void>((resolve) => (enter = resolve));
   const released = new Promise<void>((resolve) => (release = resolve));
-  const hold = { entered, release };
-  holds.set(`${paymentId}:${activity}`, { enter, released, hold });
-  return hold;
+  holds.set(`${paymentId}:${activity}`, { enter, released });
+  return { entered, release };
 }
 
 async function heldAt(paymentId: string, activity: string): Promise<void> {
