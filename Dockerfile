@@ -18,4 +18,4 @@ COPY --from=build /app/dist ./dist
 ENV WORKFLOW_BUNDLE_PATH=/app/dist/workflow-bundle.js
 
 USER node
-CMD ["node", "dist/js/workers/worker.js"]
+CMD ["node", "dist/js/workers/main.js"]

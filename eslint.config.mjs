@@ -67,8 +67,55 @@ export default tseslint.config(
           paths: forbiddenInWorkflows.filter((m) => !m.includes('*')),
           patterns: [
             {
-              group: ['@electric-sql/*', '../services/*', '../activities/*', '../workers/*'],
+              group: [
+                '@electric-sql/*',
+                '../services/*',
+                '../activities/*',
+                '../workers/*',
+                '../client/*',
+                '../local/*',
+                '../config/*',
+              ],
               allowTypeImports: true,
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // The domain's words are shared by every layer, so they depend on nothing: no Temporal, no I/O, no other folder.
+    files: ['domain/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: forbiddenInWorkflows.filter((m) => !m.includes('*')),
+          patterns: [{ group: ['@temporalio/*', '@electric-sql/*', '../*/**', '!../domain/**'] }],
+        },
+      ],
+    },
+  },
+  {
+    // The real adapters know nothing of Temporal, of the processes they serve, or of the local stand-ins.
+    files: ['services/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: [
+                '@temporalio/*',
+                '**/workflows',
+                '**/workflows/**',
+                '**/activities/**',
+                '**/temporal/**',
+                '**/workers/**',
+                '**/client/**',
+                '**/local/**',
+              ],
+              message: 'services/ are plain adapters: Temporal, the processes and the local stand-ins sit above them.',
             },
           ],
         },

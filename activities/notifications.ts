@@ -13,11 +13,11 @@ import type { CustomerStore } from '../services/customers';
 import type { Ledger } from '../services/ledger';
 import { MailPermanentError } from '../services/mail';
 import type { Mailer, MailMessage } from '../services/mail';
-import type { SendLog, SendState } from '../services/messaging/send-log';
+import type { SendLog, SendState } from '../services/send-log/send-log';
 import { SmsPermanentError, SmsTransientError } from '../services/sms';
 import type { TwilioSms } from '../services/sms';
 import { renderSmsText } from '../services/mail';
-import type { Channel } from '../workflows/registration-contract';
+import type { Channel } from '../domain/customer-terms';
 
 /** The services notifications go through. */
 export interface NotificationServices {

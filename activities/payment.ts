@@ -8,7 +8,7 @@ import type { AmlScreener } from '../services/aml';
 import { BankRejectedError } from '../services/bank';
 import type { BankClient } from '../services/bank';
 import { Ledger, LedgerError } from '../services/ledger';
-import type { AmlDecision, BankOutcome, Beneficiary } from '../workflows/payment-contract';
+import type { AmlDecision, BankOutcome, Beneficiary } from '../domain/payment-terms';
 import { PaymentFailureType } from '../workflows/payment-contract';
 
 /** The services the payment activities drive, injected by the worker (or a test). */

@@ -7,7 +7,8 @@ import { CustomerError } from '../services/customers';
 import type { CustomerStore } from '../services/customers';
 import type { Ledger } from '../services/ledger';
 import { RegistrationFailureType } from '../workflows/registration-contract';
-import type { Channel } from '../workflows/registration-contract';
+import { customerAccountId } from '../domain/customer-terms';
+import type { Channel } from '../domain/customer-terms';
 
 /** The services registration drives. */
 export interface RegistrationServices {
@@ -22,11 +23,6 @@ export interface CreateCustomerInput {
   email: string;
   phone?: string;
   channel: Channel;
-}
-
-/** The ledger account id of a customer's account in a currency. */
-export function customerAccountId(customerId: string, currency: string): string {
-  return `A-${customerId.replace(/^C-/, '')}-${currency}`;
 }
 
 /** Builds the registration activities over the given services. */

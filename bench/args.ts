@@ -4,7 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { isCurrency } from '../workflows/money';
+import { isCurrency } from '../domain/money';
 import { CEILING_STEPS } from './ceiling/contract';
 import type { CeilingStep } from './ceiling/contract';
 

@@ -15,26 +15,23 @@ import { promisify } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import type { WorkflowHandle } from '@temporalio/client';
 import { Client as PgClient } from 'pg';
-import { AML_DEMO_NAMES } from '../services/aml/demo-names';
-import { startBankSimulator } from '../services/bank';
-import type { BankSimulator } from '../services/bank';
-import { createDataConverter, LOCAL_DEV_KEYS, parseKeyRing } from '../services/codec';
+import { AML_DEMO_NAMES } from '../local/demo-names';
+import { startBankSimulator } from '../local/stand-ins/bank-simulator';
+import type { BankSimulator } from '../local/stand-ins/bank-simulator';
+import { createDataConverter } from '../temporal/codec';
+import { LOCAL_DEV_KEYS, parseKeyRing } from '../config/key-ring';
 import { CustomerStore } from '../services/customers';
 import { Ledger } from '../services/ledger';
-import { startSmtpSink } from '../services/mail';
+import { startSmtpSink } from '../local/stand-ins/smtp-sink';
 import { startPayment } from '../client/payments';
-import { bundleWorkflows, quietWorkerRuntime, writeWorkflowBundle } from '../workers/baton-worker';
-import { startDevServer } from '../workers/dev-server';
-import { freePort } from '../workers/ports';
-import { resolveTemporalCli } from '../workers/temporal-cli';
-import { formatMoney } from '../workflows/money';
-import type { Currency } from '../workflows/money';
-import {
-  paymentSearchAttributes,
-  PaymentStatus,
-  paymentWorkflowId,
-  SEARCH_ATTRIBUTES,
-} from '../workflows/payment-contract';
+import { bundleWorkflows, quietWorkerRuntime, writeWorkflowBundle } from '../temporal/bundle';
+import { startDevServer } from '../local/dev-server';
+import { freePort } from '../local/ports';
+import { resolveTemporalCli } from '../local/temporal-cli';
+import { formatMoney } from '../domain/money';
+import type { Currency } from '../domain/money';
+import { paymentSearchAttributes, PaymentStatus, paymentWorkflowId } from '../workflows/payment-contract';
+import { SEARCH_ATTRIBUTES } from '../temporal/search-attributes';
 import type { PaymentRequest, PaymentState } from '../workflows/payment-contract';
 import { BENCH_USAGE, BenchUsageError, parseBenchArgs } from './args';
 import type { BenchOptions } from './args';
@@ -229,7 +226,14 @@ async function runBenchmark(options: BenchOptions, say: (line: string) => void) 
       say(`building a release in ${path.relative(PROJECT_ROOT, releaseDir)} for the compiled worker`);
       await execFileAsync(
         process.execPath,
-        ['--import', 'tsx', path.join(PROJECT_ROOT, 'workers', 'build.ts'), releaseDir, '--include', 'bench'],
+        [
+          '--import',
+          'tsx',
+          path.join(PROJECT_ROOT, 'workers', 'build-main.ts'),
+          releaseDir,
+          '--include',
+          'bench',
+        ],
         { cwd: PROJECT_ROOT },
       );
       cleanups.push(() => rm(releaseDir, { recursive: true, force: true }));

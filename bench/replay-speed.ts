@@ -8,8 +8,9 @@ import path from 'node:path';
 import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { Worker } from '@temporalio/worker';
 import { z } from 'zod';
-import { createDataConverter, LOCAL_DEV_KEYS, parseKeyRing } from '../services/codec';
-import { replayHistories } from '../workers/replay';
+import { createDataConverter } from '../temporal/codec';
+import { LOCAL_DEV_KEYS, parseKeyRing } from '../config/key-ring';
+import { replayHistories } from '../temporal/replay';
 
 /** Where the replay fixtures live. */
 export const FIXTURES_DIR = path.join(__dirname, '..', 'test', 'replay', 'histories');

@@ -10,14 +10,16 @@ import { bundleWorkflowCode, DefaultLogger, NativeConnection, Worker } from '@te
 import { z } from 'zod';
 import { AmlScreener } from '../services/aml';
 import { BankClient } from '../services/bank';
-import { createDataConverter, LOCAL_DEV_KEYS, parseKeyRing } from '../services/codec';
+import { createDataConverter } from '../temporal/codec';
+import { LOCAL_DEV_KEYS, parseKeyRing } from '../config/key-ring';
 import { CustomerStore } from '../services/customers';
 import { Ledger } from '../services/ledger';
 import { Mailer } from '../services/mail';
-import { SendLog } from '../services/messaging/send-log';
+import { SendLog } from '../services/send-log/send-log';
 import { TwilioSms } from '../services/sms';
-import { loadWorkflowBundle, quietWorkerRuntime, startBatonWorker } from '../workers/baton-worker';
-import type { BatonWorkerTuning, RunningBatonWorker } from '../workers/baton-worker';
+import { startBatonWorker } from '../workers/worker';
+import { loadWorkflowBundle, quietWorkerRuntime } from '../temporal/bundle';
+import type { BatonWorkerTuning, RunningBatonWorker } from '../workers/worker';
 import { createCeilingActivities } from './ceiling/activities';
 import type { CeilingSignalStats } from './ceiling/activities';
 

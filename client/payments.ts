@@ -3,7 +3,7 @@
  * list, and the Temporal UI link of a run.
  */
 import type { Client } from '@temporalio/client';
-import { formatMoney } from '../workflows/money';
+import { formatMoney } from '../domain/money';
 import type { SearchAttributeType, TypedSearchAttributes } from '@temporalio/common';
 import {
   cancelUpdate,
@@ -12,8 +12,8 @@ import {
   paymentStatusQuery,
   paymentWorkflowId,
   reviewUpdate,
-  TASK_QUEUE,
 } from '../workflows/payment-contract';
+import { TASK_QUEUE } from '../workflows/task-queue';
 import type {
   CancelResult,
   PaymentRequest,

@@ -1,6 +1,6 @@
 /** Client-side operations on registrations, shared by the CLI and the demo. */
 import type { Client } from '@temporalio/client';
-import { TASK_QUEUE } from '../workflows/payment-contract';
+import { TASK_QUEUE } from '../workflows/task-queue';
 import {
   changePreferenceUpdate,
   registrationSearchAttributes,

@@ -1,105 +1,126 @@
 /**
- * The worker process: hosts the workflows and activities and the bank webhook receiver, against whatever Temporal,
- * database and bank the environment names. Stops gracefully on SIGINT or SIGTERM.
+ * One baton worker: the Temporal worker hosting workflows and activities, and the bank webhook receiver that
+ * signals payment workflows. Used by the worker process, the local stack, the demo, the benchmark and the tests.
  */
-import path from 'node:path';
-import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import { AmlScreener } from '../services/aml';
-import { BankClient } from '../services/bank';
-import { ConfigError, loadConfig } from '../services/config';
-import { CustomerStore } from '../services/customers';
-import { Ledger } from '../services/ledger';
-import { Mailer } from '../services/mail';
-import { SendLog } from '../services/messaging/send-log';
-import { TwilioSms } from '../services/sms';
-import { loadWorkflowBundle, startBatonWorker } from './baton-worker';
-import { connectClient, connectWorker } from './temporal-connection';
+import type { Client } from '@temporalio/client';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import type { NativeConnection, WorkerOptions, WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { Worker } from '@temporalio/worker';
+import { createNotificationActivities } from '../activities/notifications';
+import type { NotificationServices } from '../activities/notifications';
+import { createPaymentActivities } from '../activities/payment';
+import type { PaymentServices } from '../activities/payment';
+import { createRegistrationActivities } from '../activities/registration';
+import { bundleWorkflows } from '../temporal/bundle';
+import { createDataConverter } from '../temporal/codec';
+import type { KeyRing } from '../config/key-ring';
+import { bankStatusSignal, paymentWorkflowId } from '../workflows/payment-contract';
+import { TASK_QUEUE } from '../workflows/task-queue';
+import type { BankStatusSignal } from '../workflows/payment-contract';
+import { startWebhookReceiver } from './webhook-receiver';
 
-async function main(): Promise<void> {
-  const config = loadConfig();
-  // A prebuilt bundle is read before anything connects, so a wrong path stops the worker at once.
-  const workflowBundle =
-    config.WORKFLOW_BUNDLE_PATH === undefined ? undefined : await readBundle(config.WORKFLOW_BUNDLE_PATH);
-  const ledger = await Ledger.open(
-    config.DATABASE_URL !== undefined
-      ? {
-          databaseUrl: config.DATABASE_URL,
-          ...(config.DATABASE_SCHEMA === undefined ? {} : { schema: config.DATABASE_SCHEMA }),
-        }
-      : { dataDir: path.resolve(config.DATA_DIR, 'ledger') },
-  );
-  const mailer = new Mailer({ smtpUrl: config.SMTP_URL, from: config.MAIL_FROM });
-  const client = await connectClient(config);
-  const connection = await connectWorker(config);
-  try {
-    const running = await startBatonWorker({
-      connection,
-      client,
-      namespace: config.TEMPORAL_NAMESPACE,
-      codecKeys: config.codecKeys,
-      ...(workflowBundle === undefined ? {} : { workflowBundle }),
-      ...(config.WORKER_MAX_CACHED_WORKFLOWS === undefined
-        ? {}
-        : { tuning: { maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS } }),
-      services: {
-        ledger,
-        customers: new CustomerStore(ledger.database),
-        sendLog: new SendLog(ledger.database),
-        mailer,
-        sms: new TwilioSms({
-          accountSid: config.TWILIO_ACCOUNT_SID,
-          authToken: config.TWILIO_AUTH_TOKEN,
-          ...(config.TWILIO_FROM === undefined ? {} : { from: config.TWILIO_FROM }),
-          ...(config.TWILIO_MESSAGING_SERVICE_SID === undefined
-            ? {}
-            : { messagingServiceSid: config.TWILIO_MESSAGING_SERVICE_SID }),
-          ...(config.TWILIO_API_BASE_URL === undefined ? {} : { apiBaseUrl: config.TWILIO_API_BASE_URL }),
-        }),
-        aml: await AmlScreener.fromFile(config.AML_WATCHLIST_PATH),
-        bank: new BankClient({
-          baseUrl: config.BANK_URL,
-          ...(config.BANK_API_KEY ? { apiKey: config.BANK_API_KEY } : {}),
-        }),
-      },
-      webhook: { host: config.WEBHOOK_HOST, port: config.WEBHOOK_PORT, secret: config.BANK_WEBHOOK_SECRET },
-      log: (line) => console.log(line),
-    });
-    const cache = config.WORKER_MAX_CACHED_WORKFLOWS;
-    console.log(
-      `worker polling ${config.TEMPORAL_ADDRESS} (namespace ${config.TEMPORAL_NAMESPACE}); ` +
-        `bank webhooks on ${running.webhookUrl}` +
-        (cache === undefined
-          ? ''
-          : cache === 0
-            ? '; no workflow cache: every task replays'
-            : `; caches ${cache} runs`),
-    );
-    // Worker.run() itself drains on SIGINT/SIGTERM; `finished` settles once it has.
-    await running.finished;
-  } finally {
-    mailer.close();
-    await connection.close();
-    await client.connection.close();
-    await ledger.close();
-  }
+/** Every service the activities drive. */
+export type BatonServices = PaymentServices & NotificationServices;
+
+/** Every activity baton's workflows call, over the given services. */
+export function createActivities(services: BatonServices) {
+  return {
+    ...createPaymentActivities(services),
+    ...createRegistrationActivities(services),
+    ...createNotificationActivities(services),
+  };
 }
 
-/** Loads the bundle WORKFLOW_BUNDLE_PATH names; a missing file is a configuration error naming the variable. */
-async function readBundle(file: string): Promise<WorkflowBundleWithSourceMap> {
-  try {
-    return await loadWorkflowBundle(file);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'EACCES' || code === 'EISDIR') {
-      throw new ConfigError([
-        `WORKFLOW_BUNDLE_PATH: cannot read ${file} or ${file}.map (${code}); build it with npm run build:workflows`,
-      ]);
+/** Worker concurrency and cache settings; each one left out keeps the SDK's default (the benchmark varies them). */
+export type BatonWorkerTuning = Pick<
+  WorkerOptions,
+  | 'maxConcurrentWorkflowTaskExecutions'
+  | 'maxConcurrentActivityTaskExecutions'
+  | 'maxConcurrentLocalActivityExecutions'
+  | 'maxConcurrentWorkflowTaskPolls'
+  | 'maxConcurrentActivityTaskPolls'
+  | 'maxCachedWorkflows'
+  | 'nonStickyToStickyPollRatio'
+  | 'maxEagerActivityReservationsPerWorkflowTask'
+>;
+
+/** What a worker needs to run. */
+export interface BatonWorkerOptions {
+  connection: NativeConnection;
+  client: Client;
+  namespace: string;
+  services: BatonServices;
+  /** Encrypts every payload the worker writes and decrypts what it reads. */
+  codecKeys: KeyRing;
+  taskQueue?: string;
+  workflowBundle?: WorkflowBundleWithSourceMap;
+  /** Concurrency and cache settings; the SDK's defaults when omitted. */
+  tuning?: BatonWorkerTuning;
+  webhook: { host: string; port: number; secret: string };
+  log?: (line: string) => void;
+}
+
+/** A running worker and webhook receiver. */
+export interface RunningBatonWorker {
+  worker: Worker;
+  webhookUrl: string;
+  /** Settles when the worker has stopped polling (after `stop()` or a shutdown signal). */
+  finished: Promise<void>;
+  /** Drains the worker, then stops the webhook receiver; idempotent. */
+  stop(): Promise<void>;
+}
+
+/** Delivers a verified bank webhook to the payment workflow it concerns, as a signal. */
+export function deliverBankStatus(client: Client) {
+  return async ({ paymentId, signal }: { paymentId: string; signal: BankStatusSignal }) => {
+    try {
+      await client.workflow.getHandle(paymentWorkflowId(paymentId)).signal(bankStatusSignal, signal);
+      return 'delivered' as const;
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return 'unknown_payment' as const;
+      throw err;
     }
+  };
+}
+
+/** Starts the webhook receiver and the worker; the worker runs until `stop()`. */
+export async function startBatonWorker(options: BatonWorkerOptions): Promise<RunningBatonWorker> {
+  const log = options.log ?? (() => undefined);
+  const receiver = await startWebhookReceiver({
+    host: options.webhook.host,
+    port: options.webhook.port,
+    secret: options.webhook.secret,
+    deliver: deliverBankStatus(options.client),
+    log,
+  });
+  let worker: Worker;
+  try {
+    worker = await Worker.create({
+      connection: options.connection,
+      namespace: options.namespace,
+      taskQueue: options.taskQueue ?? TASK_QUEUE,
+      workflowBundle: options.workflowBundle ?? (await bundleWorkflows()),
+      activities: createActivities(options.services),
+      dataConverter: createDataConverter(options.codecKeys),
+      shutdownGraceTime: '10 seconds',
+      ...options.tuning,
+    });
+  } catch (err) {
+    await receiver.close();
     throw err;
   }
+  const finished = worker.run().finally(() => receiver.close());
+  let stopping: Promise<void> | undefined;
+  return {
+    worker,
+    webhookUrl: receiver.url,
+    finished,
+    stop() {
+      stopping ??= (async () => {
+        if (worker.getState() === 'RUNNING') worker.shutdown();
+        await finished;
+      })();
+      return stopping;
+    },
+  };
 }
-
-main().catch((err: unknown) => {
-  console.error(err instanceof ConfigError ? err.message : err);
-  process.exit(err instanceof ConfigError ? 2 : 1);
-});

@@ -4,8 +4,8 @@
  */
 import { ActivityFailure } from '@temporalio/workflow';
 import type { MessageContent, NotificationActivities } from '../activities/notifications';
-import { DeliveryOutcome } from './registration-contract';
-import type { Channel } from './registration-contract';
+import { DeliveryOutcome } from '../domain/customer-terms';
+import type { Channel } from '../domain/customer-terms';
 import { summarizedActivities } from './activity-summary';
 import { retryForAWhile } from './retry-presets';
 

@@ -19,22 +19,19 @@ import {
 } from '@temporalio/workflow';
 import type { PaymentActivities } from '../activities/payment';
 import {
-  AmlDecision,
-  BankOutcome,
   bankStatusSignal,
   cancelUpdate,
   DEFAULT_PAYMENT_TIMINGS,
   FINAL_PAYMENT_STATUSES,
-  NOT_A_PAYMENT_REQUEST,
   PaymentFailureType,
-  paymentRuleProblems,
   paymentSearchAttributes,
-  paymentShapeProblems,
   PaymentStatus,
   paymentStatusQuery,
   RejectionReason,
   reviewUpdate,
 } from './payment-contract';
+import { AmlDecision, BankOutcome } from '../domain/payment-terms';
+import { NOT_A_PAYMENT_REQUEST, paymentRuleProblems, paymentShapeProblems } from './payment-checks';
 import type {
   BankStatusSignal,
   PaymentRequest,
@@ -45,8 +42,8 @@ import type {
 import { MESSAGES_AFTER_OTHER_JOBS } from './message-order';
 import { contactForAccount, deliver } from './notify';
 import { summarizedActivities } from './activity-summary';
-import { isRecord } from './input-checks';
-import { formatMoney, isCurrency } from './money';
+import { isRecord } from '../domain/input-checks';
+import { formatMoney, isCurrency } from '../domain/money';
 import { retryForever, retryThenAsk } from './retry-presets';
 
 // Ledger and AML steps retry until they succeed: an outage must delay a payment, never lose it. Business

@@ -13,20 +13,22 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { RegistrationActivities } from '../activities/registration';
-import { isRecord } from './input-checks';
+import { isRecord } from '../domain/input-checks';
 import { deliver } from './notify';
 import {
   changePreferenceUpdate,
-  isE164,
   RegistrationFailureType,
-  NOT_A_REGISTRATION_REQUEST,
   RegistrationRejection,
-  registrationRuleProblems,
   registrationSearchAttributes,
-  registrationShapeProblems,
   RegistrationStatus,
   registrationStatusQuery,
 } from './registration-contract';
+import {
+  isE164,
+  NOT_A_REGISTRATION_REQUEST,
+  registrationRuleProblems,
+  registrationShapeProblems,
+} from './registration-checks';
 import type { PreferenceChange, RegistrationRequest, RegistrationState } from './registration-contract';
 import { summarizedActivities } from './activity-summary';
 import { retryForever } from './retry-presets';

@@ -11,4 +11,3 @@ export { normalizeName } from './normalize';
 export { nameSimilarity, wordSimilarity, wordsSimilarity } from './similarity';
 export { AmlError, AmlScreener, DEFAULT_AML_RULES } from './screener';
 export type { AmlRules, ScreeningInput, ScreeningResult } from './screener';
-export { AML_DEMO_NAMES } from './demo-names';

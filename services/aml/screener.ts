@@ -3,7 +3,7 @@
  * rules. Plain TypeScript; the payment activity is its only caller.
  */
 import { z } from 'zod';
-import type { AmlDecision } from '../../workflows/payment-contract';
+import type { AmlDecision } from '../../domain/payment-terms';
 import { normalizeName } from './normalize';
 import { wordsSimilarity } from './similarity';
 import { DEFAULT_WATCHLIST_PATH, loadWatchlist } from './watchlist';

@@ -1,7 +1,5 @@
-/** The bank gateway: client, wire messages, webhook signatures and the local simulator. */
+/** The bank gateway: client, wire messages and webhook signatures. */
 export { BankClient, BankRejectedError, BankUnavailableError } from './client';
 export type { BankClientOptions } from './client';
 export * from './messages';
 export * from './signature';
-export { startBankSimulator } from './simulator';
-export type { BankSimulator, BankSimulatorOptions } from './simulator';

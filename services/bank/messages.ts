@@ -3,8 +3,8 @@
  * the simulator's control endpoints. Every body on either side is parsed with these schemas.
  */
 import { z } from 'zod';
-import { BankOutcome } from '../../workflows/payment-contract';
-import type { Beneficiary } from '../../workflows/payment-contract';
+import { BankOutcome } from '../../domain/payment-terms';
+import type { Beneficiary } from '../../domain/payment-terms';
 
 /** Header carrying the idempotency key of a submission (baton sends the payment id). */
 export const IDEMPOTENCY_KEY_HEADER = 'Idempotency-Key';

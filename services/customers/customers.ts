@@ -4,11 +4,11 @@
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import type { SqlDatabase } from '../ledger/db';
-import { sqlErrorCode } from '../ledger/db';
+import type { SqlDatabase } from '../db/db';
+import { sqlErrorCode } from '../db/db';
 
 /** How a customer wants to be told things. */
-export type Channel = 'email' | 'sms';
+import type { Channel } from '../../domain/customer-terms';
 
 /** A customer as stored. */
 export interface Customer {

@@ -1,3 +1,3 @@
 /** Customer records. */
 export { CustomerError, CustomerStore, customerIdFor } from './customers';
-export type { Channel, Customer } from './customers';
+export type { Customer } from './customers';

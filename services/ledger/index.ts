@@ -13,9 +13,3 @@ export type {
 } from './ledger';
 export { LedgerError, isLedgerError } from './errors';
 export type { LedgerErrorCode, LedgerErrorContext } from './errors';
-export { serveEmbeddedLedger } from './serve';
-export type { ServedLedger, ServeEmbeddedLedgerOptions } from './serve';
-export { openDatabase } from './db';
-export type { DatabaseOptions, SqlDatabase, SqlExecutor, SqlRow } from './db';
-export { MIGRATIONS, migrate } from './migrations';
-export type { Migration } from './migrations';

@@ -4,10 +4,10 @@
  * transfer) is enforced by the database in the same transaction as the write, so it holds across processes.
  */
 import { z } from 'zod';
-import { openDatabase, sqlErrorCode, sqlErrorConstraint } from './db';
-import type { DatabaseOptions, SqlDatabase, SqlExecutor } from './db';
+import { openDatabase, sqlErrorCode, sqlErrorConstraint } from '../db/db';
+import type { DatabaseOptions, SqlDatabase, SqlExecutor } from '../db/db';
 import { LedgerError } from './errors';
-import { migrate } from './migrations';
+import { migrate } from '../db/migrations';
 
 /** What an account is for: a customer's money, or one of the system accounts per currency. */
 export type AccountKind = 'customer' | 'clearing' | 'settlement' | 'funding';

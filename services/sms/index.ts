@@ -1,4 +1,4 @@
-/** SMS: the twilio SDK client, its failure classification and the local Twilio-compatible server. */
+/** SMS: the twilio SDK client and its failure classification. */
 export {
   classifyTwilioError,
   SmsPermanentError,
@@ -8,10 +8,3 @@ export {
 } from './errors';
 export { TwilioRequestClient, TwilioSms } from './twilio-sms';
 export type { SmsSendInput, SmsSendResult, TwilioSmsOptions } from './twilio-sms';
-export {
-  LOCAL_TWILIO_ACCOUNT_SID,
-  LOCAL_TWILIO_AUTH_TOKEN,
-  segmentCount,
-  startLocalTwilio,
-} from './local-twilio';
-export type { LocalTwilio, LocalTwilioFailureStatus, LocalTwilioOptions, StoredSms } from './local-twilio';

@@ -6,8 +6,10 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { BankClient, BankUnavailableError, startBankSimulator } from '../../services/bank';
-import type { BankSimulator, SubmitPaymentRequest } from '../../services/bank';
+import { BankClient, BankUnavailableError } from '../../services/bank';
+import { startBankSimulator } from '../../local/stand-ins/bank-simulator';
+import type { SubmitPaymentRequest } from '../../services/bank';
+import type { BankSimulator } from '../../local/stand-ins/bank-simulator';
 import { sleep } from './harness/random';
 
 const arrivals: { paymentId: string; at: number }[] = [];

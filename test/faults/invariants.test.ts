@@ -5,17 +5,19 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { customerAccountId } from '../../activities/registration';
-import { startBankSimulator } from '../../services/bank';
-import type { BankSimulator } from '../../services/bank';
+import { customerAccountId } from '../../domain/customer-terms';
+import { startBankSimulator } from '../../local/stand-ins/bank-simulator';
+import type { BankSimulator } from '../../local/stand-ins/bank-simulator';
 import { BankClient } from '../../services/bank';
 import { CustomerStore } from '../../services/customers';
 import { Ledger } from '../../services/ledger';
-import { Mailer, renderSmsText, startSmtpSink } from '../../services/mail';
-import type { SmtpSink } from '../../services/mail';
-import { SendLog } from '../../services/messaging/send-log';
-import { startLocalTwilio, TwilioSms } from '../../services/sms';
-import type { LocalTwilio } from '../../services/sms';
+import { Mailer, renderSmsText } from '../../services/mail';
+import { startSmtpSink } from '../../local/stand-ins/smtp-sink';
+import type { SmtpSink } from '../../local/stand-ins/smtp-sink';
+import { SendLog } from '../../services/send-log/send-log';
+import { TwilioSms } from '../../services/sms';
+import { startLocalTwilio } from '../../local/stand-ins/local-twilio';
+import type { LocalTwilio } from '../../local/stand-ins/local-twilio';
 import { checkInvariants } from './harness/invariants';
 import type { CheckSources, ForgedWebhook } from './harness/invariants';
 import { planLoad, Progress, seedPayers } from './harness/load';

@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Client } from 'pg';
-import { openDatabase } from '../../services/ledger';
-import type { SqlDatabase } from '../../services/ledger';
+import { openDatabase } from '../../services/db';
+import type { SqlDatabase } from '../../services/db';
 import { dropSchema, TEST_DATABASE_URL, uniqueSchema } from '../support/postgres';
 import { sleep } from './harness/random';
 

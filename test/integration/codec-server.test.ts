@@ -20,12 +20,11 @@ import {
   createDataConverter,
   EncryptionCodec,
   FAILURE_CONVERTER_PATH,
-  generateKey,
   MAX_BODY_BYTES,
-  parseKeyRing,
   startCodecServer,
-} from '../../services/codec';
-import type { CodecServer } from '../../services/codec';
+} from '../../temporal/codec';
+import { generateKey, parseKeyRing } from '../../config/key-ring';
+import type { CodecServer } from '../../temporal/codec';
 import type { EchoActivities, EchoInput, echoWorkflow, refuseWorkflow } from '../support/codec-workflows';
 import { freePort } from '../support/ports';
 import { assertNoTrace } from '../support/traces';
@@ -422,7 +421,7 @@ describe('codec server over HTTP', () => {
 
 describe('the codec server as its own process', () => {
   function runMain(env: Record<string, string>): ReturnType<typeof spawn> {
-    return spawn(process.execPath, ['--import', 'tsx', 'services/codec/codec-server-main.ts'], {
+    return spawn(process.execPath, ['--import', 'tsx', 'temporal/codec-server-main.ts'], {
       cwd: ROOT,
       env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -6,10 +6,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
-import { SEARCH_ATTRIBUTES } from '../../workflows/payment-contract';
-import { DevServerError, DevServerErrorCode, startDevServer } from '../../workers/dev-server';
-import type { DevServer } from '../../workers/dev-server';
-import { resolveTemporalCli } from '../../workers/temporal-cli';
+import { SEARCH_ATTRIBUTES } from '../../temporal/search-attributes';
+import { DevServerError, DevServerErrorCode, startDevServer } from '../../local/dev-server';
+import type { DevServer } from '../../local/dev-server';
+import { resolveTemporalCli } from '../../local/temporal-cli';
 import { freePort } from '../support/ports';
 
 const execFileAsync = promisify(execFile);
@@ -90,7 +90,7 @@ describe('Temporal dev server', () => {
     await writeFile(
       script,
       [
-        `import { startDevServer } from ${JSON.stringify(path.resolve(__dirname, '../../workers/dev-server'))};`,
+        `import { startDevServer } from ${JSON.stringify(path.resolve(__dirname, '../../local/dev-server'))};`,
         `void startDevServer({ cliPath: ${JSON.stringify(cliPath)}, port: ${await freePort()}, searchAttributes: {} })`,
         '  .then((server) => { process.stdout.write(`${server.pid}\\n`); process.exit(0); });',
       ].join('\n'),

@@ -3,7 +3,7 @@
  * the CLI exports their histories as a person would, the Temporal CLI binary exports the same runs for comparison,
  * and `npm run replay` replays them with the code in this checkout.
  */
-import { createDataConverter } from '../../services/codec';
+import { createDataConverter } from '../../temporal/codec';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -14,15 +14,15 @@ import { promisify } from 'node:util';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
 import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { bundleWorkflowCode, DefaultLogger, Worker } from '@temporalio/worker';
-import { formatReplayReport, replayLiveRuns, ReplayResult } from '../../client/replay-live';
-import type { LiveReplayReport } from '../../client/replay-live';
+import { formatReplayReport, replayLiveRuns, ReplayResult } from '../../client/cli/replay-main';
+import type { LiveReplayReport } from '../../client/cli/replay-main';
 import { startPayment } from '../../client/payments';
-import { AML_DEMO_NAMES } from '../../services/aml/demo-names';
-import { bundleWorkflows } from '../../workers/baton-worker';
-import { startLocalStack } from '../../workers/local-stack';
-import type { LocalStack } from '../../workers/local-stack';
-import { replayHistories } from '../../workers/replay';
-import { resolveTemporalCli } from '../../workers/temporal-cli';
+import { AML_DEMO_NAMES } from '../../local/demo-names';
+import { bundleWorkflows } from '../../temporal/bundle';
+import { startLocalStack } from '../../local/stack';
+import type { LocalStack } from '../../local/stack';
+import { replayHistories } from '../../temporal/replay';
+import { resolveTemporalCli } from '../../local/temporal-cli';
 import { PaymentStatus } from '../../workflows/payment-contract';
 import type { PaymentRequest } from '../../workflows/payment-contract';
 import { runCli } from '../support/cli';
@@ -83,7 +83,7 @@ async function runProcess(file: string, args: string[], childEnv: NodeJS.Process
 function runReplay(...args: string[]): Promise<CliRun> {
   return runProcess(
     process.execPath,
-    ['--import', 'tsx', path.join(ROOT, 'client', 'replay-live.ts'), ...args],
+    ['--import', 'tsx', path.join(ROOT, 'client', 'cli', 'replay-main.ts'), ...args],
     {
       PATH: process.env.PATH,
       HOME: process.env.HOME,

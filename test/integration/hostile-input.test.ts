@@ -13,19 +13,14 @@ import { ApplicationFailure, defaultPayloadConverter } from '@temporalio/common'
 import { JSONToPayload, payloadToJSON } from '@temporalio/common/lib/proto-utils';
 import type { JSONPayload } from '@temporalio/common/lib/proto-utils';
 import { startPayment } from '../../client/payments';
-import { AML_DEMO_NAMES } from '../../services/aml/demo-names';
+import { AML_DEMO_NAMES } from '../../local/demo-names';
 import { SIGNATURE_HEADER, signWebhook } from '../../services/bank';
-import {
-  EncryptionCodec,
-  generateKey,
-  MAX_BODY_BYTES,
-  parseKeyRing,
-  startCodecServer,
-} from '../../services/codec';
-import type { CodecServer } from '../../services/codec';
+import { EncryptionCodec, MAX_BODY_BYTES, startCodecServer } from '../../temporal/codec';
+import { generateKey, parseKeyRing } from '../../config/key-ring';
+import type { CodecServer } from '../../temporal/codec';
 import { Ledger } from '../../services/ledger';
-import { startLocalStack } from '../../workers/local-stack';
-import type { LocalStack } from '../../workers/local-stack';
+import { startLocalStack } from '../../local/stack';
+import type { LocalStack } from '../../local/stack';
 import { MAX_WEBHOOK_BODY_BYTES } from '../../workers/webhook-receiver';
 import {
   PaymentFailureType,

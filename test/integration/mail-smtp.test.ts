@@ -9,9 +9,10 @@ import {
   Mailer,
   messageIdFor,
   renderMessage,
-  startSmtpSink,
 } from '../../services/mail';
-import type { MailMessage, MailerOptions, SmtpSink, SmtpSinkOptions } from '../../services/mail';
+import { startSmtpSink } from '../../local/stand-ins/smtp-sink';
+import type { MailMessage, MailerOptions } from '../../services/mail';
+import type { SmtpSink, SmtpSinkOptions } from '../../local/stand-ins/smtp-sink';
 import { freePort } from '../support/ports';
 
 const FROM = 'baton <no-reply@baton.local>';
@@ -286,7 +287,7 @@ describe('the SMTP sink as its own process', () => {
 
   test('prints each message id and subject without addresses, and stops on SIGTERM', async () => {
     const port = await freePort();
-    const child = spawn(process.execPath, ['--import', 'tsx', 'services/mail/smtp-sink-main.ts'], {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'local/stand-ins/smtp-sink-main.ts'], {
       cwd: ROOT,
       env: { ...process.env, SMTP_SINK_PORT: String(port) },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -336,7 +337,7 @@ describe('the SMTP sink as its own process', () => {
 /** Runs the sink entry point to its end with `env` added; for start-up failures. */
 function runSinkMain(env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'services/mail/smtp-sink-main.ts'], {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'local/stand-ins/smtp-sink-main.ts'], {
       cwd: ROOT,
       env: { ...process.env, ...env },
       stdio: ['ignore', 'ignore', 'pipe'],

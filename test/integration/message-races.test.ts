@@ -20,9 +20,9 @@ import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { Worker } from '@temporalio/worker';
 import type { PaymentActivities, ScreeningResult } from '../../activities/payment';
 import type { NotificationActivities } from '../../activities/notifications';
-import { exportHistory } from '../../client/history';
-import { bundleWorkflows, writeWorkflowBundle } from '../../workers/baton-worker';
-import { replayHistories } from '../../workers/replay';
+import { exportHistory } from '../../client/cli/history';
+import { bundleWorkflows, writeWorkflowBundle } from '../../temporal/bundle';
+import { replayHistories } from '../../temporal/replay';
 import type { paymentWorkflow } from '../../workflows/payment';
 import {
   bankStatusSignal,

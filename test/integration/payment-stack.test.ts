@@ -5,10 +5,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { AML_DEMO_NAMES } from '../../services/aml/demo-names';
+import { AML_DEMO_NAMES } from '../../local/demo-names';
 import { signWebhook } from '../../services/bank';
-import { startLocalStack } from '../../workers/local-stack';
-import type { LocalStack } from '../../workers/local-stack';
+import { startLocalStack } from '../../local/stack';
+import type { LocalStack } from '../../local/stack';
 import { PaymentStatus, paymentStatusQuery, paymentWorkflowId } from '../../workflows/payment-contract';
 import type { PaymentState } from '../../workflows/payment-contract';
 import { runCli } from '../support/cli';

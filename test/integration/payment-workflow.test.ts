@@ -12,7 +12,7 @@ import { Worker } from '@temporalio/worker';
 import { z } from 'zod';
 import type { NotificationActivities, SendInput } from '../../activities/notifications';
 import type { PaymentActivities, ScreeningResult } from '../../activities/payment';
-import { bundleWorkflows } from '../../workers/baton-worker';
+import { bundleWorkflows } from '../../temporal/bundle';
 import type { paymentWorkflow } from '../../workflows/payment';
 import {
   bankStatusSignal,
@@ -24,7 +24,8 @@ import {
   paymentWorkflowId,
   reviewUpdate,
 } from '../../workflows/payment-contract';
-import type { BankOutcome, PaymentRequest, PaymentState } from '../../workflows/payment-contract';
+import type { PaymentRequest, PaymentState } from '../../workflows/payment-contract';
+import type { BankOutcome } from '../../domain/payment-terms';
 import { startTestTemporal } from '../support/temporal';
 import type { TestTemporal } from '../support/temporal';
 

@@ -10,9 +10,9 @@ import { Client } from '@temporalio/client';
 import { historyToJSON, JSONToPayload, payloadToJSON } from '@temporalio/common/lib/proto-utils';
 import { paymentState, reviewPayment, startPayment } from '../../client/payments';
 import { startRegistration } from '../../client/registrations';
-import { EncryptionCodec } from '../../services/codec';
-import { startLocalStack } from '../../workers/local-stack';
-import type { LocalStack } from '../../workers/local-stack';
+import { EncryptionCodec } from '../../temporal/codec';
+import { startLocalStack } from '../../local/stack';
+import type { LocalStack } from '../../local/stack';
 import { PaymentStatus } from '../../workflows/payment-contract';
 import type { PaymentRequest } from '../../workflows/payment-contract';
 

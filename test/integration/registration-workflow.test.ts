@@ -10,7 +10,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { Worker } from '@temporalio/worker';
 import type { NotificationActivities, SendInput, SendResult } from '../../activities/notifications';
 import type { RegistrationActivities } from '../../activities/registration';
-import { bundleWorkflows } from '../../workers/baton-worker';
+import { bundleWorkflows } from '../../temporal/bundle';
 import type { registrationWorkflow } from '../../workflows/registration';
 import {
   changePreferenceUpdate,

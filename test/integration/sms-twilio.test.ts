@@ -5,8 +5,9 @@ import { once } from 'node:events';
 import { createServer } from 'node:net';
 import type { AddressInfo, Socket } from 'node:net';
 import { after, before, beforeEach, describe, test } from 'node:test';
-import { SmsPermanentError, SmsTransientError, startLocalTwilio, TwilioSms } from '../../services/sms';
-import type { LocalTwilio } from '../../services/sms';
+import { SmsPermanentError, SmsTransientError, TwilioSms } from '../../services/sms';
+import { startLocalTwilio } from '../../local/stand-ins/local-twilio';
+import type { LocalTwilio } from '../../local/stand-ins/local-twilio';
 import { freePort } from '../support/ports';
 
 const ACCOUNT_SID = `AC${randomBytes(16).toString('hex')}`;
@@ -355,7 +356,7 @@ describe('TwilioSms uses one code path for real Twilio and the local stand-in', 
 
 describe('local-twilio-main', () => {
   function run(env: Record<string, string>): ReturnType<typeof spawn> {
-    return spawn(process.execPath, ['--import', 'tsx', 'services/sms/local-twilio-main.ts'], {
+    return spawn(process.execPath, ['--import', 'tsx', 'local/stand-ins/local-twilio-main.ts'], {
       cwd: `${__dirname}/../..`,
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],

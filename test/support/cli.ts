@@ -17,7 +17,7 @@ export async function runCli(env: NodeJS.ProcessEnv, ...args: string[]): Promise
   try {
     const { stdout, stderr } = await promisify(execFile)(
       process.execPath,
-      ['--import', 'tsx', path.join(ROOT, 'client', 'cli.ts'), ...args],
+      ['--import', 'tsx', path.join(ROOT, 'client', 'cli', 'main.ts'), ...args],
       { cwd: ROOT, env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env }, timeout: 120_000 },
     );
     return { code: 0, stdout, stderr };

@@ -1,11 +1,11 @@
 /** A real Temporal dev server for a test file: in memory, on a free port, with baton's search attributes. */
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
-import { quietWorkerRuntime } from '../../workers/baton-worker';
-import { startDevServer } from '../../workers/dev-server';
-import { freePort } from '../../workers/ports';
-import { resolveTemporalCli } from '../../workers/temporal-cli';
-import { SEARCH_ATTRIBUTES } from '../../workflows/payment-contract';
+import { quietWorkerRuntime } from '../../temporal/bundle';
+import { startDevServer } from '../../local/dev-server';
+import { freePort } from '../../local/ports';
+import { resolveTemporalCli } from '../../local/temporal-cli';
+import { SEARCH_ATTRIBUTES } from '../../temporal/search-attributes';
 
 /** A dev server with a client and a worker connection on it. */
 export interface TestTemporal {

@@ -4,7 +4,7 @@
  * it polls.
  */
 import { NativeConnection, Worker } from '@temporalio/worker';
-import { loadWorkflowBundle, quietWorkerRuntime } from '../../workers/baton-worker';
+import { loadWorkflowBundle, quietWorkerRuntime } from '../../temporal/bundle';
 
 function required(name: string): string {
   const value = process.env[name];

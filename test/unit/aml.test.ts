@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { tmpdir } from 'node:os';
 import {
-  AML_DEMO_NAMES,
   AmlError,
   AmlScreener,
   DEFAULT_AML_RULES,
@@ -14,6 +13,7 @@ import {
   normalizeName,
   parseWatchlistCsv,
 } from '../../services/aml';
+import { AML_DEMO_NAMES } from '../../local/demo-names';
 import type { ScreeningInput, WatchlistEntry } from '../../services/aml';
 
 const HEADER = 'id,name,aliases,type,country,program,listed_on';

@@ -9,13 +9,14 @@ import {
   BankUnavailableError,
   SimulatedPaymentListSchema,
   signWebhook,
-  startBankSimulator,
   verifyWebhookSignature,
 } from '../../services/bank';
-import type { BankSimulator, SubmitPaymentRequest } from '../../services/bank';
+import { startBankSimulator } from '../../local/stand-ins/bank-simulator';
+import type { SubmitPaymentRequest } from '../../services/bank';
+import type { BankSimulator } from '../../local/stand-ins/bank-simulator';
 import { startWebhookReceiver } from '../../workers/webhook-receiver';
 import type { BankStatusDelivery, DeliveryResult, WebhookReceiver } from '../../workers/webhook-receiver';
-import type { BankOutcome } from '../../workflows/payment-contract';
+import type { BankOutcome } from '../../domain/payment-terms';
 import { freePort } from '../support/ports';
 
 const SECRET = 'whsec-test-0123456789';

@@ -12,15 +12,12 @@ import {
   DecryptionFailure,
   ENCRYPTED_ENCODING,
   EncryptionCodec,
-  generateKey,
   KEY_ID_METADATA,
-  KeyRingError,
-  LOCAL_DEV_KEYS,
   loadCodecServerSettings,
-  parseKeyRing,
   PayloadDecryptionError,
-} from '../../services/codec';
-import { ConfigError } from '../../services/config';
+} from '../../temporal/codec';
+import { generateKey, KeyRingError, LOCAL_DEV_KEYS, parseKeyRing } from '../../config/key-ring';
+import { ConfigError } from '../../config/config';
 import { assertNoTrace } from '../support/traces';
 
 const NAME = 'Zoë Privatperson';

@@ -4,8 +4,8 @@ import { access, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { z } from 'zod';
-import { configSchema, loadConfig } from '../../services/config';
-import { SEARCH_ATTRIBUTES } from '../../workflows/payment-contract';
+import { configSchema, loadConfig } from '../../config/config';
+import { SEARCH_ATTRIBUTES } from '../../temporal/search-attributes';
 
 const ROOT = path.resolve(__dirname, '../..');
 
@@ -225,7 +225,7 @@ describe('docker-compose.yml', () => {
     const packageJson = z
       .object({ scripts: z.record(z.string(), z.string()) })
       .parse(JSON.parse(await readFile(path.join(ROOT, 'package.json'), 'utf8')));
-    assert.equal(packageJson.scripts.build, 'tsx workers/build.ts');
+    assert.equal(packageJson.scripts.build, 'tsx workers/build-main.ts');
 
     const workdir = /^WORKDIR\s+(\S+)$/m.exec(runtime)?.[1] ?? '';
     const copied = new RegExp(`^COPY --from=${stageName} (\\S+) (\\S+)$`, 'm').exec(runtime);
@@ -243,7 +243,7 @@ describe('docker-compose.yml', () => {
     assert.match(runtime, /npm ci --omit=dev/, 'the runtime stage installs production dependencies only');
 
     const cmd = z.array(z.string()).parse(JSON.parse(/^CMD\s+(\[.*\])$/m.exec(runtime)?.[1] ?? 'null'));
-    assert.deepEqual(cmd, ['node', `${path.posix.relative(workdir, release)}/js/workers/worker.js`]);
+    assert.deepEqual(cmd, ['node', `${path.posix.relative(workdir, release)}/js/workers/main.js`]);
     const ignored = (await readFile(path.join(ROOT, '.dockerignore'), 'utf8')).split('\n');
     for (const needed of [
       'workflows',

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { ConfigError, configSchema, loadConfig } from '../../services/config';
+import { ConfigError, configSchema, loadConfig } from '../../config/config';
 
 describe('configuration', () => {
   test('lists exactly the variables of the schema in .env.example, and its values load', () => {

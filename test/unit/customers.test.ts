@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { CustomerError, CustomerStore, customerIdFor } from '../../services/customers';
 import { Ledger } from '../../services/ledger';
-import { SendLog } from '../../services/messaging/send-log';
+import { SendLog } from '../../services/send-log/send-log';
 import { dropSchema, TEST_DATABASE_URL, uniqueSchema } from '../support/postgres';
 
 const engines = [

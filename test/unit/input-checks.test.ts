@@ -5,9 +5,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { hasControlCharacters, quoted, unknownFieldProblems } from '../../workflows/input-checks';
-import { paymentRequestProblems } from '../../workflows/payment-contract';
-import { registrationRequestProblems } from '../../workflows/registration-contract';
+import { hasControlCharacters, quoted, unknownFieldProblems } from '../../domain/input-checks';
+import { paymentRequestProblems } from '../../workflows/payment-checks';
+import { registrationRequestProblems } from '../../workflows/registration-checks';
 
 const valid = {
   paymentId: 'p-1',

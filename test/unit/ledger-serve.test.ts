@@ -8,8 +8,9 @@ import { resolve } from 'node:path';
 import { setImmediate } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { Client } from 'pg';
-import { Ledger, serveEmbeddedLedger } from '../../services/ledger';
-import type { ServedLedger } from '../../services/ledger';
+import { Ledger } from '../../services/ledger';
+import { serveEmbeddedLedger } from '../../local/stand-ins/ledger-wire-server';
+import type { ServedLedger } from '../../local/stand-ins/ledger-wire-server';
 import { TEST_DATABASE_URL } from '../support/postgres';
 
 const DATABASE_URL = TEST_DATABASE_URL;

@@ -6,15 +6,15 @@ import {
   Mailer,
   SMS_MAX_LENGTH,
   classifyMailError,
-  decodeHeaderValue,
   escapeHtml,
   messageIdFor,
-  parseMail,
   renderMessage,
   renderSmsText,
-  startSmtpSink,
 } from '../../services/mail';
-import type { MailMessage, PaymentOutcomeKind, SmtpSink } from '../../services/mail';
+import { decodeHeaderValue, parseMail } from '../../local/stand-ins/mime';
+import { startSmtpSink } from '../../local/stand-ins/smtp-sink';
+import type { MailMessage, PaymentOutcomeKind } from '../../services/mail';
+import type { SmtpSink } from '../../local/stand-ins/smtp-sink';
 import { freePort } from '../support/ports';
 
 const HOSTILE_NAME = '<script>alert("x")</script> & Co';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { AmountFormatError, formatMoney, parseAmount } from '../../workflows/money';
+import { AmountFormatError, formatMoney, parseAmount } from '../../domain/money';
 
 describe('parseAmount', () => {
   test('reads a decimal exactly by the currency exponent', () => {

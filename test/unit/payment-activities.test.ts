@@ -8,9 +8,10 @@ import { ApplicationFailure } from '@temporalio/common';
 import { createPaymentActivities } from '../../activities/payment';
 import type { PaymentActivities } from '../../activities/payment';
 import { AmlScreener } from '../../services/aml';
-import { AML_DEMO_NAMES } from '../../services/aml/demo-names';
-import { BankClient, startBankSimulator } from '../../services/bank';
-import type { BankSimulator } from '../../services/bank';
+import { AML_DEMO_NAMES } from '../../local/demo-names';
+import { BankClient } from '../../services/bank';
+import { startBankSimulator } from '../../local/stand-ins/bank-simulator';
+import type { BankSimulator } from '../../local/stand-ins/bank-simulator';
 import { Ledger } from '../../services/ledger';
 import { PaymentFailureType } from '../../workflows/payment-contract';
 

@@ -1,13 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import twilio from 'twilio';
-import {
-  classifyTwilioError,
-  segmentCount,
-  SmsPermanentError,
-  SmsTransientError,
-  TwilioSms,
-} from '../../services/sms';
+import { classifyTwilioError, SmsPermanentError, SmsTransientError, TwilioSms } from '../../services/sms';
+import { segmentCount } from '../../local/stand-ins/local-twilio';
 
 const NUMBER = '+15005550001';
 const DIGITS = NUMBER.slice(1);

@@ -10,7 +10,7 @@ import {
   TemporalCliErrorCode,
   cachedBinaryPath,
   resolveTemporalCli,
-} from '../../workers/temporal-cli';
+} from '../../local/temporal-cli';
 
 let root: string;
 

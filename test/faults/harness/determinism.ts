@@ -1,7 +1,8 @@
 /** Every history a fault scenario wrote, replayed at its end by a worker with nothing cached. */
 import { Worker } from '@temporalio/worker';
-import { createDataConverter, LOCAL_DEV_KEYS, parseKeyRing } from '../../../services/codec';
-import { loadWorkflowBundle } from '../../../workers/baton-worker';
+import { createDataConverter } from '../../../temporal/codec';
+import { LOCAL_DEV_KEYS, parseKeyRing } from '../../../config/key-ring';
+import { loadWorkflowBundle } from '../../../temporal/bundle';
 import type { FaultStack } from './stack';
 
 /**

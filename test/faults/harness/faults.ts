@@ -5,7 +5,7 @@
  */
 import { signWebhook } from '../../../services/bank';
 import type { SimulatorScenario } from '../../../services/bank';
-import type { LocalTwilioFailureStatus } from '../../../services/sms';
+import type { LocalTwilioFailureStatus } from '../../../local/stand-ins/local-twilio';
 import type { ForgedWebhook } from './invariants';
 import type { LoadPlan, PlannedPayment, Progress } from './load';
 import type { Rng } from './random';

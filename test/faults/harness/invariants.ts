@@ -4,7 +4,7 @@
  * only to see that it ended, and is then compared against what those sources imply.
  */
 import { z } from 'zod';
-import { customerAccountId } from '../../../activities/registration';
+import { customerAccountId } from '../../../domain/customer-terms';
 import type { SimulatedPayment } from '../../../services/bank';
 import { Ledger } from '../../../services/ledger';
 import type { Transfer } from '../../../services/ledger';

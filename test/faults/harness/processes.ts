@@ -67,7 +67,7 @@ export class WorkerProcess {
   readonly taskFailures = new WorkflowTaskFailures();
 
   constructor(
-    /** The worker's entry file: a release's `js/workers/worker.js`. */
+    /** The worker's entry file: a release's `js/workers/main.js`. */
     private readonly entry: string,
     private readonly env: NodeJS.ProcessEnv,
     private readonly log: LineLog,

@@ -11,21 +11,22 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { Client as PgClient } from 'pg';
-import { startBankSimulator } from '../../../services/bank';
-import type { BankSimulator } from '../../../services/bank';
-import { createDataConverter, LOCAL_DEV_KEYS, parseKeyRing } from '../../../services/codec';
+import { startBankSimulator } from '../../../local/stand-ins/bank-simulator';
+import type { BankSimulator } from '../../../local/stand-ins/bank-simulator';
+import { createDataConverter } from '../../../temporal/codec';
+import { LOCAL_DEV_KEYS, parseKeyRing } from '../../../config/key-ring';
 import { CustomerStore } from '../../../services/customers';
 import { Ledger } from '../../../services/ledger';
-import { startSmtpSink } from '../../../services/mail';
-import type { SmtpSink } from '../../../services/mail';
-import { SendLog } from '../../../services/messaging/send-log';
-import { startLocalTwilio } from '../../../services/sms';
-import type { LocalTwilio } from '../../../services/sms';
-import { startDevServer } from '../../../workers/dev-server';
-import type { DevServer } from '../../../workers/dev-server';
-import { freePort } from '../../../workers/ports';
-import { resolveTemporalCli } from '../../../workers/temporal-cli';
-import { SEARCH_ATTRIBUTES } from '../../../workflows/payment-contract';
+import { startSmtpSink } from '../../../local/stand-ins/smtp-sink';
+import type { SmtpSink } from '../../../local/stand-ins/smtp-sink';
+import { SendLog } from '../../../services/send-log/send-log';
+import { startLocalTwilio } from '../../../local/stand-ins/local-twilio';
+import type { LocalTwilio } from '../../../local/stand-ins/local-twilio';
+import { startDevServer } from '../../../local/dev-server';
+import type { DevServer } from '../../../local/dev-server';
+import { freePort } from '../../../local/ports';
+import { resolveTemporalCli } from '../../../local/temporal-cli';
+import { SEARCH_ATTRIBUTES } from '../../../temporal/search-attributes';
 import { dropSchema, TEST_DATABASE_URL } from '../../support/postgres';
 import { LineLog, PROJECT_ROOT, WorkerProcess } from './processes';
 
@@ -54,11 +55,11 @@ function builtRelease(): Promise<Release> {
     const dir = path.join(PROJECT_ROOT, 'test-results', `release-${process.pid}`);
     // The release serves every scenario of this process; it goes with the process.
     process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
-    await execFileAsync(process.execPath, ['--import', 'tsx', path.join('workers', 'build.ts'), dir], {
+    await execFileAsync(process.execPath, ['--import', 'tsx', path.join('workers', 'build-main.ts'), dir], {
       cwd: PROJECT_ROOT,
     });
     return {
-      worker: path.join(dir, 'js', 'workers', 'worker.js'),
+      worker: path.join(dir, 'js', 'workers', 'main.js'),
       bundle: path.join(dir, 'workflow-bundle.js'),
     };
   })();

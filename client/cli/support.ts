@@ -1,0 +1,78 @@
+/** What every CLI command shares: argument parsing, input errors, output, and a client that is always closed. */
+import { parseArgs } from 'node:util';
+import type { ParseArgsConfig } from 'node:util';
+import type { Client } from '@temporalio/client';
+import type { Config } from '../../config/config';
+
+/** Input a person must fix; the CLI exits 2 and starts nothing. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+/** Prints text, or the JSON document instead with `--json`. */
+export type Output = (text: string, json: unknown) => void;
+
+type OptionsConfig = NonNullable<ParseArgsConfig['options']>;
+
+/** Parses a command's flags strictly: an unknown flag is a UsageError. */
+export function parse<T extends OptionsConfig>(args: string[], options: T) {
+  try {
+    return parseArgs({ args, options, allowPositionals: true, strict: true } as const);
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err));
+  }
+}
+
+/** The printer for `--json` or for people. */
+export function output(json: boolean): Output {
+  return (text, value) => console.log(json ? JSON.stringify(value, null, 2) : text);
+}
+
+/** A flag's value, or a UsageError naming the flag. */
+export function required(value: string | boolean | undefined, flag: string): string {
+  if (typeof value !== 'string' || value.trim() === '') throw new UsageError(`${flag} is required`);
+  return value.trim();
+}
+
+/** Refuses positional arguments a command does not take. */
+export function noPositionals(positionals: string[]): void {
+  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals.join(' ')}"`);
+}
+
+/** A short random suffix for generated ids. */
+export function randomSuffix(): string {
+  return Math.floor(Math.random() * 36 ** 4)
+    .toString(36)
+    .padStart(4, '0');
+}
+
+/** Runs `fn` with a connected client and closes the connection after. */
+export async function withClient<T>(config: Config, fn: (client: Client) => Promise<T>): Promise<T> {
+  // Loaded here, not at the top: commands refused for their input never need the Temporal client.
+  const { connectClient } = await import('../../temporal/connection');
+  const client = await connectClient(config);
+  try {
+    return await fn(client);
+  } finally {
+    await client.connection.close();
+  }
+}
+
+/**
+ * A UsageError listing `problems` (as the contracts word them, by field) each under the flag a person typed, so
+ * "--to-name: beneficiary name must be 2-140 characters" says where to look. `flags` pairs a problem's opening
+ * words with its flag; the first that matches wins.
+ */
+export function usageErrorFor(
+  problems: readonly string[],
+  flags: readonly (readonly [string, string])[],
+): UsageError {
+  return new UsageError(
+    problems
+      .map((problem) => {
+        const flag = flags.find(([field]) => problem.startsWith(field))?.[1];
+        return flag === undefined ? problem : `${flag}: ${problem}`;
+      })
+      .join('\n'),
+  );
+}

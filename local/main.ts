@@ -1,0 +1,116 @@
+/**
+ * `npm start`: the whole local stack on the configured ports, state kept in DATA_DIR (.data/). Runs the demo
+ * scenarios once (skip with `--no-demo`), prints where to look, and stays up until Ctrl-C, then shuts down cleanly.
+ */
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { formatReport, runScenariosOn } from './scenarios';
+import { ConfigError, loadConfig } from '../config/config';
+import { startLocalStack } from './stack';
+import type { LocalStack } from './stack';
+import { startPayment } from '../client/payments';
+import { AML_DEMO_NAMES } from './demo-names';
+
+/** Starts a payment whose beneficiary needs an AML review, and leaves it waiting. Returns its id. */
+async function parkPaymentForReview(stack: LocalStack): Promise<string> {
+  const paymentId = `review-me-${Date.now().toString(36)}`;
+  await startPayment(
+    stack.client,
+    {
+      paymentId,
+      fromAccountId: 'A-1001-EUR',
+      amountMinor: 75_00,
+      currency: 'EUR',
+      beneficiary: { name: AML_DEMO_NAMES.review, country: 'DE', iban: 'DE89370400440532013000' },
+    },
+    stack.taskQueue,
+  );
+  return paymentId;
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: { 'no-demo': { type: 'boolean', default: false }, verbose: { type: 'boolean', default: false } },
+    strict: true,
+  });
+  const config = loadConfig();
+  const say = (line: string) => console.log(line);
+  say(`starting baton's local stack (state in ${path.resolve(config.DATA_DIR)})...`);
+  const stack = await startLocalStack({
+    dataDir: path.resolve(config.DATA_DIR),
+    ...(config.DATABASE_URL === undefined ? {} : { databaseUrl: config.DATABASE_URL }),
+    ...(config.DATABASE_SCHEMA === undefined ? {} : { databaseSchema: config.DATABASE_SCHEMA }),
+    temporalPort: config.TEMPORAL_PORT,
+    uiPort: config.TEMPORAL_UI_PORT,
+    bankPort: config.BANK_SIM_PORT,
+    webhookPort: config.WEBHOOK_PORT,
+    ledgerPort: config.LEDGER_PORT,
+    smtpPort: config.SMTP_SINK_PORT,
+    twilioPort: config.TWILIO_LOCAL_PORT,
+    codecPort: config.CODEC_SERVER_PORT,
+    codecKeys: config.codecKeys,
+    webhookSecret: config.BANK_WEBHOOK_SECRET,
+    bankDelayMs: config.BANK_SIM_DELAY_MS,
+    ...(config.TEMPORAL_CLI_PATH === undefined ? {} : { temporalCliPath: config.TEMPORAL_CLI_PATH }),
+    log: (line) => {
+      if (values.verbose || !line.startsWith('[')) say(line);
+    },
+  });
+
+  let stopping = false;
+  const stopped = new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      say(`\n${signal} received: shutting down...`);
+      stack.stop().then(resolve, (err: unknown) => {
+        console.error(err);
+        resolve();
+      });
+    };
+    process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGTERM', () => stop('SIGTERM'));
+  });
+
+  let exitCode = 0;
+  if (!values['no-demo']) {
+    say('running the demo scenarios:');
+    const report = await runScenariosOn(stack, say);
+    say('');
+    say(formatReport(report));
+    if (!report.ok) exitCode = 1;
+  }
+  // One payment left waiting for a compliance officer, so the UI has a run to find by `awaiting_aml_review`.
+  const parked = await parkPaymentForReview(stack);
+  const ui = stack.uiUrl ?? config.TEMPORAL_UI_URL;
+  say('');
+  say(`baton is up.`);
+  say(`  Temporal UI:      ${ui}/namespaces/${stack.namespace}/workflows`);
+  say(
+    `  settled payments: ${ui}/namespaces/${stack.namespace}/workflows?query=${encodeURIComponent('PaymentStatus="settled"')}`,
+  );
+  say(`  Temporal address: ${stack.address}`);
+  if (stack.codecUrl) say(`  codec server:     ${stack.codecUrl} (the UI decodes payloads through it)`);
+  if (stack.ledgerUrl) say(`  ledger (read it with "npm run client -- accounts"): ${stack.ledgerUrl}`);
+  say(`  bank simulator:   ${stack.bank.url}`);
+  say(`  mail sink (SMTP): ${stack.mailSink.url}`);
+  say(`  SMS sink (Twilio Messages API): ${stack.smsSink.url}`);
+  say(`  bank webhooks:    ${stack.worker.webhookUrl}`);
+  say(
+    `  awaiting review: ${ui}/namespaces/${stack.namespace}/workflows?query=${encodeURIComponent('PaymentStatus="awaiting_aml_review"')}`,
+  );
+  say(`try: npm run client -- review ${parked} --approve --reviewer <your name>`);
+  say('     npm run client -- list');
+  say('press Ctrl-C to stop.');
+  await stopped;
+  say('stopped.');
+  return exitCode;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(err instanceof ConfigError ? err.message : err);
+    process.exit(err instanceof ConfigError ? 2 : 1);
+  },
+);

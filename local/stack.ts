@@ -1,0 +1,248 @@
+/**
+ * The whole of baton on one machine: a Temporal dev server (with its Web UI), the ledger, the bank simulator, the
+ * worker and its webhook receiver. `npm start` runs it on the configured ports with state kept in `.data/`;
+ * `npm run demo` and the tests run an ephemeral one on free ports that leaves nothing behind.
+ */
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { NativeConnection } from '@temporalio/worker';
+import { AmlScreener } from '../services/aml';
+import { BankClient } from '../services/bank';
+import { startBankSimulator } from './stand-ins/bank-simulator';
+import type { BankSimulator } from './stand-ins/bank-simulator';
+import { createDataConverter, startCodecServer } from '../temporal/codec';
+import { LOCAL_DEV_KEYS, parseKeyRing } from '../config/key-ring';
+import type { KeyRing } from '../config/key-ring';
+import { CustomerStore } from '../services/customers';
+import { seedDemoCustomers } from './demo-seed';
+import { Ledger } from '../services/ledger';
+import { serveEmbeddedLedger } from './stand-ins/ledger-wire-server';
+import { Mailer } from '../services/mail';
+import { startSmtpSink } from './stand-ins/smtp-sink';
+import type { SmtpSink } from './stand-ins/smtp-sink';
+import { SendLog } from '../services/send-log/send-log';
+import { TwilioSms } from '../services/sms';
+import { startLocalTwilio } from './stand-ins/local-twilio';
+import type { LocalTwilio } from './stand-ins/local-twilio';
+import { SEARCH_ATTRIBUTES } from '../temporal/search-attributes';
+import { TASK_QUEUE } from '../workflows/task-queue';
+import { startBatonWorker } from '../workers/worker';
+import { quietWorkerRuntime } from '../temporal/bundle';
+import type { RunningBatonWorker } from '../workers/worker';
+import { startDevServer } from './dev-server';
+import type { DevServer } from './dev-server';
+import { freePort } from './ports';
+import { resolveTemporalCli } from './temporal-cli';
+
+/** How to run the local stack. A port left out is picked free. */
+export interface LocalStackOptions {
+  /** Where state lives (Temporal SQLite file, PGlite ledger); omitted => a temp folder removed on stop. */
+  dataDir?: string;
+  /** Use this PostgreSQL instead of the embedded ledger. */
+  databaseUrl?: string;
+  /** PostgreSQL schema for the ledger (tests isolate themselves this way). */
+  databaseSchema?: string;
+  temporalPort?: number;
+  /** Serve the Temporal Web UI on this port; omitted => no UI. */
+  uiPort?: number;
+  bankPort?: number;
+  webhookPort?: number;
+  /** Serve the embedded ledger to other processes (the CLI's `accounts`) on this port. */
+  ledgerPort?: number;
+  smtpPort?: number;
+  twilioPort?: number;
+  /** Port of the codec server the UI decodes payloads through (only with a UI). */
+  codecPort?: number;
+  /** Payload encryption keys; default: the local development ring. */
+  codecKeys?: KeyRing;
+  webhookSecret?: string;
+  /** How long the simulated bank takes to answer. */
+  bankDelayMs?: number;
+  /** Temporal CLI binary; resolved (and built if needed) when omitted. */
+  temporalCliPath?: string;
+  taskQueue?: string;
+  workflowBundle?: WorkflowBundleWithSourceMap;
+  log?: (line: string) => void;
+}
+
+/** A running local stack and handles on each part. */
+export interface LocalStack {
+  address: string;
+  namespace: string;
+  taskQueue: string;
+  uiUrl?: string;
+  ledgerUrl?: string;
+  codecUrl?: string;
+  /** The keys every payload is encrypted with. */
+  codecKeys: KeyRing;
+  client: Client;
+  ledger: Ledger;
+  customers: CustomerStore;
+  sendLog: SendLog;
+  bank: BankSimulator;
+  mailSink: SmtpSink;
+  smsSink: LocalTwilio;
+  devServer: DevServer;
+  worker: RunningBatonWorker;
+  /** Stops every part, newest first; idempotent. */
+  stop(): Promise<void>;
+}
+
+const NAMESPACE = 'default';
+
+/** Starts every part of baton; on failure, stops whatever had started and rethrows. */
+export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
+  const log = options.log ?? (() => undefined);
+  quietWorkerRuntime();
+  const cleanups: (() => Promise<unknown>)[] = [];
+  const stopAll = async () => {
+    while (cleanups.length > 0) {
+      const cleanup = cleanups.pop();
+      if (cleanup) await cleanup().catch((err: unknown) => log(`while stopping: ${String(err)}`));
+    }
+  };
+
+  try {
+    let dataDir = options.dataDir;
+    if (dataDir === undefined) {
+      const tempDir = await mkdtemp(path.join(os.tmpdir(), 'baton-'));
+      cleanups.push(() => rm(tempDir, { recursive: true, force: true }));
+      dataDir = tempDir;
+    }
+    await mkdir(dataDir, { recursive: true });
+
+    const codecKeys = options.codecKeys ?? parseKeyRing(LOCAL_DEV_KEYS);
+    let codecUrl: string | undefined;
+    if (options.uiPort !== undefined) {
+      // The UI decodes payloads in the browser by calling this server; only the UI's own origin may.
+      const codec = await startCodecServer({
+        port: options.codecPort ?? (await freePort()),
+        ring: codecKeys,
+        allowedOrigins: [`http://localhost:${options.uiPort}`, `http://127.0.0.1:${options.uiPort}`],
+      });
+      cleanups.push(() => codec.close());
+      codecUrl = codec.url;
+    }
+
+    const cliPath = options.temporalCliPath ?? (await resolveTemporalCli({ onProgress: log })).path;
+    const devServer = await startDevServer({
+      cliPath,
+      port: options.temporalPort ?? (await freePort()),
+      ...(options.uiPort === undefined ? {} : { uiPort: options.uiPort }),
+      ...(codecUrl === undefined ? {} : { uiCodecEndpoint: codecUrl }),
+      dbFile: path.join(dataDir, 'temporal.db'),
+      sqliteJournal: 'wal',
+      namespace: NAMESPACE,
+      searchAttributes: SEARCH_ATTRIBUTES,
+      log: (line) => log(`[temporal] ${line}`),
+    });
+    cleanups.push(() => devServer.stop());
+    log(`Temporal dev server on ${devServer.address}${devServer.uiUrl ? `, UI on ${devServer.uiUrl}` : ''}`);
+
+    const ledger = await Ledger.open(
+      options.databaseUrl !== undefined
+        ? {
+            databaseUrl: options.databaseUrl,
+            ...(options.databaseSchema === undefined ? {} : { schema: options.databaseSchema }),
+          }
+        : { dataDir: path.join(dataDir, 'ledger') },
+    );
+    cleanups.push(() => ledger.close());
+    const customers = new CustomerStore(ledger.database);
+    const sendLog = new SendLog(ledger.database);
+    await seedDemoCustomers(ledger, customers);
+    let ledgerUrl: string | undefined;
+    if (options.databaseUrl === undefined && options.ledgerPort !== undefined) {
+      const served = await serveEmbeddedLedger(ledger, { host: '127.0.0.1', port: options.ledgerPort });
+      cleanups.push(() => served.close());
+      ledgerUrl = served.url;
+    }
+
+    const webhookPort = options.webhookPort ?? (await freePort());
+    const webhookSecret = options.webhookSecret ?? 'local-dev-webhook-secret-change-me';
+    const bank = await startBankSimulator({
+      port: options.bankPort ?? (await freePort()),
+      webhookUrl: `http://127.0.0.1:${webhookPort}/webhooks/bank`,
+      webhookSecret,
+      defaultOutcome: 'settled',
+      defaultDelayMs: options.bankDelayMs ?? 1500,
+      log: (line) => log(`[bank] ${line}`),
+    });
+    cleanups.push(() => bank.close());
+
+    const mailSink = await startSmtpSink({ port: options.smtpPort ?? (await freePort()) });
+    cleanups.push(() => mailSink.close());
+    const mailer = new Mailer({ smtpUrl: mailSink.url, from: 'baton <no-reply@baton.local>' });
+    cleanups.push(() => Promise.resolve(mailer.close()));
+    const twilioCredentials = {
+      accountSid: 'AC00000000000000000000000000000000',
+      authToken: 'local-twilio-token',
+    };
+    const smsSink = await startLocalTwilio({
+      port: options.twilioPort ?? (await freePort()),
+      ...twilioCredentials,
+    });
+    cleanups.push(() => smsSink.close());
+    const sms = new TwilioSms({ ...twilioCredentials, from: '+15005550006', apiBaseUrl: smsSink.url });
+    log(`mail sink on ${mailSink.url}, SMS sink (Twilio API) on ${smsSink.url}`);
+
+    const connection = await Connection.connect({ address: devServer.address });
+    cleanups.push(() => connection.close());
+    const client = new Client({
+      connection,
+      namespace: NAMESPACE,
+      dataConverter: createDataConverter(codecKeys),
+    });
+    const nativeConnection = await NativeConnection.connect({ address: devServer.address });
+    cleanups.push(() => nativeConnection.close());
+
+    const taskQueue = options.taskQueue ?? TASK_QUEUE;
+    const worker = await startBatonWorker({
+      connection: nativeConnection,
+      client,
+      namespace: NAMESPACE,
+      taskQueue,
+      codecKeys,
+      ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : {}),
+      services: {
+        ledger,
+        customers,
+        sendLog,
+        mailer,
+        sms,
+        aml: await AmlScreener.fromFile(),
+        bank: new BankClient({ baseUrl: bank.url }),
+      },
+      webhook: { host: '127.0.0.1', port: webhookPort, secret: webhookSecret },
+      log: (line) => log(`[webhook] ${line}`),
+    });
+    cleanups.push(() => worker.stop());
+
+    let stopping: Promise<void> | undefined;
+    return {
+      address: devServer.address,
+      namespace: NAMESPACE,
+      taskQueue,
+      ...(devServer.uiUrl === undefined ? {} : { uiUrl: devServer.uiUrl }),
+      ...(ledgerUrl === undefined ? {} : { ledgerUrl }),
+      ...(codecUrl === undefined ? {} : { codecUrl }),
+      codecKeys,
+      client,
+      ledger,
+      customers,
+      sendLog,
+      bank,
+      mailSink,
+      smsSink,
+      devServer,
+      worker,
+      stop: () => (stopping ??= stopAll()),
+    };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}

@@ -1,4 +1,0 @@
-/** Payload encryption for baton: the key ring, the Temporal codec and data converter, and the codec server. */
-export * from './keys';
-export * from './codec';
-export * from './codec-server';

@@ -1,0 +1,51 @@
+/**
+ * The workflow bundle: baton's workflow code and its interceptors packed for the worker's sandbox, written to a file
+ * by a release and loaded from it by a worker, so a deployed worker runs exactly the code that was replay-tested.
+ */
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { bundleWorkflowCode, DefaultLogger, Runtime } from '@temporalio/worker';
+import { FAILURE_CONVERTER_PATH } from './codec';
+
+/** The workflows module the worker bundles into its sandbox (source under tsx, compiled under plain node). */
+export const WORKFLOWS_PATH = require.resolve('../workflows');
+
+/** The workflow interceptors bundled beside them: signals and updates handled after their activation's other jobs. */
+export const WORKFLOW_INTERCEPTORS_PATH = require.resolve('../workflows/message-order');
+
+// The bundler reports every module it packs at info level; only problems are worth a line.
+const quietBundlerLogger = new DefaultLogger('WARN');
+
+/** Bundles the workflow code once, so several workers (tests) can share the bundle. */
+export function bundleWorkflows(): Promise<WorkflowBundleWithSourceMap> {
+  // The failure converter runs inside the sandbox too, so a prebuilt bundle must carry it.
+  return bundleWorkflowCode({
+    workflowsPath: WORKFLOWS_PATH,
+    workflowInterceptorModules: [WORKFLOW_INTERCEPTORS_PATH],
+    failureConverterPath: FAILURE_CONVERTER_PATH,
+    logger: quietBundlerLogger,
+  });
+}
+
+/** Writes a bundle as `<file>` and its source map as `<file>.map`, for workers that load it instead of bundling. */
+export async function writeWorkflowBundle(file: string, bundle: WorkflowBundleWithSourceMap): Promise<void> {
+  await mkdir(path.dirname(path.resolve(file)), { recursive: true });
+  await writeFile(file, bundle.code);
+  await writeFile(`${file}.map`, bundle.sourceMap);
+}
+
+/** Reads a bundle written by {@link writeWorkflowBundle}. */
+export async function loadWorkflowBundle(file: string): Promise<WorkflowBundleWithSourceMap> {
+  const [code, sourceMap] = await Promise.all([readFile(file, 'utf8'), readFile(`${file}.map`, 'utf8')]);
+  return { code, sourceMap };
+}
+
+let runtimeInstalled = false;
+
+/** Routes the worker runtime's own logs to warnings only, once per process, before any worker exists. */
+export function quietWorkerRuntime(): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+}
