@@ -8,15 +8,11 @@ import { Client, Connection } from '@temporalio/client';
 import type { WorkflowClientInterceptor } from '@temporalio/client';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Worker } from '@temporalio/worker';
 import { z } from 'zod';
-import { AmlScreener } from '../services/aml';
-import { BankClient } from '../services/bank';
 import { createDataConverter } from '../temporal/codec';
+import { DEFAULT_MAIL_FROM, LOCAL_TWILIO } from '../config/config';
 import { LOCAL_DEV_KEYS, parseKeyRing } from '../config/key-ring';
-import { CustomerStore } from '../services/customers';
-import { Ledger } from '../services/ledger';
-import { Mailer } from '../services/mail';
-import { SendLog } from '../services/send-log/send-log';
-import { TwilioSms } from '../services/sms';
+import type { Ledger } from '../services/ledger';
+import { openServices } from '../workers/services';
 import { startBatonWorker } from '../workers/worker';
 import { loadWorkflowBundle, quietWorkerRuntime } from '../temporal/bundle';
 import type { BatonWorkerTuning, RunningBatonWorker } from '../workers/worker';
@@ -161,13 +157,18 @@ export async function startWorkerHost(config: WorkerHostConfig): Promise<WorkerH
 
     const payment = config.payment;
     if (payment === undefined) throw new Error('the payment worker needs its services');
-    const ledger = await Ledger.open({
-      ...(payment.ledger.databaseUrl === undefined
-        ? { dataDir: payment.ledger.pgliteDir }
-        : { databaseUrl: payment.ledger.databaseUrl, schema: payment.ledger.schema }),
-      ...(payment.ledger.poolSize === undefined ? {} : { poolSize: payment.ledger.poolSize }),
+    // Every benchmark customer is told by email; the SMS client is wired but never called.
+    const services = await openServices({
+      database: {
+        ...(payment.ledger.databaseUrl === undefined
+          ? { dataDir: payment.ledger.pgliteDir }
+          : { databaseUrl: payment.ledger.databaseUrl, schema: payment.ledger.schema }),
+        ...(payment.ledger.poolSize === undefined ? {} : { poolSize: payment.ledger.poolSize }),
+      },
+      mail: { smtpUrl: payment.smtpUrl, from: DEFAULT_MAIL_FROM },
+      sms: { ...LOCAL_TWILIO, apiBaseUrl: 'http://127.0.0.1:9' },
+      bank: { baseUrl: payment.bankUrl },
     });
-    const mailer = new Mailer({ smtpUrl: payment.smtpUrl, from: 'baton <no-reply@baton.local>' });
     let running: RunningBatonWorker;
     try {
       running = await startBatonWorker({
@@ -178,26 +179,11 @@ export async function startWorkerHost(config: WorkerHostConfig): Promise<WorkerH
         codecKeys,
         ...(bundle === undefined ? {} : { workflowBundle: bundle }),
         tuning: config.tuning,
-        services: {
-          ledger,
-          customers: new CustomerStore(ledger.database),
-          sendLog: new SendLog(ledger.database),
-          mailer,
-          // Every benchmark customer is told by email; the SMS client is wired but never called.
-          sms: new TwilioSms({
-            accountSid: 'AC00000000000000000000000000000000',
-            authToken: 'local-twilio-token',
-            from: '+15005550006',
-            apiBaseUrl: 'http://127.0.0.1:9',
-          }),
-          aml: await AmlScreener.fromFile(),
-          bank: new BankClient({ baseUrl: payment.bankUrl }),
-        },
+        services,
         webhook: { host: '127.0.0.1', port: payment.webhookPort, secret: payment.webhookSecret },
       });
     } catch (err) {
-      mailer.close();
-      await ledger.close();
+      await services.close();
       throw err;
     }
     return {
@@ -206,11 +192,10 @@ export async function startWorkerHost(config: WorkerHostConfig): Promise<WorkerH
       signalFailures: () => 0,
       async stop() {
         await running.stop();
-        mailer.close();
         try {
-          return await checkLedger(ledger);
+          return await checkLedger(services.ledger);
         } finally {
-          await ledger.close();
+          await services.close();
           await closeConnections();
         }
       },

@@ -1,6 +1,6 @@
 /**
  * Client-side operations on payments, shared by the CLI and the demo: start (idempotently), ask, cancel, review,
- * list, and the Temporal UI link of a run.
+ * list.
  */
 import type { Client } from '@temporalio/client';
 import { formatMoney } from '../domain/money';
@@ -21,16 +21,11 @@ import type {
   ReviewDecision,
 } from '../workflows/payment-contract';
 import { startOnce } from './start-once';
+import { runUiUrl } from './ui-links';
 import type { StartedRun } from './start-once';
 
 /** A payment run as the client found or started it. */
 export type StartedPayment = StartedRun<PaymentRequest, PaymentState>;
-
-/** Link to a run's page in the Temporal Web UI. */
-export function runUiUrl(uiBaseUrl: string, namespace: string, workflowId: string, runId?: string): string {
-  const base = `${uiBaseUrl.replace(/\/+$/, '')}/namespaces/${encodeURIComponent(namespace)}/workflows/${encodeURIComponent(workflowId)}`;
-  return runId === undefined ? base : `${base}/${encodeURIComponent(runId)}/history`;
-}
 
 /**
  * Starts the payment workflow under its business key. A second start of the same payment id returns the run that

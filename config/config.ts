@@ -37,6 +37,19 @@ export const NAMESPACE_NAME = /^[A-Za-z0-9._-]{1,128}$/;
 const DEFAULT_CODEC_ALLOWED_ORIGINS = ['http://localhost:8233', 'http://127.0.0.1:8233'] as const;
 
 /** The environment schema: variable name => validation and default. */
+/** The sender of baton's email unless MAIL_FROM names another. */
+export const DEFAULT_MAIL_FROM = 'baton <no-reply@baton.local>';
+
+/**
+ * The Twilio account the local stand-in accepts, and Twilio's documented test sender: the defaults, so the local
+ * stack works with no settings. A real deployment sets its own account, token and sender.
+ */
+export const LOCAL_TWILIO = {
+  accountSid: 'AC00000000000000000000000000000000',
+  authToken: 'local-twilio-token',
+  from: '+15005550006',
+} as const;
+
 export const configSchema = z.object({
   TEMPORAL_ADDRESS: z
     .string()
@@ -93,14 +106,14 @@ export const configSchema = z.object({
     .string()
     .regex(/^smtps?:\/\/[^\s]+$/, 'must be an smtp:// or smtps:// URL')
     .default('smtp://127.0.0.1:1025'),
-  MAIL_FROM: z.string().min(3).default('baton <no-reply@baton.local>'),
+  MAIL_FROM: z.string().min(3).default(DEFAULT_MAIL_FROM),
   SMTP_SINK_PORT: port.default(1025),
   SMTP_SINK_HOST: z.string().min(1).default('127.0.0.1'),
   TWILIO_ACCOUNT_SID: z
     .string()
     .regex(/^AC[0-9a-fA-F]{32}$/, 'must be "AC" followed by 32 hex digits')
-    .default('AC00000000000000000000000000000000'),
-  TWILIO_AUTH_TOKEN: z.string().min(8, 'must be at least 8 characters').default('local-twilio-token'),
+    .default(LOCAL_TWILIO.accountSid),
+  TWILIO_AUTH_TOKEN: z.string().min(8, 'must be at least 8 characters').default(LOCAL_TWILIO.authToken),
   TWILIO_FROM: optionalText.pipe(
     z
       .string()
@@ -164,7 +177,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   if (config.TWILIO_FROM === undefined && config.TWILIO_MESSAGING_SERVICE_SID === undefined) {
     // Twilio's documented test sender; real deployments set their own number or messaging service.
-    return { ...config, TWILIO_FROM: '+15005550006' };
+    return { ...config, TWILIO_FROM: LOCAL_TWILIO.from };
   }
   return config;
 }

@@ -9,26 +9,24 @@ import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { NativeConnection } from '@temporalio/worker';
-import { AmlScreener } from '../services/aml';
-import { BankClient } from '../services/bank';
 import { startBankSimulator } from './stand-ins/bank-simulator';
 import type { BankSimulator } from './stand-ins/bank-simulator';
 import { createDataConverter, startCodecServer } from '../temporal/codec';
+import { DEFAULT_MAIL_FROM, LOCAL_TWILIO } from '../config/config';
+import type { CustomerStore } from '../services/customers';
+import type { Ledger } from '../services/ledger';
+import type { SendLog } from '../services/send-log/send-log';
 import { LOCAL_DEV_KEYS, parseKeyRing } from '../config/key-ring';
 import type { KeyRing } from '../config/key-ring';
-import { CustomerStore } from '../services/customers';
 import { seedDemoCustomers } from './demo-seed';
-import { Ledger } from '../services/ledger';
 import { serveEmbeddedLedger } from './stand-ins/ledger-wire-server';
-import { Mailer } from '../services/mail';
 import { startSmtpSink } from './stand-ins/smtp-sink';
 import type { SmtpSink } from './stand-ins/smtp-sink';
-import { SendLog } from '../services/send-log/send-log';
-import { TwilioSms } from '../services/sms';
 import { startLocalTwilio } from './stand-ins/local-twilio';
 import type { LocalTwilio } from './stand-ins/local-twilio';
 import { SEARCH_ATTRIBUTES } from '../temporal/search-attributes';
 import { TASK_QUEUE } from '../workflows/task-queue';
+import { openServices } from '../workers/services';
 import { startBatonWorker } from '../workers/worker';
 import { quietWorkerRuntime } from '../temporal/bundle';
 import type { RunningBatonWorker } from '../workers/worker';
@@ -142,25 +140,6 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     cleanups.push(() => devServer.stop());
     log(`Temporal dev server on ${devServer.address}${devServer.uiUrl ? `, UI on ${devServer.uiUrl}` : ''}`);
 
-    const ledger = await Ledger.open(
-      options.databaseUrl !== undefined
-        ? {
-            databaseUrl: options.databaseUrl,
-            ...(options.databaseSchema === undefined ? {} : { schema: options.databaseSchema }),
-          }
-        : { dataDir: path.join(dataDir, 'ledger') },
-    );
-    cleanups.push(() => ledger.close());
-    const customers = new CustomerStore(ledger.database);
-    const sendLog = new SendLog(ledger.database);
-    await seedDemoCustomers(ledger, customers);
-    let ledgerUrl: string | undefined;
-    if (options.databaseUrl === undefined && options.ledgerPort !== undefined) {
-      const served = await serveEmbeddedLedger(ledger, { host: '127.0.0.1', port: options.ledgerPort });
-      cleanups.push(() => served.close());
-      ledgerUrl = served.url;
-    }
-
     const webhookPort = options.webhookPort ?? (await freePort());
     const webhookSecret = options.webhookSecret ?? 'local-dev-webhook-secret-change-me';
     const bank = await startBankSimulator({
@@ -175,19 +154,35 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
     const mailSink = await startSmtpSink({ port: options.smtpPort ?? (await freePort()) });
     cleanups.push(() => mailSink.close());
-    const mailer = new Mailer({ smtpUrl: mailSink.url, from: 'baton <no-reply@baton.local>' });
-    cleanups.push(() => Promise.resolve(mailer.close()));
-    const twilioCredentials = {
-      accountSid: 'AC00000000000000000000000000000000',
-      authToken: 'local-twilio-token',
-    };
     const smsSink = await startLocalTwilio({
       port: options.twilioPort ?? (await freePort()),
-      ...twilioCredentials,
+      accountSid: LOCAL_TWILIO.accountSid,
+      authToken: LOCAL_TWILIO.authToken,
     });
     cleanups.push(() => smsSink.close());
-    const sms = new TwilioSms({ ...twilioCredentials, from: '+15005550006', apiBaseUrl: smsSink.url });
     log(`mail sink on ${mailSink.url}, SMS sink (Twilio API) on ${smsSink.url}`);
+
+    const services = await openServices({
+      database:
+        options.databaseUrl !== undefined
+          ? {
+              databaseUrl: options.databaseUrl,
+              ...(options.databaseSchema === undefined ? {} : { schema: options.databaseSchema }),
+            }
+          : { dataDir: path.join(dataDir, 'ledger') },
+      mail: { smtpUrl: mailSink.url, from: DEFAULT_MAIL_FROM },
+      sms: { ...LOCAL_TWILIO, apiBaseUrl: smsSink.url },
+      bank: { baseUrl: bank.url },
+    });
+    cleanups.push(() => services.close());
+    const { ledger, customers, sendLog } = services;
+    await seedDemoCustomers(ledger, customers);
+    let ledgerUrl: string | undefined;
+    if (options.databaseUrl === undefined && options.ledgerPort !== undefined) {
+      const served = await serveEmbeddedLedger(ledger, { host: '127.0.0.1', port: options.ledgerPort });
+      cleanups.push(() => served.close());
+      ledgerUrl = served.url;
+    }
 
     const connection = await Connection.connect({ address: devServer.address });
     cleanups.push(() => connection.close());
@@ -207,15 +202,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       taskQueue,
       codecKeys,
       ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : {}),
-      services: {
-        ledger,
-        customers,
-        sendLog,
-        mailer,
-        sms,
-        aml: await AmlScreener.fromFile(),
-        bank: new BankClient({ baseUrl: bank.url }),
-      },
+      services,
       webhook: { host: '127.0.0.1', port: webhookPort, secret: webhookSecret },
       log: (line) => log(`[webhook] ${line}`),
     });

@@ -14,6 +14,9 @@ export const searchAttributeKeys = {
   registrationStatus: defineSearchAttributeKey('RegistrationStatus', SearchAttributeType.KEYWORD),
 };
 
+/** The type of a keyword attribute's key (the SDK defines the key type but does not export its name). */
+export type KeywordAttributeKey = typeof searchAttributeKeys.paymentStatus;
+
 const serverTypeNames: Record<string, string> = {
   [SearchAttributeType.KEYWORD]: 'Keyword',
   [SearchAttributeType.INT]: 'Int',

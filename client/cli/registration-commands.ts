@@ -1,29 +1,59 @@
-/** The CLI's registration commands: `register`, and `status` of a registration. */
+/** The CLI's registration commands: `register`, `status` of a registration, and `change-preference`. */
 import type { Config } from '../../config/config';
+import type { Channel } from '../../domain/customer-terms';
 import { quoted } from '../../domain/input-checks';
 import { isCurrency } from '../../domain/money';
+import { isE164, registrationRequestProblems } from '../../workflows/registration-checks';
 import {
   registrationSearchAttributes,
   RegistrationStatus,
   registrationWorkflowId,
 } from '../../workflows/registration-contract';
-import { registrationRequestProblems } from '../../workflows/registration-checks';
-import type { RegistrationRequest, RegistrationState } from '../../workflows/registration-contract';
-import type { Channel } from '../../domain/customer-terms';
+import type {
+  PreferenceChange,
+  RegistrationRequest,
+  RegistrationState,
+} from '../../workflows/registration-contract';
+import { describeState, printStatus, startAndReport, stateJson, withRun } from './runs';
+import type { ProcessView } from './runs';
 import {
   noPositionals,
+  oneId,
   output,
   parse,
   randomSuffix,
   required,
   UsageError,
   usageErrorFor,
-  withClient,
 } from './support';
 
 // Loaded once the input has passed, as in the CLI's payment commands.
 const registrations = () => import('../registrations');
-const payments = () => import('../payments');
+
+/** How the CLI speaks of registrations. */
+export const REGISTRATION_VIEW: ProcessView<RegistrationState> = {
+  noun: 'registration',
+  idField: 'registrationId',
+  workflowId: registrationWorkflowId,
+  statusAttribute: registrationSearchAttributes.status,
+  initialStatus: RegistrationStatus.Received,
+  nullFields: ['reason', 'welcome'],
+  headline(state) {
+    const lines = [
+      `registration ${state.registrationId}: ${state.status}${state.reason ? ` (${state.reason})` : ''}`,
+    ];
+    if (state.reasonDetail) lines.push(`  detail:   ${state.reasonDetail}`);
+    if (state.customerId) lines.push(`  customer: ${state.customerId}`);
+    if (state.accountId) lines.push(`  account:  ${state.accountId} (${state.currency})`);
+    lines.push(`  channel:  ${state.channel}`);
+    if (state.welcome)
+      lines.push(`  welcome:  ${state.welcome}${state.welcomeDetail ? ` — ${state.welcomeDetail}` : ''}`);
+    return lines;
+  },
+  async state(client, id) {
+    return (await registrations()).registrationState(client, id);
+  },
+};
 
 /** Which flag each field of a registration comes from. */
 const REGISTRATION_FLAGS = [
@@ -36,57 +66,35 @@ const REGISTRATION_FLAGS = [
   ['currency', '--currency'],
 ] as const;
 
-function requestFromFlags(values: Record<string, string | boolean | undefined>): RegistrationRequest {
-  const channel = required(values.channel, '--channel');
+/** The channel a `--channel` flag names, or a UsageError. */
+function channelFlag(value: string | boolean | undefined): Channel {
+  const channel = required(value, '--channel');
   if (channel !== 'email' && channel !== 'sms') throw new UsageError('--channel must be "email" or "sms"');
+  return channel;
+}
+
+/** A `--phone` flag as E.164 digits: spaces, brackets and dashes people type are dropped. */
+function phoneFlag(value: string | boolean | undefined): string | undefined {
+  return typeof value === 'string' ? value.replace(/[\s()-]/g, '') : undefined;
+}
+
+function requestFromFlags(values: Record<string, string | boolean | undefined>): RegistrationRequest {
+  const channel = channelFlag(values.channel);
   const currency = required(values.currency, '--currency').toUpperCase();
   if (!isCurrency(currency)) throw new UsageError(`--currency: unknown currency ${quoted(currency)}`);
-  const phone = typeof values.phone === 'string' ? values.phone.replace(/[\s()-]/g, '') : undefined;
+  const phone = phoneFlag(values.phone);
   const request: RegistrationRequest = {
     registrationId:
       typeof values.id === 'string' ? values.id : `reg-${Date.now().toString(36)}-${randomSuffix()}`,
     name: required(values.name, '--name'),
     email: required(values.email, '--email'),
     ...(phone === undefined ? {} : { phone }),
-    channel: channel satisfies Channel,
+    channel,
     currency,
   };
   const problems = registrationRequestProblems(request);
   if (problems.length > 0) throw usageErrorFor(problems, REGISTRATION_FLAGS);
   return request;
-}
-
-function describe(state: RegistrationState, uiUrl: string): string {
-  const lines = [
-    `registration ${state.registrationId}: ${state.status}${state.reason ? ` (${state.reason})` : ''}`,
-  ];
-  if (state.reasonDetail) lines.push(`  detail:   ${state.reasonDetail}`);
-  if (state.customerId) lines.push(`  customer: ${state.customerId}`);
-  if (state.accountId) lines.push(`  account:  ${state.accountId} (${state.currency})`);
-  lines.push(`  channel:  ${state.channel}`);
-  if (state.welcome)
-    lines.push(`  welcome:  ${state.welcome}${state.welcomeDetail ? ` — ${state.welcomeDetail}` : ''}`);
-  lines.push('  steps:');
-  for (const step of state.steps)
-    lines.push(`    ${step.at}  ${step.name}${step.detail ? ` — ${step.detail}` : ''}`);
-  lines.push(`  UI:       ${uiUrl}`);
-  return lines.join('\n');
-}
-
-function asJson(
-  state: RegistrationState,
-  workflowId: string,
-  uiUrl: string,
-  extra: Record<string, unknown> = {},
-) {
-  return {
-    workflowId,
-    ...extra,
-    ...state,
-    reason: state.reason ?? null,
-    welcome: state.welcome ?? null,
-    uiUrl,
-  };
 }
 
 /** `register`: starts a registration (once per registration id); `--wait` waits for its end. */
@@ -103,69 +111,58 @@ export async function register(config: Config, args: string[]): Promise<number> 
   });
   noPositionals(positionals);
   const request = requestFromFlags(values);
-  const print = output(values.json === true);
   const { startRegistration } = await registrations();
-  const { runUiUrl } = await payments();
-  return withClient(config, async (client) => {
-    const started = await startRegistration(client, request);
-    const uiUrl = runUiUrl(
-      config.TEMPORAL_UI_URL,
-      config.TEMPORAL_NAMESPACE,
-      started.workflowId,
-      started.runId,
-    );
-    const extra = { runId: started.runId, existing: started.existing };
-    if (!values.json) {
-      console.log(
-        `${started.existing ? 'registration already exists' : 'registration started'}: ${request.registrationId} ` +
-          `(workflow ${started.workflowId})\n  UI: ${uiUrl}`,
-      );
-    }
-    if (values.wait) {
-      const state = await started.handle.result();
-      print(describe(state, uiUrl), asJson(state, started.workflowId, uiUrl, extra));
-      return 0;
-    }
-    const described = await started.handle.describe();
-    const status =
-      described.typedSearchAttributes.get(registrationSearchAttributes.status) ?? RegistrationStatus.Received;
-    print(`  status: ${status}`, {
-      registrationId: request.registrationId,
-      workflowId: started.workflowId,
-      ...extra,
-      status,
-      reason: null,
-      welcome: null,
-      uiUrl,
-    });
-    return 0;
-  });
+  return startAndReport(
+    config,
+    REGISTRATION_VIEW,
+    request.registrationId,
+    (client) => startRegistration(client, request),
+    { wait: values.wait === true, json: values.json === true },
+  );
 }
 
 /** `status` of a registration. */
-export async function registrationStatus(
+export function registrationStatus(
   config: Config,
   registrationId: string,
   json: boolean,
-  notFound = 'no registration with id',
+  notFound?: string,
 ): Promise<number> {
-  const workflowId = registrationWorkflowId(registrationId);
-  const { WorkflowNotFoundError } = await import('@temporalio/client');
-  const { registrationState } = await registrations();
-  const { runUiUrl } = await payments();
-  return withClient(config, async (client) => {
-    try {
-      const described = await client.workflow.getHandle(workflowId).describe();
-      const uiUrl = runUiUrl(config.TEMPORAL_UI_URL, config.TEMPORAL_NAMESPACE, workflowId, described.runId);
-      const state = await registrationState(client, registrationId);
-      output(json)(describe(state, uiUrl), asJson(state, workflowId, uiUrl));
-      return 0;
-    } catch (err) {
-      if (err instanceof WorkflowNotFoundError) {
-        console.error(`${notFound} ${registrationId}`);
-        return 1;
-      }
-      throw err;
-    }
+  return printStatus(config, REGISTRATION_VIEW, registrationId, json, notFound);
+}
+
+/**
+ * `change-preference <registrationId> --channel email|sms [--phone <E.164>]`: the channel the welcome goes by,
+ * accepted until the welcome is on its way.
+ */
+export async function changePreference(config: Config, args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {
+    channel: { type: 'string' },
+    phone: { type: 'string' },
+    json: { type: 'boolean', default: false },
   });
+  const registrationId = oneId(positionals, 'change-preference needs a registration id');
+  const phone = phoneFlag(values.phone);
+  if (phone !== undefined && !isE164(phone)) {
+    throw new UsageError('--phone: phone must be in E.164 form, e.g. +4915112345678');
+  }
+  const change: PreferenceChange = {
+    channel: channelFlag(values.channel),
+    ...(phone === undefined ? {} : { phone }),
+  };
+  const { changePreference: sendChange } = await registrations();
+  return withRun(
+    config,
+    REGISTRATION_VIEW,
+    registrationId,
+    'change-preference',
+    async ({ client, workflowId, uiUrl }) => {
+      const state = await sendChange(client, registrationId, change);
+      output(values.json === true)(
+        describeState(REGISTRATION_VIEW, state, uiUrl),
+        stateJson(REGISTRATION_VIEW, state, workflowId, uiUrl),
+      );
+      return 0;
+    },
+  );
 }

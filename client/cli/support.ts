@@ -39,6 +39,14 @@ export function noPositionals(positionals: string[]): void {
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals.join(' ')}"`);
 }
 
+/** The one id a command takes, or a UsageError saying what is missing or too much. */
+export function oneId(positionals: string[], missing: string): string {
+  const [id, ...extra] = positionals;
+  if (id === undefined) throw new UsageError(missing);
+  noPositionals(extra);
+  return id;
+}
+
 /** A short random suffix for generated ids. */
 export function randomSuffix(): string {
   return Math.floor(Math.random() * 36 ** 4)

@@ -10,10 +10,6 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BodyTooLargeError, listen, readBody } from '../../services/http';
 import { z } from 'zod';
 
-/** Account sid the local stack uses by default (any `AC` + 32 hex digits works when both sides agree). */
-export const LOCAL_TWILIO_ACCOUNT_SID = `ACba70${'0'.repeat(28)}`;
-/** Auth token the local stack uses by default. */
-export const LOCAL_TWILIO_AUTH_TOKEN = 'local-twilio-auth-token';
 
 /** The failure statuses the server can be told to answer. */
 export type LocalTwilioFailureStatus = 429 | 500 | 503;

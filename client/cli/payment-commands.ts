@@ -1,0 +1,216 @@
+/** The CLI's payment commands: `pay`, `status` of a payment, `cancel`, `review` and `list`. */
+import type { Config } from '../../config/config';
+import { AmountFormatError, formatMoney, parseAmount } from '../../domain/money';
+import { paymentRequestProblems } from '../../workflows/payment-checks';
+import { paymentSearchAttributes, PaymentStatus, paymentWorkflowId } from '../../workflows/payment-contract';
+import type { PaymentRequest, PaymentState } from '../../workflows/payment-contract';
+import { describeState, printStatus, startAndReport, stateJson, withRun } from './runs';
+import type { ProcessView } from './runs';
+import {
+  noPositionals,
+  oneId,
+  output,
+  parse,
+  randomSuffix,
+  required,
+  UsageError,
+  usageErrorFor,
+  withClient,
+} from './support';
+
+// The client library loads the Temporal client; it is loaded once the input has passed, so a refused command
+// answers without paying for it.
+const payments = () => import('../payments');
+
+/** How the CLI speaks of payments. */
+export const PAYMENT_VIEW: ProcessView<PaymentState> = {
+  noun: 'payment',
+  idField: 'paymentId',
+  workflowId: paymentWorkflowId,
+  statusAttribute: paymentSearchAttributes.status,
+  initialStatus: PaymentStatus.Received,
+  nullFields: ['reason'],
+  headline(state) {
+    const lines = [
+      `payment ${state.paymentId}: ${state.status}${state.reason ? ` (${state.reason})` : ''}`,
+      `  amount:   ${formatMoney(state.amountMinor, state.currency)} from ${state.fromAccountId}`,
+    ];
+    if (state.reasonDetail) lines.push(`  detail:   ${state.reasonDetail}`);
+    if (state.aml) lines.push(`  AML:      ${state.aml.decision} (score ${state.aml.score})`);
+    if (state.bank?.reference)
+      lines.push(
+        `  bank ref: ${state.bank.reference}${state.bank.outcome ? ` → ${state.bank.outcome}` : ''}`,
+      );
+    const ledger = Object.entries(state.ledger).map(([k, v]) => `${k}=${v}`);
+    if (ledger.length > 0) lines.push(`  ledger:   ${ledger.join(' ')}`);
+    return lines;
+  },
+  async state(client, id) {
+    return (await payments()).paymentState(client, id);
+  },
+};
+
+/** Which flag each field of a payment request comes from. */
+const PAYMENT_FLAGS = [
+  ['paymentId', '--id'],
+  ['fromAccountId', '--from'],
+  ['amountMinor', '--amount'],
+  ['currency', '--currency'],
+  ['beneficiary name', '--to-name'],
+  ['beneficiary country', '--to-country'],
+  ['beneficiary IBAN', '--to-iban'],
+  ['beneficiary account number', '--to-account'],
+  ['beneficiary needs', '--to-iban or --to-account'],
+] as const;
+
+/** Builds and checks a payment request from the flags; throws UsageError before anything is started. */
+function paymentRequestFromFlags(values: Record<string, string | boolean | undefined>): PaymentRequest {
+  let money;
+  try {
+    money = parseAmount(required(values.amount, '--amount'), required(values.currency, '--currency'));
+  } catch (err) {
+    if (err instanceof AmountFormatError) {
+      throw new UsageError(`${err.message.startsWith('amount') ? '--amount' : '--currency'}: ${err.message}`);
+    }
+    throw err;
+  }
+  const iban =
+    typeof values['to-iban'] === 'string' ? values['to-iban'].replace(/\s+/g, '').toUpperCase() : undefined;
+  const accountNumber = typeof values['to-account'] === 'string' ? values['to-account'].trim() : undefined;
+  if (iban === undefined && accountNumber === undefined)
+    throw new UsageError('--to-iban or --to-account is required');
+  const request: PaymentRequest = {
+    paymentId: typeof values.id === 'string' ? values.id : `pay-${Date.now().toString(36)}-${randomSuffix()}`,
+    fromAccountId: required(values.from, '--from'),
+    amountMinor: money.amountMinor,
+    currency: money.currency,
+    beneficiary: {
+      name: required(values['to-name'], '--to-name'),
+      country: required(values['to-country'], '--to-country').toUpperCase(),
+      ...(iban === undefined ? {} : { iban }),
+      ...(accountNumber === undefined ? {} : { accountNumber }),
+    },
+  };
+  const problems = paymentRequestProblems(request);
+  if (problems.length > 0) throw usageErrorFor(problems, PAYMENT_FLAGS);
+  return request;
+}
+
+/** `pay`: starts a payment (once per payment id); `--wait` waits for its end. */
+export async function pay(config: Config, args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {
+    from: { type: 'string' },
+    'to-name': { type: 'string' },
+    'to-iban': { type: 'string' },
+    'to-account': { type: 'string' },
+    'to-country': { type: 'string' },
+    amount: { type: 'string' },
+    currency: { type: 'string' },
+    id: { type: 'string' },
+    wait: { type: 'boolean', default: false },
+    json: { type: 'boolean', default: false },
+  });
+  noPositionals(positionals);
+  const request = paymentRequestFromFlags(values);
+  const { startPayment } = await payments();
+  return startAndReport(config, PAYMENT_VIEW, request.paymentId, (client) => startPayment(client, request), {
+    wait: values.wait === true,
+    json: values.json === true,
+  });
+}
+
+/** `status` of a payment. */
+export function paymentStatus(config: Config, paymentId: string, json: boolean): Promise<number> {
+  return printStatus(config, PAYMENT_VIEW, paymentId, json);
+}
+
+/** `cancel <paymentId>`: accepted until the payment is submitted to the bank. */
+export async function cancel(config: Config, args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { json: { type: 'boolean', default: false } });
+  const paymentId = oneId(positionals, 'cancel needs a payment id');
+  const { cancelPayment } = await payments();
+  return withRun(config, PAYMENT_VIEW, paymentId, 'cancel', async ({ client, workflowId, uiUrl }) => {
+    const result = await cancelPayment(client, paymentId);
+    output(values.json === true)(`payment ${paymentId}: ${result.status}\n  UI: ${uiUrl}`, {
+      paymentId,
+      workflowId,
+      status: result.status,
+      uiUrl,
+    });
+    return 0;
+  });
+}
+
+/** `review <paymentId> (--approve | --reject) --reviewer <name>`: a compliance officer's decision. */
+export async function review(config: Config, args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {
+    json: { type: 'boolean', default: false },
+    approve: { type: 'boolean', default: false },
+    reject: { type: 'boolean', default: false },
+    reviewer: { type: 'string' },
+    note: { type: 'string' },
+  });
+  const paymentId = oneId(positionals, 'review needs a payment id');
+  if (values.approve === values.reject)
+    throw new UsageError('review needs exactly one of --approve or --reject');
+  const decision = values.approve ? 'approve' : 'reject';
+  const reviewer = required(values.reviewer, '--reviewer');
+  const { paymentState, reviewPayment } = await payments();
+  return withRun(config, PAYMENT_VIEW, paymentId, 'review', async ({ client, workflowId, uiUrl }) => {
+    await reviewPayment(client, paymentId, {
+      decision,
+      reviewer,
+      ...(typeof values.note === 'string' ? { note: values.note } : {}),
+    });
+    const state = await paymentState(client, paymentId);
+    output(values.json === true)(
+      describeState(PAYMENT_VIEW, state, uiUrl),
+      stateJson(PAYMENT_VIEW, state, workflowId, uiUrl),
+    );
+    return 0;
+  });
+}
+
+/** `list [--status <status>] [--limit <n>]`: payments, newest first, found by their search attributes. */
+export async function list(config: Config, args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {
+    status: { type: 'string' },
+    limit: { type: 'string', default: '50' },
+    json: { type: 'boolean', default: false },
+  });
+  noPositionals(positionals);
+  const statuses: string[] = Object.values(PaymentStatus);
+  if (values.status !== undefined && !statuses.includes(values.status)) {
+    throw new UsageError(`--status must be one of ${statuses.join(', ')}`);
+  }
+  // Digits only: Number() would also take "1e3", "0x10" or " 5 ".
+  const limit = /^\d{1,4}$/.test(values.limit) ? Number(values.limit) : Number.NaN;
+  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new UsageError('--limit must be 1-1000');
+  const { listPayments } = await payments();
+  return withClient(config, async (client) => {
+    const runs = await listPayments(client, {
+      limit,
+      uiBaseUrl: config.TEMPORAL_UI_URL,
+      ...(values.status === undefined ? {} : { status: values.status }),
+    });
+    const text =
+      runs.length === 0
+        ? 'no payments found'
+        : runs
+            .map((r) =>
+              [
+                r.workflowId.padEnd(36),
+                r.status.padEnd(20),
+                (r.amountMinor !== undefined && r.currency
+                  ? formatMoney(r.amountMinor, r.currency)
+                  : ''
+                ).padStart(16),
+                (r.customerId ?? '').padEnd(8),
+                r.uiUrl,
+              ].join('  '),
+            )
+            .join('\n');
+    output(values.json === true)(text, runs);
+    return 0;
+  });
+}

@@ -1,0 +1,81 @@
+/**
+ * The one place baton's services are built: the worker process, the local stack and the benchmark each say where
+ * the outside world is, and get the same services, opened and closed the same way.
+ */
+import path from 'node:path';
+import type { Config } from '../config/config';
+import { AmlScreener } from '../services/aml';
+import { BankClient } from '../services/bank';
+import type { BankClientOptions } from '../services/bank';
+import { CustomerStore } from '../services/customers';
+import type { DatabaseOptions } from '../services/db';
+import { Ledger } from '../services/ledger';
+import { Mailer } from '../services/mail';
+import type { MailerOptions } from '../services/mail';
+import { SendLog } from '../services/send-log/send-log';
+import { TwilioSms } from '../services/sms';
+import type { TwilioSmsOptions } from '../services/sms';
+import type { BatonServices } from './worker';
+
+/** Where each service finds its part of the outside world. */
+export interface ServiceSettings {
+  /** baton's database: the ledger, the customers and the send log share it. */
+  database: DatabaseOptions;
+  mail: MailerOptions;
+  sms: TwilioSmsOptions;
+  bank: BankClientOptions;
+  /** The watchlist file; the synthetic list shipped beside the screener when omitted. */
+  amlWatchlistPath?: string;
+}
+
+/** Every service the activities drive, and one call that closes them all. */
+export type OpenServices = BatonServices & { close(): Promise<void> };
+
+/** Opens the database (bringing its schema up to date) and builds every service over the settings. */
+export async function openServices(settings: ServiceSettings): Promise<OpenServices> {
+  const aml = await AmlScreener.fromFile(settings.amlWatchlistPath);
+  const ledger = await Ledger.open(settings.database);
+  const mailer = new Mailer(settings.mail);
+  let closing: Promise<void> | undefined;
+  return {
+    ledger,
+    customers: new CustomerStore(ledger.database),
+    sendLog: new SendLog(ledger.database),
+    mailer,
+    sms: new TwilioSms(settings.sms),
+    aml,
+    bank: new BankClient(settings.bank),
+    close() {
+      closing ??= (async () => {
+        mailer.close();
+        await ledger.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+/** The service settings the environment names (see `.env.example`). */
+export function serviceSettingsFrom(config: Config): ServiceSettings {
+  return {
+    database:
+      config.DATABASE_URL !== undefined
+        ? {
+            databaseUrl: config.DATABASE_URL,
+            ...(config.DATABASE_SCHEMA === undefined ? {} : { schema: config.DATABASE_SCHEMA }),
+          }
+        : { dataDir: path.resolve(config.DATA_DIR, 'ledger') },
+    mail: { smtpUrl: config.SMTP_URL, from: config.MAIL_FROM },
+    sms: {
+      accountSid: config.TWILIO_ACCOUNT_SID,
+      authToken: config.TWILIO_AUTH_TOKEN,
+      ...(config.TWILIO_FROM === undefined ? {} : { from: config.TWILIO_FROM }),
+      ...(config.TWILIO_MESSAGING_SERVICE_SID === undefined
+        ? {}
+        : { messagingServiceSid: config.TWILIO_MESSAGING_SERVICE_SID }),
+      ...(config.TWILIO_API_BASE_URL === undefined ? {} : { apiBaseUrl: config.TWILIO_API_BASE_URL }),
+    },
+    bank: { baseUrl: config.BANK_URL, ...(config.BANK_API_KEY ? { apiKey: config.BANK_API_KEY } : {}) },
+    ...(config.AML_WATCHLIST_PATH === undefined ? {} : { amlWatchlistPath: config.AML_WATCHLIST_PATH }),
+  };
+}
