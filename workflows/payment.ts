@@ -1,8 +1,8 @@
 /**
- * The payment process: validate, screen the beneficiary for AML, debit the ledger, execute through the bank, await
- * the bank's final status, then settle or reverse. (The seed's first order, debit before AML, still runs for
- * payments started before the change; see AML_BEFORE_DEBIT.) Orchestration only: every side effect
- * is an activity, every wait a durable timer or condition.
+ * The payment process: validate, screen the beneficiary for AML, debit the ledger, submit to the bank, await
+ * the bank's final status, settle or reverse, then notify the customer. (The first order, debit then AML, still
+ * runs for payments started before screening moved ahead of the debit; see AML_BEFORE_DEBIT.) Orchestration only:
+ * every side effect is an activity, every wait a durable timer or condition.
  */
 import {
   ActivityFailure,
@@ -63,8 +63,8 @@ const ask = summarizedActivities<PaymentActivities>({
 });
 
 /**
- * The seed's change: screen the beneficiary before any money moves. Payments started before it replay and finish
- * in the old order (debit, then AML); new ones screen first. Deprecate the patch once no run from before it is open.
+ * Screening before the debit: the beneficiary is screened before any money moves. Payments started before this
+ * change replay and finish in the first order (debit, then AML); new ones screen first. Deprecate the patch once no run from before it is open.
  */
 const AML_BEFORE_DEBIT = 'aml-before-debit';
 
@@ -171,7 +171,7 @@ export async function paymentWorkflow(request: PaymentRequest): Promise<PaymentS
     },
   );
 
-  // --- Steps, in the seed's order.
+  // --- Steps, in the order the run takes them when screening comes before the debit.
   const stopIfCancelRequested = () => {
     if (state.cancelRequested) throw new PaymentStop(PaymentStatus.Cancelled);
   };
