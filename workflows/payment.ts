@@ -44,7 +44,7 @@ import type {
 } from './payment-contract';
 import { MESSAGES_AFTER_OTHER_JOBS } from './message-order';
 import { contactForAccount, deliver } from './notify';
-import { summarizedActivities } from './activity-summary';
+import { proxySummarizedActivities } from './activity-summary';
 import { isRecord } from './input-checks';
 import { formatMoney, isCurrency } from './money';
 import { currentDetails } from './payment-details';
@@ -53,12 +53,10 @@ import { retryForever, retryThenAsk } from './retry-presets';
 // Ledger and AML steps retry until they succeed: an outage must delay a payment, never lose it. Business
 // refusals are non-retryable failures and end the retries at once.
 // Submitting retries the same way; the payment id is the bank's idempotency key, so a retry never pays twice.
-const step = summarizedActivities<PaymentActivities>({
-  startToCloseTimeout: '30 seconds',
-  retry: retryForever,
-});
+const { debitAccount, reverseDebit, screenBeneficiary, submitToBank, settlePayment } =
+  proxySummarizedActivities<PaymentActivities>({ startToCloseTimeout: '30 seconds', retry: retryForever });
 // A poll is a question, not a commitment: a few tries, then the workflow decides what to do.
-const ask = summarizedActivities<PaymentActivities>({
+const { fetchBankStatus } = proxySummarizedActivities<PaymentActivities>({
   startToCloseTimeout: '30 seconds',
   retry: retryThenAsk,
 });
@@ -181,14 +179,14 @@ export async function paymentWorkflow(request: PaymentRequest): Promise<PaymentS
     compensations.push({
       name: 'reverse the debit',
       run: async () => {
-        const { transferId } = await step('reverseDebit', `reverse the debit of ${amount}`, {
+        const { transferId } = await reverseDebit(`reverse the debit of ${amount}`, {
           paymentId: request.paymentId,
         });
         if (transferId !== null) state.ledger.reversalTransferId = transferId;
       },
     });
     try {
-      const result = await step('debitAccount', `debit ${amount} from ${request.fromAccountId}`, {
+      const result = await debitAccount(`debit ${amount} from ${request.fromAccountId}`, {
         paymentId: request.paymentId,
         fromAccountId: request.fromAccountId,
         amountMinor: request.amountMinor,
@@ -215,7 +213,7 @@ export async function paymentWorkflow(request: PaymentRequest): Promise<PaymentS
   }
 
   async function screen(): Promise<void> {
-    const result = await step('screenBeneficiary', `AML screening of the beneficiary (${country})`, {
+    const result = await screenBeneficiary(`AML screening of the beneficiary (${country})`, {
       paymentId: request.paymentId,
       beneficiary: request.beneficiary,
       amountMinor: request.amountMinor,
@@ -296,7 +294,7 @@ export async function paymentWorkflow(request: PaymentRequest): Promise<PaymentS
     // Set before the call, in the same activation: from here on the cancel validator refuses.
     moveTo(PaymentStatus.Submitted);
     try {
-      const { bankReference } = await step('submitToBank', `submit ${amount} to the bank`, {
+      const { bankReference } = await submitToBank(`submit ${amount} to the bank`, {
         paymentId: request.paymentId,
         amountMinor: request.amountMinor,
         currency: request.currency,
@@ -344,7 +342,7 @@ export async function paymentWorkflow(request: PaymentRequest): Promise<PaymentS
 
   async function pollBank(reference: string): Promise<BankOutcome | undefined> {
     try {
-      const { outcome } = await ask('fetchBankStatus', `ask the bank about ${reference}`, {
+      const { outcome } = await fetchBankStatus(`ask the bank about ${reference}`, {
         paymentId: request.paymentId,
         bankReference: reference,
       });
@@ -360,7 +358,7 @@ export async function paymentWorkflow(request: PaymentRequest): Promise<PaymentS
 
   async function finish(outcome: BankOutcome): Promise<void> {
     if (outcome === 'settled') {
-      const { transferId } = await step('settlePayment', `settle ${amount}: clearing to settlement`, {
+      const { transferId } = await settlePayment(`settle ${amount}: clearing to settlement`, {
         paymentId: request.paymentId,
       });
       if (transferId !== null) state.ledger.settlementTransferId = transferId;
