@@ -33,13 +33,3 @@ export function proxySummarizedActivities<A extends ActivityInterface>(
     },
   });
 }
-
-/** Proxies activities with fixed options and returns a caller that adds a summary to each call. */
-export function summarizedActivities<A extends ActivityInterface>(options: ActivityOptions) {
-  const proxy = proxyActivities<A>(options);
-  return <K extends keyof A & string>(name: K, summary: string, ...args: Parameters<A[K]>) => {
-    // The proxy's index type also admits a symbol key; a string key is always an activity.
-    const activity = proxy[name] as ActivityFunctionWithOptions<A[K]>;
-    return activity.executeWithOptions({ ...options, summary }, args);
-  };
-}
