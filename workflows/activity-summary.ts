@@ -7,12 +7,29 @@ import type { ActivityInterface, ActivityOptions } from '@temporalio/common';
 import { proxyActivities } from '@temporalio/workflow';
 import type { ActivityFunctionWithOptions } from '@temporalio/workflow';
 
-/** Proxies activities with fixed options and returns a caller that adds a summary to each call. */
-export function summarizedActivities<A extends ActivityInterface>(options: ActivityOptions) {
+/** One caller per activity of `A`: the summary first, then the activity's own arguments. */
+export type SummarizedActivities<A extends ActivityInterface> = {
+  readonly [K in keyof A & string]: (
+    summary: string,
+    ...args: Parameters<A[K]>
+  ) => Promise<Awaited<ReturnType<A[K]>>>;
+};
+
+/**
+ * Proxies activities with fixed options, as `proxyActivities` does: destructure the ones to call, and each call
+ * reads `debitAccount(summary, input)`.
+ */
+export function proxySummarizedActivities<A extends ActivityInterface>(
+  options: ActivityOptions,
+): SummarizedActivities<A> {
   const proxy = proxyActivities<A>(options);
-  return <K extends keyof A & string>(name: K, summary: string, ...args: Parameters<A[K]>) => {
-    // The proxy's index type also admits a symbol key; a string key is always an activity.
-    const activity = proxy[name] as ActivityFunctionWithOptions<A[K]>;
-    return activity.executeWithOptions({ ...options, summary }, args);
-  };
+  // Like the SDK's proxy, this one has no list of activities: any name read from it is an activity type.
+  return new Proxy({} as SummarizedActivities<A>, {
+    get(_, name) {
+      if (typeof name !== 'string') return undefined;
+      const activity = proxy[name] as ActivityFunctionWithOptions<A[keyof A & string]>;
+      return (summary: string, ...args: Parameters<typeof activity>) =>
+        activity.executeWithOptions({ ...options, summary }, args);
+    },
+  });
 }

@@ -6,10 +6,14 @@ import { ActivityFailure } from '@temporalio/workflow';
 import type { MessageContent, NotificationActivities } from '../activities/notifications';
 import { DeliveryOutcome } from '../domain/customer-terms';
 import type { Channel } from '../domain/customer-terms';
-import { summarizedActivities } from './activity-summary';
+import { proxySummarizedActivities } from './activity-summary';
 import { retryForAWhile } from './retry-presets';
 
-const notify = summarizedActivities<NotificationActivities>({
+const {
+  sendSms,
+  sendEmail,
+  contactForAccount: findContact,
+} = proxySummarizedActivities<NotificationActivities>({
   startToCloseTimeout: '30 seconds',
   retry: retryForAWhile,
 });
@@ -44,15 +48,14 @@ export async function deliver(input: {
   let smsDetail: string | undefined;
   if (input.channel === 'sms') {
     const what = input.content.kind === 'welcome' ? 'welcome' : 'payment outcome';
-    const sms = await attempt(() => notify('sendSms', `send the ${what} by SMS`, message));
+    const sms = await attempt(() => sendSms(`send the ${what} by SMS`, message));
     if (sms.status === 'sent') return { outcome: DeliveryOutcome.SentSms };
     if (sms.status === 'in_doubt') return { outcome: DeliveryOutcome.Undeliverable, detail: sms.reason };
     fellBack = true;
     smsDetail = `SMS refused: ${sms.reason}`;
   }
   const email = await attempt(() =>
-    notify(
-      'sendEmail',
+    sendEmail(
       `send the ${input.content.kind === 'welcome' ? 'welcome' : 'payment outcome'} by email`,
       message,
     ),
@@ -75,5 +78,5 @@ export async function deliver(input: {
 
 /** The customer behind a ledger account, and their channel, if any. */
 export async function contactForAccount(accountId: string) {
-  return (await notify('contactForAccount', `find the customer of ${accountId}`, { accountId })).contact;
+  return (await findContact(`find the customer of ${accountId}`, { accountId })).contact;
 }

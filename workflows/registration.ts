@@ -30,14 +30,15 @@ import {
   registrationShapeProblems,
 } from './registration-checks';
 import type { PreferenceChange, RegistrationRequest, RegistrationState } from './registration-contract';
-import { summarizedActivities } from './activity-summary';
+import { proxySummarizedActivities } from './activity-summary';
 import { retryForever } from './retry-presets';
 
 // Creating the customer and the account must eventually happen; a database outage only delays them.
-const step = summarizedActivities<RegistrationActivities>({
-  startToCloseTimeout: '30 seconds',
-  retry: retryForever,
-});
+const { createCustomer, openCustomerAccount, setContactPreference } =
+  proxySummarizedActivities<RegistrationActivities>({
+    startToCloseTimeout: '30 seconds',
+    retry: retryForever,
+  });
 
 /**
  * The shape checks (field types, unknown fields, control characters) came after the first revision; the patch is
@@ -118,7 +119,7 @@ export async function registrationWorkflow(request: RegistrationRequest): Promis
   // --- Create the customer.
   let customerId: string;
   try {
-    ({ customerId } = await step('createCustomer', `create the customer of ${request.registrationId}`, {
+    ({ customerId } = await createCustomer(`create the customer of ${request.registrationId}`, {
       registrationId: request.registrationId,
       name: request.name,
       email: request.email,
@@ -140,21 +141,17 @@ export async function registrationWorkflow(request: RegistrationRequest): Promis
   moveTo(RegistrationStatus.CustomerCreated);
 
   // --- Open the ledger account.
-  const { accountId } = await step(
-    'openCustomerAccount',
-    `open a ${request.currency} account for ${customerId}`,
-    {
-      customerId,
-      currency: request.currency,
-    },
-  );
+  const { accountId } = await openCustomerAccount(`open a ${request.currency} account for ${customerId}`, {
+    customerId,
+    currency: request.currency,
+  });
   state.accountId = accountId;
   moveTo(RegistrationStatus.AccountOpened);
 
   // --- Welcome, on the channel chosen by now. From here on the preference is fixed.
   welcomeStarted = true;
   if (state.channel !== request.channel || phone !== request.phone) {
-    await step('setContactPreference', `record ${state.channel} as ${customerId}'s channel`, {
+    await setContactPreference(`record ${state.channel} as ${customerId}'s channel`, {
       customerId,
       channel: state.channel,
       ...(phone === undefined ? {} : { phone }),
