@@ -5,11 +5,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { WorkflowNotFoundError } from '@temporalio/client';
+import { Client as PgClient } from 'pg';
 import { startRegistration } from '../../client/registrations';
 import { messageIdFor } from '../../services/mail';
 import { startLocalStack } from '../../local/stack';
 import type { LocalStack } from '../../local/stack';
-import { registrationWorkflowId } from '../../workflows/registration-contract';
+import { registrationStatusQuery, registrationWorkflowId } from '../../workflows/registration-contract';
 import type { RegistrationRequest, RegistrationState } from '../../workflows/registration-contract';
 import { runCli } from '../support/cli';
 import { dropSchema, TEST_DATABASE_URL, uniqueSchema } from '../support/postgres';
@@ -186,6 +187,58 @@ describe('registrations on the real stack', () => {
       );
     });
   }
+
+  test('changes the welcome channel from the CLI while the account is being opened, and refuses it after', async () => {
+    // A real lock on the ledger's accounts holds the registration between creating the customer and opening the
+    // account, which is where a preference change is still accepted.
+    const lock = new PgClient({ connectionString: TEST_DATABASE_URL });
+    await lock.connect();
+    let locked = true;
+    try {
+      await lock.query('BEGIN');
+      await lock.query(`LOCK TABLE "${schema}".accounts IN SHARE ROW EXCLUSIVE MODE`);
+      const id = 'rs-cli-preference';
+      const started = await startRegistration(stack.client, request(id), stack.taskQueue);
+      for (let i = 0; i < 200; i++) {
+        const { status } = await started.handle.query(registrationStatusQuery);
+        if (status === 'customer_created') break;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      const changed = await cli(
+        'change-preference',
+        id,
+        '--channel',
+        'sms',
+        '--phone',
+        '+4915112345099',
+        '--json',
+      );
+      assert.equal(changed.code, 0, changed.stderr);
+      const answer = JSON.parse(changed.stdout) as { channel: string; status: string; uiUrl: string };
+      assert.equal(answer.channel, 'sms');
+      assert.equal(answer.status, 'customer_created');
+      assert.match(answer.uiUrl, /registration%3Ars-cli-preference/);
+      await lock.query('COMMIT');
+      locked = false;
+      const state = await started.handle.result();
+      assert.equal(state.welcome, 'sent_sms');
+      assert.equal(smsTo('+4915112345099').length, 1);
+      assert.equal(welcomeEmails(id).length, 0);
+
+      const late = await cli('change-preference', id, '--channel', 'email');
+      assert.equal(late.code, 1);
+      assert.match(late.stderr, /change-preference refused: registration rs-cli-preference is completed/);
+      const unknown = await cli('change-preference', 'rs-nobody', '--channel', 'email');
+      assert.equal(unknown.code, 1);
+      assert.match(unknown.stderr, /no registration with id rs-nobody/);
+      const bad = await cli('change-preference', id, '--channel', 'sms', '--phone', '12');
+      assert.equal(bad.code, 2);
+      assert.match(bad.stderr, /--phone: phone must be in E\.164 form/);
+    } finally {
+      if (locked) await lock.query('ROLLBACK');
+      await lock.end();
+    }
+  });
 
   test('refuses an unknown currency with exit 2', async () => {
     const run = await cli(
