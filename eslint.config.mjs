@@ -115,7 +115,8 @@ export default tseslint.config(
                 '**/client/**',
                 '**/local/**',
               ],
-              message: 'services/ are plain adapters: Temporal, the processes and the local stand-ins sit above them.',
+              message:
+                'services/ are plain adapters: Temporal, the processes and the local stand-ins sit above them.',
             },
           ],
         },

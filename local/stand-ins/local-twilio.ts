@@ -10,7 +10,6 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BodyTooLargeError, listen, readBody } from '../../services/http';
 import { z } from 'zod';
 
-
 /** The failure statuses the server can be told to answer. */
 export type LocalTwilioFailureStatus = 429 | 500 | 503;
 

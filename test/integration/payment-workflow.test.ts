@@ -206,7 +206,7 @@ describe('payment workflow', () => {
     assert.equal(state.status, PaymentStatus.Settled);
     assert.equal(state.bank?.source, 'webhook');
     assert.equal(state.ledger.settlementTransferId, `tr-${request.paymentId}-settlement`);
-    // AML first, then the debit: the seed's change (older runs keep the old order; the replay tests prove it).
+    // AML first, then the debit: the patched order (older runs keep the first order; the replay tests prove it).
     assert.deepEqual(calls.get(request.paymentId), ['screen', 'debit', 'submit', 'settle']);
     const described = await handle.describe();
     assert.equal(described.searchAttributes.PaymentStatus?.[0], 'settled');

@@ -1,6 +1,6 @@
 /**
- * The seed's change made the naive way — AML screening moved before the debit with no patch — so the replay tests
- * can prove they catch it: every payment history recorded before the change must fail to replay with this code.
+ * Screening before the debit made the naive way, with no patch, so the replay tests can prove they catch it: every
+ * payment history recorded before the change must fail to replay with this code.
  * Never served by a worker; bundled only by the negative replay test.
  */
 import { proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
