@@ -71,3 +71,37 @@ export function controlCharacterProblems(value: unknown, field: string): string[
     ? [`${field} must not contain control characters`]
     : [];
 }
+
+/** A check of a request's fields: every problem it finds, in words, each naming its field. */
+export type RequestCheck = (input: JsonRecord) => string[];
+
+/**
+ * A process's rules made safe to run on anything. The rules keep their first revision's expressions, so that every
+ * input decides on replay as it first did, and those may throw on a value that cannot even be read as text; then the
+ * shape checks name the field, or `unreadable` says so.
+ */
+export function rulesThatNeverThrow(
+  rules: RequestCheck,
+  shape: RequestCheck,
+  unreadable: string,
+): RequestCheck {
+  return (input) => {
+    try {
+      return rules(input);
+    } catch {
+      const problems = shape(input);
+      return problems.length > 0 ? problems : [unreadable];
+    }
+  };
+}
+
+/** Every problem of a request, rules and shape together, each once; `notAnObject` when it is not even an object. */
+export function requestProblems(
+  request: unknown,
+  notAnObject: string,
+  rules: RequestCheck,
+  shape: RequestCheck,
+): string[] {
+  if (!isRecord(request)) return [notAnObject];
+  return [...new Set([...rules(request), ...shape(request)])];
+}

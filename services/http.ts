@@ -10,6 +10,17 @@ export class BodyTooLargeError extends Error {
   }
 }
 
+/** A request a server refuses: the HTTP status, a machine-readable code and words for people. */
+export class HttpProblem extends Error {
+  constructor(
+    readonly httpStatus: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 /** Reads the whole request body, refusing (early, by Content-Length, or while streaming) more than `limitBytes`. */
 export async function readBody(req: IncomingMessage, limitBytes: number): Promise<Buffer> {
   if (Number(req.headers['content-length'] ?? 0) > limitBytes) throw new BodyTooLargeError(limitBytes);

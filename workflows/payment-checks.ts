@@ -8,10 +8,12 @@ import {
   controlCharacterProblems,
   isRecord,
   quoted,
+  requestProblems,
+  rulesThatNeverThrow,
   stringTypeProblems,
   unknownFieldProblems,
 } from '../domain/input-checks';
-import type { JsonRecord } from '../domain/input-checks';
+import type { JsonRecord, RequestCheck } from '../domain/input-checks';
 import type { Beneficiary } from '../domain/payment-terms';
 import { DEFAULT_PAYMENT_TIMINGS } from './payment-contract';
 import type { PaymentRequest, PaymentTimings } from './payment-contract';
@@ -57,8 +59,7 @@ const MAX_POLL_ATTEMPTS = 100;
  * checks before starting a payment: {@link paymentRuleProblems} and {@link paymentShapeProblems} together.
  */
 export function paymentRequestProblems(request: unknown): string[] {
-  if (!isRecord(request)) return [NOT_A_PAYMENT_REQUEST];
-  return [...new Set([...paymentRuleProblems(request), ...paymentShapeProblems(request)])];
+  return requestProblems(request, NOT_A_PAYMENT_REQUEST, paymentRuleProblems, paymentShapeProblems);
 }
 
 /** Why a payment input that is not even an object is refused. */
@@ -69,16 +70,11 @@ export const NOT_A_PAYMENT_REQUEST = 'the payment request must be an object';
  * whole amount in a known currency, and a beneficiary with a name, a country and an IBAN or account number.
  * Deterministic; it never throws, whatever it is given.
  */
-export function paymentRuleProblems(input: JsonRecord): string[] {
-  try {
-    return firstRevisionRuleProblems(input);
-  } catch {
-    // Only a value that cannot even be read as text gets here (it used to fail the workflow task over and over);
-    // the shape checks name the field.
-    const shape = paymentShapeProblems(input);
-    return shape.length > 0 ? shape : ['the payment request holds a value that cannot be read'];
-  }
-}
+export const paymentRuleProblems: RequestCheck = rulesThatNeverThrow(
+  (input) => firstRevisionRuleProblems(input),
+  (input) => paymentShapeProblems(input),
+  'the payment request holds a value that cannot be read',
+);
 
 function firstRevisionRuleProblems(request: Partial<PaymentRequest>): string[] {
   // The first revision's expressions, kept as they were (coercions included) so that every input it decided

@@ -4,12 +4,13 @@
  */
 import {
   controlCharacterProblems,
-  isRecord,
   quoted,
+  requestProblems,
+  rulesThatNeverThrow,
   stringTypeProblems,
   unknownFieldProblems,
 } from '../domain/input-checks';
-import type { JsonRecord } from '../domain/input-checks';
+import type { JsonRecord, RequestCheck } from '../domain/input-checks';
 import { isCurrency } from '../domain/money';
 import type { RegistrationRequest } from './registration-contract';
 
@@ -46,23 +47,23 @@ export const NOT_A_REGISTRATION_REQUEST = 'the registration request must be an o
  * before starting one: {@link registrationRuleProblems} and {@link registrationShapeProblems} together.
  */
 export function registrationRequestProblems(request: unknown): string[] {
-  if (!isRecord(request)) return [NOT_A_REGISTRATION_REQUEST];
-  return [...new Set([...registrationRuleProblems(request), ...registrationShapeProblems(request)])];
+  return requestProblems(
+    request,
+    NOT_A_REGISTRATION_REQUEST,
+    registrationRuleProblems,
+    registrationShapeProblems,
+  );
 }
 
 /**
  * The rules every revision of the registration workflow has applied: id, name, email, E.164 phone, channel and
  * currency. Deterministic; it never throws, whatever it is given.
  */
-export function registrationRuleProblems(input: JsonRecord): string[] {
-  try {
-    return firstRevisionRuleProblems(input);
-  } catch {
-    // Only a value that cannot even be read as text gets here; the shape checks name the field.
-    const shape = registrationShapeProblems(input);
-    return shape.length > 0 ? shape : ['the registration request holds a value that cannot be read'];
-  }
-}
+export const registrationRuleProblems: RequestCheck = rulesThatNeverThrow(
+  (input) => firstRevisionRuleProblems(input),
+  (input) => registrationShapeProblems(input),
+  'the registration request holds a value that cannot be read',
+);
 
 function firstRevisionRuleProblems(request: Partial<RegistrationRequest>): string[] {
   // The first revision's expressions, kept as they were so every input decides the same way on replay.

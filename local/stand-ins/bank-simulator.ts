@@ -7,7 +7,7 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { BodyTooLargeError, listen, readBody } from '../../services/http';
+import { BodyTooLargeError, HttpProblem, listen, readBody } from '../../services/http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { BankOutcome } from '../../domain/payment-terms';
 import {
@@ -85,16 +85,6 @@ interface PaymentRecord {
   finalAt: string | undefined;
   webhookAttempts: number;
   webhooksDelivered: number;
-}
-
-class HttpProblem extends Error {
-  constructor(
-    readonly httpStatus: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
 }
 
 /** Starts a simulator and resolves once it listens. */

@@ -13,7 +13,14 @@ import { JSONToPayload, payloadToJSON } from '@temporalio/common/lib/proto-utils
 import { z } from 'zod';
 import { loadConfig, NAMESPACE_NAME } from '../../config/config';
 import type { Config } from '../../config/config';
-import { BodyTooLargeError, fieldIssuesText, isJsonContentType, listen, readBody } from '../../services/http';
+import {
+  BodyTooLargeError,
+  HttpProblem,
+  fieldIssuesText,
+  isJsonContentType,
+  listen,
+  readBody,
+} from '../../services/http';
 import { EncryptionCodec, PayloadDecryptionError } from './codec';
 import { LOCAL_DEV_KEYS } from '../../config/key-ring';
 import type { KeyRing } from '../../config/key-ring';
@@ -58,16 +65,6 @@ const PayloadsBodySchema = z.strictObject({ payloads: z.array(JsonPayloadSchema)
 
 const CORS_ALLOWED_METHODS = 'POST, OPTIONS';
 const CORS_ALLOWED_HEADERS = 'content-type, x-namespace, authorization';
-
-class HttpProblem extends Error {
-  constructor(
-    readonly httpStatus: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 /** Starts the codec server; resolves once it listens. */
 export async function startCodecServer(options: CodecServerOptions): Promise<CodecServer> {
