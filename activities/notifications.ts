@@ -17,6 +17,7 @@ import type { SendLog, SendState } from '../services/send-log/send-log';
 import { SmsPermanentError, SmsTransientError } from '../services/sms';
 import type { TwilioSms } from '../services/sms';
 import { renderSmsText } from '../services/mail';
+import { RegistrationFailureType } from '../workflows/registration-contract';
 import type { Channel } from '../domain/customer-terms';
 
 /** The services notifications go through. */
@@ -109,7 +110,7 @@ export function createNotificationActivities({
     const customer = await customers.get(customerId);
     if (customer === undefined) {
       throw ApplicationFailure.create({
-        type: 'CustomerNotFound',
+        type: RegistrationFailureType.CustomerNotFound,
         message: `no customer ${customerId}`,
         nonRetryable: true,
         category: 'BENIGN',

@@ -213,7 +213,7 @@ export function createPaymentActivities({ ledger, aml, bank }: PaymentServices) 
     async settlePayment({ paymentId }: PaymentRef): Promise<TransferResult> {
       const debit = await ledger.getTransferByKey(stepKey(paymentId, 'debit'));
       if (debit === undefined) {
-        throw businessFailure('DebitMissing', `payment ${paymentId} has no debit to settle`);
+        throw businessFailure(PaymentFailureType.DebitMissing, `payment ${paymentId} has no debit to settle`);
       }
       const transfer = await ledger.transfer({
         idempotencyKey: stepKey(paymentId, 'settlement'),

@@ -185,6 +185,8 @@ export const PaymentFailureType = {
   InvalidRequest: 'InvalidPaymentRequest',
   /** The bank refused the payment outright (a 4xx answer). */
   BankRejected: 'BankRejected',
+  /** Settlement found no debit to settle: the ledger and the run disagree, and a person must look. */
+  DebitMissing: 'DebitMissing',
 } as const;
 /** One of {@link PaymentFailureType}. */
 export type PaymentFailureType = (typeof PaymentFailureType)[keyof typeof PaymentFailureType];

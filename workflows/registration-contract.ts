@@ -48,6 +48,8 @@ export const RegistrationFailureType = {
   DuplicateEmail: 'DuplicateEmail',
   /** The workflow was given something that is not a registration request at all; the run fails with it. */
   InvalidRequest: 'InvalidRegistrationRequest',
+  /** A message was addressed to a customer baton has no record of. */
+  CustomerNotFound: 'CustomerNotFound',
 } as const;
 
 /** What a person registers with. Personal data: never in ids, search attributes or logs. */
