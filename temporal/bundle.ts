@@ -11,8 +11,14 @@ import { FAILURE_CONVERTER_PATH } from './codec';
 /** The workflows module the worker bundles into its sandbox (source under tsx, compiled under plain node). */
 export const WORKFLOWS_PATH = require.resolve('../workflows');
 
-/** The workflow interceptors bundled beside them: signals and updates handled after their activation's other jobs. */
-export const WORKFLOW_INTERCEPTORS_PATH = require.resolve('../workflows/message-order');
+/**
+ * The workflow interceptors bundled beside them: signals and updates handled after their activation's other jobs,
+ * and the correlation id carried to every activity and log line.
+ */
+export const WORKFLOW_INTERCEPTOR_PATHS = [
+  require.resolve('../workflows/message-order'),
+  require.resolve('../workflows/correlation'),
+];
 
 // The bundler reports every module it packs at info level; only problems are worth a line.
 const quietBundlerLogger = new DefaultLogger('WARN');
@@ -22,7 +28,7 @@ export function bundleWorkflows(): Promise<WorkflowBundleWithSourceMap> {
   // The failure converter runs inside the sandbox too, so a prebuilt bundle must carry it.
   return bundleWorkflowCode({
     workflowsPath: WORKFLOWS_PATH,
-    workflowInterceptorModules: [WORKFLOW_INTERCEPTORS_PATH],
+    workflowInterceptorModules: WORKFLOW_INTERCEPTOR_PATHS,
     failureConverterPath: FAILURE_CONVERTER_PATH,
     logger: quietBundlerLogger,
   });

@@ -12,6 +12,8 @@ export const searchAttributeKeys = {
   paymentAmount: defineSearchAttributeKey('PaymentAmount', SearchAttributeType.INT),
   paymentCurrency: defineSearchAttributeKey('PaymentCurrency', SearchAttributeType.KEYWORD),
   registrationStatus: defineSearchAttributeKey('RegistrationStatus', SearchAttributeType.KEYWORD),
+  /** The initiator's correlation id: every run of one business process shares it. */
+  correlationId: defineSearchAttributeKey('CorrelationId', SearchAttributeType.KEYWORD),
 };
 
 /** The type of a keyword attribute's key (the SDK defines the key type but does not export its name). */

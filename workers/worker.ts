@@ -11,6 +11,7 @@ import type { NotificationServices } from '../activities/notifications';
 import { createPaymentActivities } from '../activities/payment';
 import type { PaymentServices } from '../activities/payment';
 import { createRegistrationActivities } from '../activities/registration';
+import { correlationActivityInterceptors } from '../activities/correlation';
 import { bundleWorkflows } from '../temporal/bundle';
 import { createDataConverter } from '../temporal/codec';
 import type { KeyRing } from '../config/key-ring';
@@ -102,6 +103,7 @@ export async function startBatonWorker(options: BatonWorkerOptions): Promise<Run
       workflowBundle: options.workflowBundle ?? (await bundleWorkflows()),
       activities: createActivities(options.services),
       dataConverter: createDataConverter(options.codecKeys),
+      interceptors: { activity: [correlationActivityInterceptors] },
       shutdownGraceTime: '10 seconds',
       ...options.tuning,
     });
