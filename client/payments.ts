@@ -35,12 +35,14 @@ export function startPayment(
   client: Client,
   request: PaymentRequest,
   taskQueue: string = TASK_QUEUE,
+  correlationId?: string,
 ): Promise<StartedPayment> {
   return startOnce<PaymentRequest, PaymentState>(client, {
     workflowType: 'paymentWorkflow',
     workflowId: paymentWorkflowId(request.paymentId),
     taskQueue,
     input: request,
+    ...(correlationId === undefined ? {} : { correlationId }),
     summary: `Pay ${formatMoney(request.amountMinor, request.currency)} from ${request.fromAccountId} to a beneficiary in ${request.beneficiary.country}`,
     details: [
       `**Payment** \`${request.paymentId}\``,

@@ -21,12 +21,14 @@ export function startRegistration(
   client: Client,
   request: RegistrationRequest,
   taskQueue: string = TASK_QUEUE,
+  correlationId?: string,
 ): Promise<StartedRun<RegistrationRequest, RegistrationState>> {
   return startOnce<RegistrationRequest, RegistrationState>(client, {
     workflowType: 'registrationWorkflow',
     workflowId: registrationWorkflowId(request.registrationId),
     taskQueue,
     input: request,
+    ...(correlationId === undefined ? {} : { correlationId }),
     summary: `Register ${request.registrationId}: ${request.currency} account, welcome by ${request.channel}`,
     details: [
       `**Registration** \`${request.registrationId}\``,

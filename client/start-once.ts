@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import type { SearchAttributePair } from '@temporalio/common';
+import { searchAttributeKeys } from '../temporal/search-attributes';
 
 /** A workflow that takes one named input object, as every baton workflow does. */
 type OneInputWorkflow<I, R> = (input: I) => Promise<R>;
@@ -32,9 +33,11 @@ export async function startOnce<I, R>(
     summary: string;
     /** Markdown the UI shows under the summary. */
     details: string;
+    /** The business process the run belongs to; kept in the `CorrelationId` search attribute and the memo. */
+    correlationId?: string;
   },
 ): Promise<StartedRun<I, R>> {
-  const { workflowId } = options;
+  const { workflowId, correlationId } = options;
   // The server does not say whether USE_EXISTING started a run or found one; a per-start token in the memo does.
   const startToken = randomUUID();
   try {
@@ -45,10 +48,13 @@ export async function startOnce<I, R>(
       // Running: hand back the run in progress. Finished: refuse a second run of the same key.
       workflowIdConflictPolicy: 'USE_EXISTING',
       workflowIdReusePolicy: 'REJECT_DUPLICATE',
-      memo: { startToken },
+      memo: { startToken, ...(correlationId === undefined ? {} : { correlationId }) },
       staticSummary: options.summary,
       staticDetails: options.details,
-      typedSearchAttributes: options.searchAttributes,
+      typedSearchAttributes:
+        correlationId === undefined
+          ? options.searchAttributes
+          : [...options.searchAttributes, { key: searchAttributeKeys.correlationId, value: correlationId }],
     });
     const described = await handle.describe();
     return {

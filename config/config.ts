@@ -129,6 +129,15 @@ export const configSchema = z.object({
   TWILIO_API_BASE_URL: optionalText.pipe(z.url().optional()),
   TWILIO_LOCAL_PORT: port.default(7310),
   TWILIO_LOCAL_HOST: z.string().min(1).default('127.0.0.1'),
+  NATS_URL: z
+    .string()
+    .regex(
+      /^(nats|tls):\/\/[^\s,]+(,(nats|tls):\/\/[^\s,]+)*$/,
+      'must be nats://host:port (or several, comma-separated)',
+    )
+    .default('nats://127.0.0.1:7422'),
+  NATS_CREDS_PATH: optionalText,
+  NATS_PORT: port.default(7422),
   BATON_CODEC_KEYS: optionalText.transform((keys) => keys ?? LOCAL_DEV_KEYS),
   BATON_CODEC_ACTIVE_KEY: optionalText,
   CODEC_SERVER_HOST: z.string().min(1).default('127.0.0.1'),

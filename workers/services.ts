@@ -16,6 +16,9 @@ import { SendLog } from '../services/send-log/send-log';
 import { TwilioSms } from '../services/sms';
 import type { TwilioSmsOptions } from '../services/sms';
 import type { BatonServices } from './worker';
+import type { KeyRing } from '../config/key-ring';
+import { openNatsBus } from '../services/bus';
+import type { MessageBus, NatsBusOptions } from '../services/bus';
 
 /** Where each service finds its part of the outside world. */
 export interface ServiceSettings {
@@ -26,6 +29,20 @@ export interface ServiceSettings {
   bank: BankClientOptions;
   /** The watchlist file; the synthetic list shipped beside the screener when omitted. */
   amlWatchlistPath?: string;
+  /** The message bus domain events go out on, and the keys that seal their personal fields. */
+  events?: { bus: NatsBusOptions; keys: KeyRing };
+}
+
+/** Connects to the bus and creates its streams and the command consumer (idempotent). */
+export async function openBus(options: NatsBusOptions): Promise<MessageBus> {
+  const bus = await openNatsBus(options);
+  try {
+    await bus.ensureTopology();
+  } catch (error) {
+    await bus.close();
+    throw error;
+  }
+  return bus;
 }
 
 /** Every service the activities drive, and one call that closes them all. */
@@ -34,10 +51,17 @@ export type OpenServices = BatonServices & { close(): Promise<void> };
 /** Opens the database (bringing its schema up to date) and builds every service over the settings. */
 export async function openServices(settings: ServiceSettings): Promise<OpenServices> {
   const aml = await AmlScreener.fromFile(settings.amlWatchlistPath);
-  const ledger = await Ledger.open(settings.database);
+  const bus = settings.events === undefined ? undefined : await openBus(settings.events.bus);
+  const ledger = await Ledger.open(settings.database).catch(async (error: unknown) => {
+    await bus?.close();
+    throw error;
+  });
   const mailer = new Mailer(settings.mail);
   let closing: Promise<void> | undefined;
   return {
+    ...(bus === undefined || settings.events === undefined
+      ? {}
+      : { events: { bus, keys: settings.events.keys } }),
     ledger,
     customers: new CustomerStore(ledger.database),
     sendLog: new SendLog(ledger.database),
@@ -49,6 +73,7 @@ export async function openServices(settings: ServiceSettings): Promise<OpenServi
       closing ??= (async () => {
         mailer.close();
         await ledger.close();
+        await bus?.close();
       })();
       return closing;
     },
@@ -77,5 +102,14 @@ export function serviceSettingsFrom(config: Config): ServiceSettings {
     },
     bank: { baseUrl: config.BANK_URL, ...(config.BANK_API_KEY ? { apiKey: config.BANK_API_KEY } : {}) },
     ...(config.AML_WATCHLIST_PATH === undefined ? {} : { amlWatchlistPath: config.AML_WATCHLIST_PATH }),
+    events: { bus: busSettingsFrom(config), keys: config.codecKeys },
+  };
+}
+
+/** Where the environment says the message bus is. */
+export function busSettingsFrom(config: Config): NatsBusOptions {
+  return {
+    url: config.NATS_URL,
+    ...(config.NATS_CREDS_PATH === undefined ? {} : { credsPath: config.NATS_CREDS_PATH }),
   };
 }

@@ -11,6 +11,8 @@ import type { NotificationServices } from '../activities/notifications';
 import { createPaymentActivities } from '../activities/payment';
 import type { PaymentServices } from '../activities/payment';
 import { createRegistrationActivities } from '../activities/registration';
+import { createEventActivities } from '../activities/events';
+import type { EventServices } from '../activities/events';
 import { correlationActivityInterceptors } from '../activities/correlation';
 import { bundleWorkflows } from '../temporal/bundle';
 import { createDataConverter } from '../temporal/codec';
@@ -21,7 +23,7 @@ import type { BankStatusSignal } from '../workflows/payment-contract';
 import { startWebhookReceiver } from './webhook-receiver';
 
 /** Every service the activities drive. */
-export type BatonServices = PaymentServices & NotificationServices;
+export type BatonServices = PaymentServices & NotificationServices & EventServices;
 
 /** Every activity baton's workflows call, over the given services. */
 export function createActivities(services: BatonServices) {
@@ -29,6 +31,7 @@ export function createActivities(services: BatonServices) {
     ...createPaymentActivities(services),
     ...createRegistrationActivities(services),
     ...createNotificationActivities(services),
+    ...createEventActivities(services),
   };
 }
 

@@ -17,10 +17,13 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { PaymentActivities } from '../activities/payment';
+import type { PaymentOutcome } from '../activities/events';
+import { DOMAIN_EVENTS, publishPaymentOutcome } from './domain-events';
 import {
   DEFAULT_PAYMENT_TIMINGS,
   FINAL_PAYMENT_STATUSES,
   PaymentFailureType,
+  paymentIdFromWorkflowId,
   paymentSearchAttributes,
   PaymentStatus,
   RejectionReason,
@@ -477,6 +480,37 @@ export class PaymentRun {
       state.notification = { outcome: 'undeliverable', detail: failureMessage(err) };
       log.warn('payment notification failed', { paymentId: request.paymentId, error: failureMessage(err) });
     }
+  }
+
+  /**
+   * Tells the other domains how the payment ended: one `payment.<status>` event, published after the ledger
+   * effect committed. Ids, status and amounts only; a request refused as invalid reports only what was valid.
+   */
+  async announceOutcome(): Promise<void> {
+    if (!this.isFinal() || !patched(DOMAIN_EVENTS)) return;
+    const { state } = this;
+    const { workflowId } = workflowInfo();
+    const outcome = state.status as PaymentOutcome;
+    const paymentId = paymentIdFromWorkflowId(workflowId) ?? workflowId;
+    // A request refused as invalid may hold anything: only text goes out as text, only a whole number as an amount.
+    const text = (value: unknown) => (typeof value === 'string' ? value : '');
+    const result = await publishPaymentOutcome(`announce payment.${outcome}`, {
+      workflowId,
+      occurredAt: new Date().toISOString(),
+      outcome,
+      data: {
+        paymentId,
+        status: outcome,
+        ...(state.reason === undefined ? {} : { reason: state.reason }),
+        fromAccountId: text(state.fromAccountId),
+        ...(state.customerId === undefined ? {} : { customerId: state.customerId }),
+        amountMinor: Number.isSafeInteger(state.amountMinor) ? state.amountMinor : 0,
+        currency: text(state.currency),
+        ...(state.bank?.reference === undefined ? {} : { bankReference: state.bank.reference }),
+        ledger: { ...state.ledger },
+      },
+    });
+    this.record('outcome_announced', result.published ? result.eventId : 'no bus configured');
   }
 
   // --- Bookkeeping.

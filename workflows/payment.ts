@@ -56,7 +56,10 @@ export async function paymentWorkflow(request: PaymentRequest): Promise<PaymentS
 
   // --- Run.
   payment.receive();
-  if (!payment.validate()) return payment.state;
+  if (!payment.validate()) {
+    await payment.announceOutcome();
+    return payment.state;
+  }
   try {
     if (patched(AML_BEFORE_DEBIT)) {
       await payment.screen();
@@ -76,13 +79,17 @@ export async function paymentWorkflow(request: PaymentRequest): Promise<PaymentS
       payment.rejectOrCancel(err);
     } else if (isCancellation(err)) {
       payment.moveTo(PaymentStatus.Cancelled, 'the workflow was cancelled');
-      // The workflow is being cancelled, but the customer is still told.
-      await CancellationScope.nonCancellable(() => payment.notifyCustomer());
+      // The workflow is being cancelled, but the customer and the other domains are still told.
+      await CancellationScope.nonCancellable(async () => {
+        await payment.notifyCustomer();
+        await payment.announceOutcome();
+      });
       throw err;
     } else {
       throw err;
     }
   }
   await payment.notifyCustomer();
+  await payment.announceOutcome();
   return payment.state;
 }

@@ -32,6 +32,7 @@ import {
 import type { PreferenceChange, RegistrationRequest, RegistrationState } from './registration-contract';
 import { proxySummarizedActivities } from './activity-summary';
 import { retryForever } from './retry-presets';
+import { DOMAIN_EVENTS, publishRegistrationCompleted } from './domain-events';
 
 // Creating the customer and the account must eventually happen; a database outage only delays them.
 const { createCustomer, openCustomerAccount, setContactPreference } =
@@ -168,6 +169,25 @@ export async function registrationWorkflow(request: RegistrationRequest): Promis
   moveTo(RegistrationStatus.Welcomed, welcome.outcome);
 
   moveTo(RegistrationStatus.Completed);
+  // Other domains react to the completed registration (seed 000); runs from before the event replay without it.
+  if (patched(DOMAIN_EVENTS)) {
+    const published = await publishRegistrationCompleted(`announce registration.completed of ${customerId}`, {
+      workflowId: workflowInfo().workflowId,
+      occurredAt: new Date().toISOString(),
+      data: {
+        registrationId: request.registrationId,
+        customerId,
+        accountId,
+        currency: request.currency,
+        channel: state.channel,
+        welcome: welcome.outcome,
+        name: request.name,
+        email: request.email,
+        ...(phone === undefined ? {} : { phone }),
+      },
+    });
+    record('completion_announced', published.published ? published.eventId : 'no bus configured');
+  }
   return state;
 
   function reject(reason: RegistrationRejection, detail: string): RegistrationState {

@@ -16,14 +16,17 @@ const USAGE = `usage: npm run client -- <command> [options]
 
 commands:
   pay --from <accountId> --to-name <name> (--to-iban <iban> | --to-account <number>) --to-country <CC>
-      --amount <decimal> --currency <code> [--id <paymentId>] [--wait] [--json]
+      --amount <decimal> --currency <code> [--id <paymentId>] [--correlation-id <id>] [--wait] [--json]
   register --name <name> --email <email> [--phone <E.164>] --channel email|sms --currency <code>
-      [--id <registrationId>] [--wait] [--json]
+      [--id <registrationId>] [--correlation-id <id>] [--wait] [--json]
   status <paymentId | registrationId> [--json]
   cancel <paymentId> [--json]
   review <paymentId> (--approve | --reject) --reviewer <name> [--note <text>] [--json]
   change-preference <registrationId> --channel email|sms [--phone <E.164>] [--json]
-  list [--status <status>] [--limit <n>] [--json]
+  list [--status <status>] [--correlation <id>] [--limit <n>] [--json]
+  publish pay <the flags of pay> [--correlation-id <id>] [--event-id <id>] [--source <uri>] [--json]
+  publish register <the flags of register> [--correlation-id <id>] [--event-id <id>] [--source <uri>] [--json]
+  events [--follow] [--json]
   accounts [--json]
   history <workflowId | paymentId | registrationId> [--run <runId>] [--out <file>] [--decode]`;
 
@@ -49,6 +52,8 @@ const COMMANDS: Record<string, (config: Config, args: string[]) => Promise<numbe
   'change-preference': changePreference,
   list,
   accounts,
+  publish: async (config, args) => (await import('./event-commands')).publish(config, args),
+  events: async (config, args) => (await import('./event-commands')).events(config, args),
   history: async (config, args) => (await import('./history')).historyCommand(config, args),
 };
 

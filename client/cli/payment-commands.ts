@@ -1,5 +1,6 @@
 /** The CLI's payment commands: `pay`, `status` of a payment, `cancel`, `review` and `list`. */
 import type { Config } from '../../config/config';
+import { correlationIdProblem } from '../../domain/correlation';
 import { AmountFormatError, formatMoney, parseAmount } from '../../domain/money';
 import { paymentRequestProblems } from '../../workflows/payment-checks';
 import { paymentSearchAttributes, PaymentStatus, paymentWorkflowId } from '../../workflows/payment-contract';
@@ -7,6 +8,7 @@ import type { PaymentRequest, PaymentState } from '../../workflows/payment-contr
 import { describeState, printStatus, startAndReport, stateJson, withRun } from './runs';
 import type { ProcessView } from './runs';
 import {
+  correlationIdFlag,
   noPositionals,
   oneId,
   output,
@@ -64,7 +66,9 @@ const PAYMENT_FLAGS = [
 ] as const;
 
 /** Builds and checks a payment request from the flags; throws UsageError before anything is started. */
-function paymentRequestFromFlags(values: Record<string, string | boolean | undefined>): PaymentRequest {
+export function paymentRequestFromFlags(
+  values: Record<string, string | boolean | undefined>,
+): PaymentRequest {
   let money;
   try {
     money = parseAmount(required(values.amount, '--amount'), required(values.currency, '--currency'));
@@ -96,27 +100,37 @@ function paymentRequestFromFlags(values: Record<string, string | boolean | undef
   return request;
 }
 
+/** The flags that describe a payment, for `pay` and `publish pay`. */
+export const PAYMENT_REQUEST_OPTIONS = {
+  from: { type: 'string' },
+  'to-name': { type: 'string' },
+  'to-iban': { type: 'string' },
+  'to-account': { type: 'string' },
+  'to-country': { type: 'string' },
+  amount: { type: 'string' },
+  currency: { type: 'string' },
+  id: { type: 'string' },
+  'correlation-id': { type: 'string' },
+  json: { type: 'boolean', default: false },
+} as const;
+
 /** `pay`: starts a payment (once per payment id); `--wait` waits for its end. */
 export async function pay(config: Config, args: string[]): Promise<number> {
   const { values, positionals } = parse(args, {
-    from: { type: 'string' },
-    'to-name': { type: 'string' },
-    'to-iban': { type: 'string' },
-    'to-account': { type: 'string' },
-    'to-country': { type: 'string' },
-    amount: { type: 'string' },
-    currency: { type: 'string' },
-    id: { type: 'string' },
+    ...PAYMENT_REQUEST_OPTIONS,
     wait: { type: 'boolean', default: false },
-    json: { type: 'boolean', default: false },
   });
   noPositionals(positionals);
   const request = paymentRequestFromFlags(values);
+  const correlationId = correlationIdFlag(values['correlation-id']);
   const { startPayment } = await payments();
-  return startAndReport(config, PAYMENT_VIEW, request.paymentId, (client) => startPayment(client, request), {
-    wait: values.wait === true,
-    json: values.json === true,
-  });
+  return startAndReport(
+    config,
+    PAYMENT_VIEW,
+    request.paymentId,
+    (client) => startPayment(client, request, undefined, correlationId),
+    { wait: values.wait === true, json: values.json === true, correlationId },
+  );
 }
 
 /** `status` of a payment. */
@@ -171,21 +185,54 @@ export async function review(config: Config, args: string[]): Promise<number> {
   });
 }
 
+/** `list --correlation <id>`: every run of one business process, whatever its type. */
+async function listProcess(
+  config: Config,
+  correlationId: string,
+  values: { status?: string; limit: string; json?: boolean },
+): Promise<number> {
+  const problem = correlationIdProblem(correlationId);
+  if (problem !== undefined) throw new UsageError(`--correlation ${problem}`);
+  if (values.status !== undefined) throw new UsageError('--status and --correlation do not go together');
+  const limit = limitFlag(values.limit);
+  const { listByCorrelation } = await import('../processes');
+  return withClient(config, async (client) => {
+    const runs = await listByCorrelation(client, correlationId, { limit, uiBaseUrl: config.TEMPORAL_UI_URL });
+    const text =
+      runs.length === 0
+        ? `no runs carry correlation id ${correlationId}`
+        : runs
+            .map((r) =>
+              [r.workflowId.padEnd(36), r.workflowType.padEnd(22), r.status.padEnd(20), r.uiUrl].join('  '),
+            )
+            .join('\n');
+    output(values.json === true)(text, runs);
+    return 0;
+  });
+}
+
+/** The `--limit` flag: 1-1000, digits only (Number() would also take "1e3", "0x10" or " 5 "). */
+function limitFlag(value: string): number {
+  const limit = /^\d{1,4}$/.test(value) ? Number(value) : Number.NaN;
+  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new UsageError('--limit must be 1-1000');
+  return limit;
+}
+
 /** `list [--status <status>] [--limit <n>]`: payments, newest first, found by their search attributes. */
 export async function list(config: Config, args: string[]): Promise<number> {
   const { values, positionals } = parse(args, {
     status: { type: 'string' },
+    correlation: { type: 'string' },
     limit: { type: 'string', default: '50' },
     json: { type: 'boolean', default: false },
   });
   noPositionals(positionals);
+  if (values.correlation !== undefined) return listProcess(config, values.correlation, values);
   const statuses: string[] = Object.values(PaymentStatus);
   if (values.status !== undefined && !statuses.includes(values.status)) {
     throw new UsageError(`--status must be one of ${statuses.join(', ')}`);
   }
-  // Digits only: Number() would also take "1e3", "0x10" or " 5 ".
-  const limit = /^\d{1,4}$/.test(values.limit) ? Number(values.limit) : Number.NaN;
-  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new UsageError('--limit must be 1-1000');
+  const limit = limitFlag(values.limit);
   const { listPayments } = await payments();
   return withClient(config, async (client) => {
     const runs = await listPayments(client, {

@@ -17,6 +17,7 @@ import type {
 import { describeState, printStatus, startAndReport, stateJson, withRun } from './runs';
 import type { ProcessView } from './runs';
 import {
+  correlationIdFlag,
   noPositionals,
   oneId,
   output,
@@ -78,7 +79,9 @@ function phoneFlag(value: string | boolean | undefined): string | undefined {
   return typeof value === 'string' ? value.replace(/[\s()-]/g, '') : undefined;
 }
 
-function requestFromFlags(values: Record<string, string | boolean | undefined>): RegistrationRequest {
+export function registrationRequestFromFlags(
+  values: Record<string, string | boolean | undefined>,
+): RegistrationRequest {
   const channel = channelFlag(values.channel);
   const currency = required(values.currency, '--currency').toUpperCase();
   if (!isCurrency(currency)) throw new UsageError(`--currency: unknown currency ${quoted(currency)}`);
@@ -97,27 +100,34 @@ function requestFromFlags(values: Record<string, string | boolean | undefined>):
   return request;
 }
 
+/** The flags that describe a registration, for `register` and `publish register`. */
+export const REGISTRATION_REQUEST_OPTIONS = {
+  name: { type: 'string' },
+  email: { type: 'string' },
+  phone: { type: 'string' },
+  channel: { type: 'string' },
+  currency: { type: 'string' },
+  id: { type: 'string' },
+  'correlation-id': { type: 'string' },
+  json: { type: 'boolean', default: false },
+} as const;
+
 /** `register`: starts a registration (once per registration id); `--wait` waits for its end. */
 export async function register(config: Config, args: string[]): Promise<number> {
   const { values, positionals } = parse(args, {
-    name: { type: 'string' },
-    email: { type: 'string' },
-    phone: { type: 'string' },
-    channel: { type: 'string' },
-    currency: { type: 'string' },
-    id: { type: 'string' },
+    ...REGISTRATION_REQUEST_OPTIONS,
     wait: { type: 'boolean', default: false },
-    json: { type: 'boolean', default: false },
   });
   noPositionals(positionals);
-  const request = requestFromFlags(values);
+  const request = registrationRequestFromFlags(values);
+  const correlationId = correlationIdFlag(values['correlation-id']);
   const { startRegistration } = await registrations();
   return startAndReport(
     config,
     REGISTRATION_VIEW,
     request.registrationId,
-    (client) => startRegistration(client, request),
-    { wait: values.wait === true, json: values.json === true },
+    (client) => startRegistration(client, request, undefined, correlationId),
+    { wait: values.wait === true, json: values.json === true, correlationId },
   );
 }
 

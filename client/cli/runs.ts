@@ -72,7 +72,7 @@ export async function startAndReport<S extends ProcessState>(
   view: ProcessView<S>,
   id: string,
   start: (client: Client) => Promise<StartedRun<unknown, S>>,
-  flags: { wait: boolean; json: boolean },
+  flags: { wait: boolean; json: boolean; correlationId?: string },
 ): Promise<number> {
   const print = output(flags.json);
   return withClient(config, async (client) => {
@@ -86,10 +86,15 @@ export async function startAndReport<S extends ProcessState>(
     if (!flags.json) {
       console.log(
         `${view.noun} ${started.existing ? 'already exists' : 'started'}: ${id} (workflow ${started.workflowId})` +
-          `\n  UI: ${uiUrl}`,
+          `\n  UI: ${uiUrl}` +
+          (flags.correlationId === undefined ? '' : `\n  correlation id: ${flags.correlationId}`),
       );
     }
-    const extra = { runId: started.runId, existing: started.existing };
+    const extra = {
+      runId: started.runId,
+      existing: started.existing,
+      ...(flags.correlationId === undefined ? {} : { correlationId: flags.correlationId }),
+    };
     if (flags.wait) {
       const state = await started.handle.result();
       print(describeState(view, state, uiUrl), stateJson(view, state, started.workflowId, uiUrl, extra));

@@ -1,4 +1,5 @@
 /** What every CLI command shares: argument parsing, input errors, output, and a client that is always closed. */
+import { correlationIdProblem } from '../../domain/correlation';
 import { parseArgs } from 'node:util';
 import type { ParseArgsConfig } from 'node:util';
 import type { Client } from '@temporalio/client';
@@ -83,4 +84,12 @@ export function usageErrorFor(
       })
       .join('\n'),
   );
+}
+
+/** The `--correlation-id` flag, checked; a new id when it is absent (this command then starts a business process). */
+export function correlationIdFlag(value: string | boolean | undefined): string {
+  if (typeof value !== 'string') return `corr-${Date.now().toString(36)}-${randomSuffix()}`;
+  const problem = correlationIdProblem(value);
+  if (problem !== undefined) throw new UsageError(`--correlation-id ${problem}`);
+  return value;
 }
