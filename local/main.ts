@@ -2,6 +2,7 @@
  * `npm start`: the whole local stack on the configured ports, state kept in DATA_DIR (.data/). Runs the demo
  * scenarios once (skip with `--no-demo`), prints where to look, and stays up until Ctrl-C, then shuts down cleanly.
  */
+import { COMMAND_SUBJECTS, DEAD_LETTER_SUBJECTS, EVENT_SUBJECTS, STREAMS } from '../services/bus';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { formatReport, runScenariosOn } from './scenarios';
@@ -48,6 +49,7 @@ async function main(): Promise<number> {
     smtpPort: config.SMTP_SINK_PORT,
     twilioPort: config.TWILIO_LOCAL_PORT,
     codecPort: config.CODEC_SERVER_PORT,
+    natsPort: config.NATS_PORT,
     codecKeys: config.codecKeys,
     webhookSecret: config.BANK_WEBHOOK_SECRET,
     bankDelayMs: config.BANK_SIM_DELAY_MS,
@@ -96,11 +98,21 @@ async function main(): Promise<number> {
   say(`  mail sink (SMTP): ${stack.mailSink.url}`);
   say(`  SMS sink (Twilio Messages API): ${stack.smsSink.url}`);
   say(`  bank webhooks:    ${stack.worker.webhookUrl}`);
+  say(`  NATS (JetStream): ${stack.nats.url}  (JetStream data in ${config.DATA_DIR}/nats)`);
+  say(
+    `    streams: ${STREAMS.commands} (${COMMAND_SUBJECTS}), ${STREAMS.events} (${EVENT_SUBJECTS}), ` +
+      `${STREAMS.deadLetters} (${DEAD_LETTER_SUBJECTS})`,
+  );
   say(
     `  awaiting review: ${ui}/namespaces/${stack.namespace}/workflows?query=${encodeURIComponent('PaymentStatus="awaiting_aml_review"')}`,
   );
   say(`try: npm run client -- review ${parked} --approve --reviewer <your name>`);
   say('     npm run client -- list');
+  say('     npm run client -- events --follow        (then, in another terminal:)');
+  say(
+    '     npm run client -- publish pay --from A-1001-EUR --to-name "Ada Lovelace" --to-iban DE89370400440532013000 ' +
+      '--to-country DE --amount 12.50 --currency EUR --correlation-id order-42',
+  );
   say('press Ctrl-C to stop.');
   await stopped;
   say('stopped.');

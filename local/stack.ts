@@ -34,6 +34,11 @@ import { startDevServer } from './dev-server';
 import type { DevServer } from './dev-server';
 import { freePort } from './ports';
 import { resolveTemporalCli } from './temporal-cli';
+import { resolveNatsServer, startNatsServer } from './nats-server';
+import type { NatsServer } from './nats-server';
+import type { MessageBus } from '../services/bus';
+import { startCommandConsumer } from '../client/command-consumer';
+import type { RunningCommandConsumer } from '../client/command-consumer';
 
 /** How to run the local stack. A port left out is picked free. */
 export interface LocalStackOptions {
@@ -54,6 +59,8 @@ export interface LocalStackOptions {
   twilioPort?: number;
   /** Port of the codec server the UI decodes payloads through (only with a UI). */
   codecPort?: number;
+  /** Port of the NATS server the stack runs (JetStream data in `<dataDir>/nats`). */
+  natsPort?: number;
   /** Payload encryption keys; default: the local development ring. */
   codecKeys?: KeyRing;
   webhookSecret?: string;
@@ -85,6 +92,11 @@ export interface LocalStack {
   smsSink: LocalTwilio;
   devServer: DevServer;
   worker: RunningBatonWorker;
+  /** The NATS server, and the bus every part of the stack talks to. */
+  nats: NatsServer;
+  bus: MessageBus;
+  /** Turns command events into workflow starts. */
+  commandConsumer: RunningCommandConsumer;
   /** Stops every part, newest first; idempotent. */
   stop(): Promise<void>;
 }
@@ -140,6 +152,16 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     cleanups.push(() => devServer.stop());
     log(`Temporal dev server on ${devServer.address}${devServer.uiUrl ? `, UI on ${devServer.uiUrl}` : ''}`);
 
+    const natsBinary = (await resolveNatsServer({ onProgress: log })).path;
+    const nats = await startNatsServer({
+      binaryPath: natsBinary,
+      port: options.natsPort ?? (await freePort()),
+      storeDir: path.join(dataDir, 'nats'),
+      log: (line) => log(`[nats] ${line}`),
+    });
+    cleanups.push(() => nats.stop());
+    log(`NATS server (JetStream) on ${nats.url}`);
+
     const webhookPort = options.webhookPort ?? (await freePort());
     const webhookSecret = options.webhookSecret ?? 'local-dev-webhook-secret-change-me';
     const bank = await startBankSimulator({
@@ -173,8 +195,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       mail: { smtpUrl: mailSink.url, from: DEFAULT_MAIL_FROM },
       sms: { ...LOCAL_TWILIO, apiBaseUrl: smsSink.url },
       bank: { baseUrl: bank.url },
+      events: { bus: { url: nats.url, name: 'baton-local' }, keys: codecKeys },
     });
     cleanups.push(() => services.close());
+    const bus = services.events?.bus;
+    if (bus === undefined) throw new Error('the local stack opened no bus');
     const { ledger, customers, sendLog } = services;
     await seedDemoCustomers(ledger, customers);
     let ledgerUrl: string | undefined;
@@ -208,6 +233,15 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     });
     cleanups.push(() => worker.stop());
 
+    const commandConsumer = startCommandConsumer({
+      bus,
+      client,
+      keys: codecKeys,
+      taskQueue,
+      log: (line) => log(`[commands] ${line}`),
+    });
+    cleanups.push(() => commandConsumer.stop());
+
     let stopping: Promise<void> | undefined;
     return {
       address: devServer.address,
@@ -226,6 +260,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       smsSink,
       devServer,
       worker,
+      nats,
+      bus,
+      commandConsumer,
       stop: () => (stopping ??= stopAll()),
     };
   } catch (err) {
