@@ -19,6 +19,7 @@ import type { TwilioSms } from '../services/sms';
 import { renderSmsText } from '../services/mail';
 import { RegistrationFailureType } from '../workflows/registration-contract';
 import type { Channel } from '../domain/customer-terms';
+import { currentCorrelationId } from './correlation';
 
 /** The services notifications go through. */
 export interface NotificationServices {
@@ -132,6 +133,7 @@ export function createNotificationActivities({
           to: customer.email,
           message: withName(content, customer.name),
           idempotencyKey: key,
+          correlationId: currentCorrelationId(),
         }));
       } catch (err) {
         if (err instanceof MailPermanentError) {

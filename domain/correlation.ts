@@ -10,6 +10,9 @@ export const CORRELATION_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 /** The activity header the workflows set and the activities read it from. */
 export const CORRELATION_HEADER = 'baton-correlation-id';
 
+/** The header that carries the correlation id outside Temporal: on bank calls and webhooks, and on every email. */
+export const CORRELATION_ID_HTTP_HEADER = 'X-Correlation-ID';
+
 /** The problem with `value` as a correlation id, or undefined when it is one. */
 export function correlationIdProblem(value: unknown): string | undefined {
   if (typeof value !== 'string') return 'must be a string';

@@ -10,6 +10,7 @@ import { BankWebhookEventSchema, SIGNATURE_HEADER } from '../services/bank/messa
 import { verifyWebhookSignature } from '../services/bank/signature';
 import type { WebhookSecret } from '../services/bank/signature';
 import type { BankStatusSignal } from '../workflows/payment-contract';
+import { CORRELATION_ID_HTTP_HEADER, CORRELATION_ID_PATTERN } from '../domain/correlation';
 
 /** Path the bank POSTs its webhooks to. */
 export const WEBHOOK_PATH = '/webhooks/bank';
@@ -137,7 +138,9 @@ async function answer(
     );
   }
   const event = parsed.data;
-  const ids = `event ${event.eventId} payment ${event.paymentId}`;
+  const correlationId = correlationIdOf(req);
+  const correlation = correlationId === undefined ? '' : ` correlation ${correlationId}`;
+  const ids = `event ${event.eventId} payment ${event.paymentId}${correlation}`;
 
   let result: DeliveryResult;
   try {
@@ -157,6 +160,15 @@ async function answer(
   }
   log(`webhook ${ids}: ${event.status} delivered`);
   return { status: 200, body: { received: true } };
+}
+
+/**
+ * The correlation id the bank echoes on the delivery, when it is one. It is outside the signature, so it only
+ * names the delivery in the log; anything else in the header (or a list of them) is left out, never written.
+ */
+function correlationIdOf(req: IncomingMessage): string | undefined {
+  const value = req.headers[CORRELATION_ID_HTTP_HEADER.toLowerCase()];
+  return typeof value === 'string' && CORRELATION_ID_PATTERN.test(value) ? value : undefined;
 }
 
 function problem(status: number, code: string, message: string): Answer {

@@ -10,6 +10,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BodyTooLargeError, HttpProblem, listen, readBody } from '../../services/http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { BankOutcome } from '../../domain/payment-terms';
+import { CORRELATION_ID_HTTP_HEADER, correlationIdProblem } from '../../domain/correlation';
 import {
   BankWebhookEventSchema,
   IDEMPOTENCY_KEY_HEADER,
@@ -85,6 +86,7 @@ interface PaymentRecord {
   finalAt: string | undefined;
   webhookAttempts: number;
   webhooksDelivered: number;
+  correlationId: string | undefined;
 }
 
 /** Starts a simulator and resolves once it listens. */
@@ -230,6 +232,7 @@ class LocalBank implements BankSimulator {
         `the ${IDEMPOTENCY_KEY_HEADER} header is required`,
       );
     }
+    const correlationId = correlationIdOf(req);
     const parsed = SubmitPaymentRequestSchema.safeParse(json);
     if (!parsed.success) throw new HttpProblem(400, 'invalid_request', summarize(parsed.error.issues));
     const request = parsed.data;
@@ -272,6 +275,8 @@ class LocalBank implements BankSimulator {
       finalAt: undefined,
       webhookAttempts: 0,
       webhooksDelivered: 0,
+      // The first submission's: like the payment itself, a resubmission under the same key does not change it.
+      correlationId,
     };
     this.byKey.set(key, record);
     this.byReference.set(record.reference, record);
@@ -356,6 +361,9 @@ class LocalBank implements BankSimulator {
               this.options.webhookSecret,
               Math.floor(Date.now() / 1000),
             ),
+            ...(record.correlationId === undefined
+              ? {}
+              : { [CORRELATION_ID_HTTP_HEADER]: record.correlationId }),
           },
           body: rawBody,
           signal: AbortSignal.any([this.stopping.signal, AbortSignal.timeout(WEBHOOK_TIMEOUT_MS)]),
@@ -384,9 +392,27 @@ function view(record: PaymentRecord): SimulatedPayment {
     webhookDelayMs: _webhookDelayMs,
     holdWebhook: _holdWebhook,
     finalAt,
+    correlationId,
     ...rest
   } = record;
-  return finalAt === undefined ? rest : { ...rest, finalAt };
+  return {
+    ...rest,
+    ...(finalAt === undefined ? {} : { finalAt }),
+    ...(correlationId === undefined ? {} : { correlationId }),
+  };
+}
+
+/** The submission's correlation id header, if it has one; one that is not a correlation id is refused. */
+function correlationIdOf(req: IncomingMessage): string | undefined {
+  const value = req.headers[CORRELATION_ID_HTTP_HEADER.toLowerCase()];
+  if (value === undefined) return undefined;
+  const problem = correlationIdProblem(value);
+  if (typeof value === 'string' && problem === undefined) return value;
+  throw new HttpProblem(
+    400,
+    'invalid_correlation_id',
+    `the ${CORRELATION_ID_HTTP_HEADER} header ${problem ?? 'must be a string'}`,
+  );
 }
 
 /** Same payment, same fingerprint, whatever the key order of the JSON it came in. */

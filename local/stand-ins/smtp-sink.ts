@@ -7,12 +7,15 @@
 import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
 import type { SMTPServerAddress, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
+import { CORRELATION_ID_HTTP_HEADER } from '../../domain/correlation';
 import { parseMail } from './mime';
 
 /** One message the sink received. */
 export interface StoredMail {
   /** The `Message-ID` header, angle brackets included. */
   messageId: string | undefined;
+  /** The `X-Correlation-ID` header, as sent; undefined when the message has none. */
+  correlationId: string | undefined;
   /** Envelope sender (MAIL FROM). */
   from: string;
   /** Envelope recipients (RCPT TO). */
@@ -124,6 +127,7 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
         const { mailFrom, rcptTo } = session.envelope;
         const mail: StoredMail = {
           messageId: parsed.messageId,
+          correlationId: parsed.headers.get(CORRELATION_ID_HTTP_HEADER.toLowerCase())?.[0],
           from: mailFrom === false ? '' : mailFrom.address,
           to: rcptTo.map((recipient) => recipient.address),
           subject: parsed.subject,

@@ -4,6 +4,7 @@
  * ({@link BankUnavailableError}, retry; the idempotency key makes a retried submission safe).
  */
 import type { z } from 'zod';
+import { CORRELATION_ID_HTTP_HEADER, correlationIdProblem } from '../../domain/correlation';
 import {
   BankErrorBodySchema,
   IDEMPOTENCY_KEY_HEADER,
@@ -48,6 +49,12 @@ export interface BankClientOptions {
   timeoutMs?: number;
 }
 
+/** Input of {@link BankClient.submitPayment}: the payment as the bank takes it, and the process it belongs to. */
+export interface SubmitPaymentInput extends SubmitPaymentRequest {
+  /** Sent as the `X-Correlation-ID` header, not in the body, so it never changes what the bank is asked to pay. */
+  correlationId?: string;
+}
+
 /** 4xx answers that say "not now" rather than "no". */
 const TRANSIENT_CLIENT_STATUSES = new Set([408, 425, 429]);
 
@@ -63,11 +70,23 @@ export class BankClient {
     this.timeoutMs = options.timeoutMs ?? 10_000;
   }
 
-  /** Submits a payment, keyed by its payment id: submitting it again returns the same reference. */
-  async submitPayment(input: SubmitPaymentRequest): Promise<SubmitPaymentResponse> {
+  /**
+   * Submits a payment, keyed by its payment id: submitting it again returns the same reference. Throws a
+   * TypeError, before calling the bank, when `correlationId` is given but is not a correlation id.
+   */
+  async submitPayment({ correlationId, ...payment }: SubmitPaymentInput): Promise<SubmitPaymentResponse> {
+    const headers: Record<string, string> = {
+      'content-type': 'application/json',
+      [IDEMPOTENCY_KEY_HEADER]: payment.paymentId,
+    };
+    if (correlationId !== undefined) {
+      const problem = correlationIdProblem(correlationId);
+      if (problem !== undefined) throw new TypeError(`correlation id ${problem}`);
+      headers[CORRELATION_ID_HTTP_HEADER] = correlationId;
+    }
     return this.request(SubmitPaymentResponseSchema, 'POST', '/v1/payments', {
-      body: JSON.stringify(input),
-      headers: { 'content-type': 'application/json', [IDEMPOTENCY_KEY_HEADER]: input.paymentId },
+      body: JSON.stringify(payment),
+      headers,
     });
   }
 

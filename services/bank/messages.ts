@@ -126,6 +126,8 @@ export const SimulatedPaymentSchema = z.object({
   webhookAttempts: z.int(),
   /** Webhook POSTs the receiver answered with a 2xx. */
   webhooksDelivered: z.int(),
+  /** The correlation id the first submission carried, echoed on every webhook of the payment. */
+  correlationId: z.string().optional(),
 });
 /** A payment the simulator knows. */
 export type SimulatedPayment = z.infer<typeof SimulatedPaymentSchema>;

@@ -111,6 +111,15 @@ export const MIGRATIONS: readonly Migration[] = [
         CHECK (balance BETWEEN -9007199254740991 AND 9007199254740991);
     `,
   },
+  {
+    version: 6,
+    name: 'transfer correlation ids',
+    sql: `
+      -- The business process a transfer belongs to, chosen by whoever started it; null for transfers made outside
+      -- one (and for every transfer booked before processes carried an id).
+      ALTER TABLE transfers ADD COLUMN correlation_id TEXT;
+    `,
+  },
 ];
 
 /** Advisory-lock class for migrations; the second key is the schema, so schemas migrate independently. */

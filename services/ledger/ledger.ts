@@ -8,6 +8,7 @@ import { openDatabase, sqlErrorCode, sqlErrorConstraint } from '../db/db';
 import type { DatabaseOptions, SqlDatabase, SqlExecutor } from '../db/db';
 import { LedgerError } from './errors';
 import { migrate } from '../db/migrations';
+import { correlationIdProblem } from '../../domain/correlation';
 
 /** What an account is for: a customer's money, or one of the system accounts per currency. */
 export type AccountKind = 'customer' | 'clearing' | 'settlement' | 'funding';
@@ -40,6 +41,8 @@ export interface Transfer {
   currency: string;
   /** The id of the transfer this one reverses, if it is a reversal. */
   reversalOf: string | null;
+  /** The business process the transfer was booked for, or null when it was booked outside one. */
+  correlationId: string | null;
   createdAt: string;
 }
 
@@ -61,12 +64,16 @@ export interface TransferInput {
   toAccountId: string;
   amountMinor: number;
   currency: string;
+  /** The business process this transfer is for; kept with it, and not part of what a same-key retry must match. */
+  correlationId?: string;
 }
 
 /** Input of {@link Ledger.reverse}. */
 export interface ReverseInput {
   idempotencyKey: string;
   originalIdempotencyKey: string;
+  /** The business process the reversal is for (the original's own id is not copied over). */
+  correlationId?: string;
 }
 
 /** The sum of all balances in one currency. */
@@ -121,6 +128,7 @@ const transferRow = z
     amount_minor: safeInteger,
     currency: z.string(),
     reversal_of: z.string().nullable(),
+    correlation_id: z.string().nullable(),
     created_at: timestamp,
   })
   .transform((row): Transfer => ({
@@ -131,6 +139,7 @@ const transferRow = z
     amountMinor: row.amount_minor,
     currency: row.currency,
     reversalOf: row.reversal_of,
+    correlationId: row.correlation_id,
     createdAt: row.created_at,
   }));
 
@@ -140,7 +149,7 @@ const lockedAccountRow = z.object({ id: z.string(), currency: z.string(), closed
 
 const ACCOUNT_COLUMNS = 'id, kind, customer_id, currency, balance, created_at, closed_at';
 const TRANSFER_COLUMNS =
-  'id, idempotency_key, from_account_id, to_account_id, amount_minor, currency, reversal_of, created_at';
+  'id, idempotency_key, from_account_id, to_account_id, amount_minor, currency, reversal_of, correlation_id, created_at';
 
 /** The ledger over one database. Open it with {@link Ledger.open}; close it when done. */
 export class Ledger {
@@ -223,7 +232,9 @@ export class Ledger {
   /**
    * Moves `amountMinor` from one account to another as one transfer with two entries. Idempotent on
    * `idempotencyKey`: the same key with the same parameters returns the first transfer, even when the calls race;
-   * with other parameters it is an `idempotency_conflict`. A customer account is never taken below zero.
+   * with other parameters it is an `idempotency_conflict`. The correlation id is not a parameter: a retry under
+   * another one gets the first transfer, with the id it was booked under. A customer account is never taken below
+   * zero.
    */
   async transfer(input: TransferInput): Promise<Transfer> {
     const idempotencyKey = requireText(input.idempotencyKey, 'idempotency key');
@@ -231,6 +242,7 @@ export class Ledger {
     const toAccountId = requireText(input.toAccountId, 'to account id');
     const currency = requireCurrency(input.currency);
     const amountMinor = requireAmount(input.amountMinor, idempotencyKey);
+    const correlationId = optionalCorrelationId(input.correlationId);
     if (fromAccountId === toAccountId) {
       throw new LedgerError(
         'invalid_input',
@@ -256,7 +268,7 @@ export class Ledger {
         if (twin) return sameTransferOrConflict(twin, request);
         throw error;
       }
-      const created = await insertTransfer(tx, { ...request, reversalOf: null });
+      const created = await insertTransfer(tx, { ...request, reversalOf: null, correlationId });
       if (!created) {
         // A concurrent call with the same key committed first; its transfer is now visible.
         const winner = await transferByKey(tx, idempotencyKey);
@@ -276,6 +288,7 @@ export class Ledger {
   async reverse(input: ReverseInput): Promise<Transfer | null> {
     const idempotencyKey = requireText(input.idempotencyKey, 'idempotency key');
     const originalKey = requireText(input.originalIdempotencyKey, 'original idempotency key');
+    const correlationId = optionalCorrelationId(input.correlationId);
 
     return this.writeTransaction(async (tx) => {
       const original = await transferByKey(tx, originalKey);
@@ -291,6 +304,7 @@ export class Ledger {
         amountMinor: original.amountMinor,
         currency: original.currency,
         reversalOf: original.id,
+        correlationId,
       });
       if (!created) {
         // A concurrent reversal (same key, or another key for the same original) committed first.
@@ -524,11 +538,12 @@ async function lockAccounts(
 /** Inserts the transfer row; undefined when its key (or, for a reversal, its original) is already taken. */
 async function insertTransfer(
   tx: SqlExecutor,
-  transfer: TransferRequest & { reversalOf: string | null },
+  transfer: TransferRequest & { reversalOf: string | null; correlationId: string | null },
 ): Promise<Transfer | undefined> {
   const [row] = await tx.query(
-    `INSERT INTO transfers (idempotency_key, from_account_id, to_account_id, amount_minor, currency, reversal_of)
-     VALUES ($1, $2, $3, $4, $5, $6)
+    `INSERT INTO transfers
+       (idempotency_key, from_account_id, to_account_id, amount_minor, currency, reversal_of, correlation_id)
+     VALUES ($1, $2, $3, $4, $5, $6, $7)
      ON CONFLICT DO NOTHING
      RETURNING ${TRANSFER_COLUMNS}`,
     [
@@ -538,6 +553,7 @@ async function insertTransfer(
       transfer.amountMinor,
       transfer.currency,
       transfer.reversalOf,
+      transfer.correlationId,
     ],
   );
   return row ? transferRow.parse(row) : undefined;
@@ -589,6 +605,13 @@ function requireText(value: unknown, what: string): string {
       `${what} must be a non-empty string of at most ${MAX_TEXT_LENGTH} characters`,
     );
   }
+  return value;
+}
+
+function optionalCorrelationId(value: string | undefined): string | null {
+  if (value === undefined) return null;
+  const problem = correlationIdProblem(value);
+  if (problem !== undefined) throw new LedgerError('invalid_input', `correlation id ${problem}`);
   return value;
 }
 

@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { createTransport } from 'nodemailer';
 import type { Transporter } from 'nodemailer';
 import { z } from 'zod';
+import { CORRELATION_ID_HTTP_HEADER, CORRELATION_ID_PATTERN } from '../../domain/correlation';
 import { renderMessage } from './templates';
 import type { MailMessage } from './templates';
 
@@ -138,6 +139,8 @@ export interface SendMailInput {
   message: MailMessage;
   /** `<workflowId>:<purpose>`: the Message-ID is derived from it. */
   idempotencyKey: string;
+  /** The business process the message belongs to, sent as the `X-Correlation-ID` header when given. */
+  correlationId?: string;
 }
 
 /** What the server said about a sent message. */
@@ -150,6 +153,7 @@ export interface SendMailResult {
 const SendMailInputSchema = z.object({
   to: z.email(),
   idempotencyKey: z.string().min(1),
+  correlationId: z.string().regex(CORRELATION_ID_PATTERN).optional(),
 });
 
 /** How long an exchange may sit without a reply once connected. */
@@ -204,6 +208,9 @@ export class Mailer {
         text: rendered.text,
         html: rendered.html,
         messageId,
+        ...(input.correlationId === undefined
+          ? {}
+          : { headers: { [CORRELATION_ID_HTTP_HEADER]: input.correlationId } }),
       });
       const accepted = (info.accepted ?? []).length > 0;
       this.log(`mail ${input.message.kind} ${messageId} ${accepted ? 'accepted' : 'not accepted'}`);

@@ -18,6 +18,7 @@ import { startWebhookReceiver } from '../../workers/webhook-receiver';
 import type { BankStatusDelivery, DeliveryResult, WebhookReceiver } from '../../workers/webhook-receiver';
 import type { BankOutcome } from '../../domain/payment-terms';
 import { freePort } from '../support/ports';
+import { CORRELATION_ID_HTTP_HEADER } from '../../domain/correlation';
 
 const SECRET = 'whsec-test-0123456789';
 const API_KEY = 'bank-key-test';
@@ -174,12 +175,17 @@ describe('webhook signatures', () => {
 
 describe('bank client against the local simulator', () => {
   const recorder = recordingDeliver();
+  const receiverLog: string[] = [];
   let receiver: WebhookReceiver;
   let simulator: BankSimulator;
   let client: BankClient;
 
   before(async () => {
-    receiver = await startWebhookReceiver({ secret: SECRET, deliver: recorder.deliver });
+    receiver = await startWebhookReceiver({
+      secret: SECRET,
+      deliver: recorder.deliver,
+      log: (line) => receiverLog.push(line),
+    });
     simulator = await startBankSimulator({
       webhookUrl: receiver.url,
       webhookSecret: SECRET,
@@ -333,6 +339,97 @@ describe('bank client against the local simulator', () => {
     assert.equal(listed?.reference, reference);
     assert.equal(listed?.status, 'returned');
     assert.equal(listed?.webhook, 'drop');
+  });
+
+  test('the correlation id rides to the bank as a header, is kept with the payment and echoed on its webhook', async () => {
+    const request = paymentRequest();
+    simulator.setScenario(request.paymentId, { outcome: 'settled', delayMs: 50 });
+    const { reference } = await client.submitPayment({ ...request, correlationId: 'order-42:pay' });
+    // A resubmission under another id is the same payment: the bank keeps the first.
+    const again = await client.submitPayment({ ...request, correlationId: 'another-process' });
+    assert.equal(again.reference, reference);
+    assert.equal(simulator.payments().find((p) => p.reference === reference)?.correlationId, 'order-42:pay');
+
+    await eventually(
+      () => receiverLog.some((line) => line.includes(request.paymentId) && line.includes('delivered')),
+      'the webhook to be delivered',
+    );
+    const line = receiverLog.find((l) => l.includes(request.paymentId));
+    assert.match(line ?? '', /correlation order-42:pay\b/);
+    assert.doesNotMatch(line ?? '', /another-process/);
+
+    const list = SimulatedPaymentListSchema.parse(
+      await (await fetch(`${simulator.url}/_sim/payments`)).json(),
+    );
+    assert.equal(list.payments.find((p) => p.reference === reference)?.correlationId, 'order-42:pay');
+  });
+
+  test('a payment submitted without a correlation id has none at the bank or on its webhook', async () => {
+    const request = paymentRequest();
+    simulator.setScenario(request.paymentId, { outcome: 'settled', delayMs: 0 });
+    const { reference } = await client.submitPayment(request);
+    const record = simulator.payments().find((p) => p.reference === reference);
+    assert.ok(record);
+    assert.equal('correlationId' in record, false);
+    await eventually(
+      () => receiverLog.some((line) => line.includes(request.paymentId) && line.includes('delivered')),
+      'the webhook to be delivered',
+    );
+    assert.doesNotMatch(receiverLog.find((l) => l.includes(request.paymentId)) ?? '', /correlation/);
+  });
+
+  test('a correlation id that is not one is refused before anything reaches the bank', async () => {
+    const request = paymentRequest();
+    await assert.rejects(client.submitPayment({ ...request, correlationId: 'two words' }), TypeError);
+    assert.equal(simulator.payments().filter((p) => p.paymentId === request.paymentId).length, 0);
+
+    const raw = await fetch(`${simulator.url}/v1/payments`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        authorization: `Bearer ${API_KEY}`,
+        'Idempotency-Key': request.paymentId,
+        [CORRELATION_ID_HTTP_HEADER]: 'ada@example.com',
+      },
+      body: JSON.stringify(request),
+    });
+    assert.equal(raw.status, 400);
+    assert.deepEqual(
+      ((await raw.json()) as { error: { code: string } }).error.code,
+      'invalid_correlation_id',
+    );
+    assert.equal(simulator.payments().filter((p) => p.paymentId === request.paymentId).length, 0);
+  });
+});
+
+describe('bank client on the wire', () => {
+  test('sends the correlation id as X-Correlation-ID and keeps it out of the body', async () => {
+    const seen: { headers: Record<string, string | string[] | undefined>; body: string }[] = [];
+    const capture = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => {
+        seen.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
+        res
+          .writeHead(201, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ reference: 'BNK-1', status: 'pending' }));
+      });
+    });
+    await new Promise<void>((resolve) => capture.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (capture.address() as AddressInfo).port;
+      const client = new BankClient({ baseUrl: `http://127.0.0.1:${port}` });
+      const request = paymentRequest();
+      await client.submitPayment({ ...request, correlationId: 'corr-wire-1' });
+      await client.submitPayment(request);
+      const [withId, without] = seen;
+      assert.equal(withId?.headers['x-correlation-id'], 'corr-wire-1');
+      assert.deepEqual(JSON.parse(withId?.body ?? ''), request);
+      assert.equal(without?.headers['x-correlation-id'], undefined);
+    } finally {
+      capture.closeAllConnections();
+      await new Promise<void>((resolve) => capture.close(() => resolve()));
+    }
   });
 });
 

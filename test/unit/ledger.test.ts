@@ -168,6 +168,7 @@ function behavesAsALedger(backend: Backend): void {
           amountMinor: 2_500,
           currency: 'EUR',
           reversalOf: null,
+          correlationId: null,
           createdAt: '',
         },
       );
@@ -352,6 +353,83 @@ function behavesAsALedger(backend: Backend): void {
       assert.equal(await balanceOf(ledger, customer), 1_000);
       await rejectsWith('invalid_input', ledger.closeAccount(CLEARING_EUR));
       await rejectsWith('account_not_found', ledger.closeAccount(`${prefix}:nobody`));
+    });
+
+    test('keeps the correlation id of a transfer and of its reversal, and returns it on every read', async () => {
+      const prefix = fresh('corr');
+      const customer = await fundedCustomer(ledger, prefix, 1_000);
+      const debit = await ledger.transfer({
+        idempotencyKey: `${prefix}:debit`,
+        fromAccountId: customer,
+        toAccountId: CLEARING_EUR,
+        amountMinor: 400,
+        currency: 'EUR',
+        correlationId: `${prefix}:order-1`,
+      });
+      assert.equal(debit.correlationId, `${prefix}:order-1`);
+      assert.deepEqual(await ledger.getTransferByKey(`${prefix}:debit`), debit);
+      assert.equal(
+        (await ledger.getTransferByKey(`${prefix}:fund`))?.correlationId,
+        null,
+        'a transfer booked without one has none',
+      );
+
+      const reversal = await ledger.reverse({
+        idempotencyKey: `${prefix}:undo`,
+        originalIdempotencyKey: `${prefix}:debit`,
+        correlationId: `${prefix}:order-1`,
+      });
+      assert.equal(reversal?.correlationId, `${prefix}:order-1`);
+      const listed = (await ledger.listTransfers()).filter((t) => t.idempotencyKey.startsWith(`${prefix}:`));
+      assert.deepEqual(
+        listed.map((t) => [t.idempotencyKey, t.correlationId]),
+        [
+          [`${prefix}:fund`, null],
+          [`${prefix}:debit`, `${prefix}:order-1`],
+          [`${prefix}:undo`, `${prefix}:order-1`],
+        ],
+      );
+    });
+
+    test('answers a same-key retry under another correlation id with the first transfer unchanged', async () => {
+      const prefix = fresh('corr-retry');
+      const customer = await fundedCustomer(ledger, prefix, 1_000);
+      const input = {
+        idempotencyKey: `${prefix}:debit`,
+        fromAccountId: customer,
+        toAccountId: CLEARING_EUR,
+        amountMinor: 250,
+        currency: 'EUR',
+      };
+      const first = await ledger.transfer({ ...input, correlationId: 'first' });
+      assert.deepEqual(await ledger.transfer({ ...input, correlationId: 'second' }), first);
+      assert.deepEqual(await ledger.transfer(input), first);
+      assert.equal((await ledger.getTransferByKey(input.idempotencyKey))?.correlationId, 'first');
+      assert.equal(await balanceOf(ledger, customer), 750);
+
+      const undo = { idempotencyKey: `${prefix}:undo`, originalIdempotencyKey: input.idempotencyKey };
+      const reversal = await ledger.reverse({ ...undo, correlationId: 'first' });
+      assert.deepEqual(await ledger.reverse({ ...undo, correlationId: 'second' }), reversal);
+      assert.equal(reversal?.correlationId, 'first');
+    });
+
+    test('refuses a correlation id that is not one', async () => {
+      const prefix = fresh('corr-bad');
+      const customer = await fundedCustomer(ledger, prefix, 1_000);
+      for (const correlationId of ['', 'has space', 'x'.repeat(129), 'line\nbreak']) {
+        await rejectsWith(
+          'invalid_input',
+          ledger.transfer({
+            idempotencyKey: `${prefix}:debit`,
+            fromAccountId: customer,
+            toAccountId: CLEARING_EUR,
+            amountMinor: 100,
+            currency: 'EUR',
+            correlationId,
+          }),
+        );
+      }
+      assert.equal(await ledger.getTransferByKey(`${prefix}:debit`), undefined);
     });
 
     test('rejects a transfer whose accounts are not in the transfer currency', async () => {

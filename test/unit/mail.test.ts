@@ -347,6 +347,60 @@ describe('error classification on a real SMTP exchange', () => {
   });
 });
 
+describe('correlation id on email', () => {
+  let sink: SmtpSink;
+  let mailer: Mailer;
+
+  before(async () => {
+    sink = await startSmtpSink();
+    mailer = new Mailer({ smtpUrl: sink.url, from: 'baton <no-reply@baton.local>' });
+  });
+
+  after(async () => {
+    mailer.close();
+    await sink.close();
+  });
+
+  test('a message sent for a process carries its X-Correlation-ID as the server received it', async () => {
+    await mailer.send({
+      to: 'ada@example.com',
+      message: welcome(),
+      idempotencyKey: 'registration:r-corr:welcome',
+      correlationId: 'signup-2026:ada',
+    });
+    const mail = sink.messages().find((m) => m.messageId === messageIdFor('registration:r-corr:welcome'));
+    assert.ok(mail);
+    assert.equal(mail.correlationId, 'signup-2026:ada');
+    assert.match(mail.raw, /^X-Correlation-ID: signup-2026:ada\r$/m);
+  });
+
+  test('a message sent outside a process has no correlation header', async () => {
+    await mailer.send({
+      to: 'ada@example.com',
+      message: welcome(),
+      idempotencyKey: 'registration:r-none:welcome',
+    });
+    const mail = sink.messages().find((m) => m.messageId === messageIdFor('registration:r-none:welcome'));
+    assert.ok(mail);
+    assert.equal(mail.correlationId, undefined);
+    assert.doesNotMatch(mail.raw, /X-Correlation-ID/i);
+  });
+
+  test('a correlation id that is not one is refused before any server is asked', async () => {
+    const sentBefore = sink.messages().length;
+    await assert.rejects(
+      mailer.send({
+        to: 'ada@example.com',
+        message: welcome(),
+        idempotencyKey: 'registration:r-badcorr:welcome',
+        correlationId: 'two words\r\nBcc: someone@example.com',
+      }),
+      (error: unknown) => error instanceof MailPermanentError && /correlationId/.test(error.message),
+    );
+    assert.equal(sink.messages().length, sentBefore);
+  });
+});
+
 describe('reading raw messages', () => {
   test('unfolds headers and decodes encoded words split in the middle of a character', () => {
     const raw = [

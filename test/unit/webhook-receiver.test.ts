@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { SIGNATURE_HEADER, signWebhook } from '../../services/bank';
 import type { BankWebhookEvent } from '../../services/bank';
+import { CORRELATION_ID_HTTP_HEADER } from '../../domain/correlation';
 import { MAX_WEBHOOK_BODY_BYTES, startWebhookReceiver } from '../../workers/webhook-receiver';
 import type { BankStatusDelivery, WebhookReceiver } from '../../workers/webhook-receiver';
 
@@ -35,15 +36,19 @@ describe('webhook receiver', () => {
   async function post(
     rawBody: string,
     signature: string | undefined,
+    extraHeaders: Record<string, string> = {},
   ): Promise<{ status: number; body: unknown }> {
-    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    const headers: Record<string, string> = { 'content-type': 'application/json', ...extraHeaders };
     if (signature !== undefined) headers[SIGNATURE_HEADER] = signature;
     const response = await fetch(receiver.url, { method: 'POST', headers, body: rawBody });
     return { status: response.status, body: await response.json() };
   }
 
-  async function postSigned(rawBody: string): Promise<{ status: number; body: unknown }> {
-    return post(rawBody, signWebhook(rawBody, SECRET, nowSeconds()));
+  async function postSigned(
+    rawBody: string,
+    extraHeaders: Record<string, string> = {},
+  ): Promise<{ status: number; body: unknown }> {
+    return post(rawBody, signWebhook(rawBody, SECRET, nowSeconds()), extraHeaders);
   }
 
   before(async () => {
@@ -174,5 +179,30 @@ describe('webhook receiver', () => {
     assert.ok(line);
     assert.match(line, new RegExp(KNOWN_PAYMENT));
     assert.doesNotMatch(line, /BNK-|occurredAt/);
+  });
+
+  test('names the correlation id the bank echoes in the line of that delivery', async () => {
+    await postSigned(JSON.stringify(event({ eventId: 'evt_correlated' })), {
+      [CORRELATION_ID_HTTP_HEADER]: 'order-7:checkout',
+    });
+    const line = logLines.find((l) => l.includes('evt_correlated'));
+    assert.ok(line);
+    assert.match(line, /correlation order-7:checkout/);
+  });
+
+  test('leaves out a correlation header that is not a correlation id, and still delivers', async () => {
+    for (const [eventId, value] of [
+      ['evt_corr_email', 'ada@example.com'],
+      ['evt_corr_spaces', 'Ada Lovelace'],
+    ] as const) {
+      const answer = await postSigned(JSON.stringify(event({ eventId })), {
+        [CORRELATION_ID_HTTP_HEADER]: value,
+      });
+      assert.equal(answer.status, 200);
+      const line = logLines.find((l) => l.includes(eventId));
+      assert.ok(line);
+      assert.doesNotMatch(line, /correlation|ada|Lovelace/i);
+    }
+    assert.equal(delivered.length, 2);
   });
 });
