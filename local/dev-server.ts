@@ -2,14 +2,10 @@
  * Runs `temporal server start-dev` as a child process: the one-machine Temporal server, with its SQLite file, the
  * project's search attributes and the Web UI, and waits until it answers before handing it over.
  */
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
-import { connect } from 'node:net';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Connection } from '@temporalio/client';
+import { spawnServer, tcpAccepts, waitUntilReady } from './server-process';
 
 /** How to run the dev server. */
 export interface DevServerOptions {
@@ -88,29 +84,11 @@ export class DevServerError extends Error {
   }
 }
 
-const STOP_GRACE_MS = 10_000;
-const OUTPUT_LINES_KEPT = 40;
-const RETRY_EVERY_MS = 200;
-
-/** Every dev server still running; killed if this process exits without stopping them. */
-const running = new Set<ChildProcess>();
-let exitHookInstalled = false;
-
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  // Exit handlers cannot wait, so the last resort is an immediate SIGKILL.
-  process.on('exit', () => {
-    for (const child of running) child.kill('SIGKILL');
-  });
-}
-
 /** Starts `temporal server start-dev` and resolves once it answers with the requested search attributes. */
 export async function startDevServer(options: DevServerOptions): Promise<DevServer> {
   const ip = options.ip ?? '127.0.0.1';
   const namespace = options.namespace ?? 'default';
   const readyTimeoutMs = options.readyTimeoutMs ?? 60_000;
-  const log = options.log ?? (() => undefined);
   // A server listening on every interface is still reached on loopback.
   const host = ip === '0.0.0.0' || ip === '::' ? '127.0.0.1' : ip;
   const address = `${host}:${options.port}`;
@@ -118,61 +96,45 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   if (options.dbFile) await mkdir(path.dirname(path.resolve(options.dbFile)), { recursive: true });
 
   const args = devServerArgs({ ...options, ip, namespace, logLevel: options.logLevel ?? 'warn' });
-  const child = spawn(options.cliPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  installExitHook();
-  running.add(child);
-
-  const output: string[] = [];
-  const onLine = (line: string): void => {
-    output.push(line);
-    if (output.length > OUTPUT_LINES_KEPT) output.shift();
-    log(line);
-  };
-  createInterface({ input: child.stdout }).on('line', onLine);
-  createInterface({ input: child.stderr }).on('line', onLine);
-
-  const closed = new Promise<void>((resolve) => {
-    child.once('close', () => {
-      running.delete(child);
-      resolve();
-    });
-  });
-  // 'error' without 'close' means the process never started (missing binary, no permission).
-  const exited = new Promise<Error | undefined>((resolve) => {
-    void closed.then(() => resolve(undefined));
-    child.once('error', (error) => {
-      running.delete(child);
-      resolve(error);
-    });
-  });
-
-  let stopping: Promise<void> | undefined;
-  const stop = (): Promise<void> => {
-    stopping ??= (async () => {
-      if (child.pid === undefined || !running.has(child)) return;
-      child.kill('SIGTERM');
-      const forced = sleep(STOP_GRACE_MS, 'timeout' as const, { ref: false });
-      if ((await Promise.race([exited.then(() => 'exited' as const), forced])) === 'timeout') {
-        child.kill('SIGKILL');
-        await exited;
-      }
-    })();
-    return stopping;
-  };
+  const server = spawnServer(options.cliPath, args, { log: options.log });
+  const searchAttributes = Object.keys(options.searchAttributes);
 
   try {
-    await waitUntilReady({
-      address,
-      namespace,
-      host,
-      port: options.port,
-      searchAttributes: Object.keys(options.searchAttributes),
+    await waitUntilReady(server, {
       deadline: Date.now() + readyTimeoutMs,
-      exited,
-      output,
+      // A plain TCP probe first: a gRPC connect to a closed port waits through its own reconnect backoff.
+      probe: async (remainingMs) => {
+        await tcpAccepts(host, options.port);
+        const missing = await missingSearchAttributes(
+          { address, namespace, searchAttributes },
+          Math.min(remainingMs, 5_000),
+        );
+        if (missing.length > 0) {
+          throw new DevServerError(
+            DevServerErrorCode.SearchAttributes,
+            `namespace ${namespace} lacks search attributes ${missing.join(', ')}`,
+            [],
+          );
+        }
+      },
+      exitedError: (exit) =>
+        new DevServerError(
+          DevServerErrorCode.Exited,
+          `the Temporal dev server ${exit.error ? `could not be started: ${exit.error.message}` : 'exited before answering'}`,
+          [...server.output],
+          { cause: exit.error },
+        ),
+      timeoutError: (lastError) =>
+        new DevServerError(
+          lastError instanceof DevServerError ? lastError.code : DevServerErrorCode.Timeout,
+          `the Temporal dev server did not answer on ${address} in time` +
+            (lastError instanceof Error ? ` (last error: ${lastError.message})` : ''),
+          [...server.output],
+          { cause: lastError },
+        ),
     });
   } catch (error) {
-    await stop();
+    await server.stop();
     throw error;
   }
 
@@ -180,11 +142,9 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     address,
     uiUrl: options.uiPort === undefined ? undefined : `http://${host}:${options.uiPort}`,
     namespace,
-    pid: child.pid ?? -1,
-    stop,
-    kill: (signal) => {
-      child.kill(signal);
-    },
+    pid: server.pid,
+    stop: server.stop,
+    kill: server.kill,
   };
 }
 
@@ -232,87 +192,14 @@ export function devServerArgs(
   return args;
 }
 
-interface ReadinessProbe {
+/** What the search-attribute check needs to know. */
+interface SearchAttributeProbe {
   address: string;
-  host: string;
-  port: number;
   namespace: string;
   searchAttributes: readonly string[];
-  deadline: number;
-  /** Resolves when the process is gone (or could not be spawned); never rejects. */
-  exited: Promise<Error | undefined>;
-  output: readonly string[];
 }
 
-/**
- * Waits until the server accepts TCP connections, then until it answers gRPC and lists every requested search
- * attribute. Each wait races the process's exit, so a server that dies is reported at once.
- */
-async function waitUntilReady(probe: ReadinessProbe): Promise<void> {
-  let lastError: unknown;
-  let exitedWith: { error: Error | undefined } | undefined;
-  void probe.exited.then((error) => {
-    exitedWith = { error };
-  });
-  for (;;) {
-    if (exitedWith) {
-      const why = exitedWith.error
-        ? `could not be started: ${exitedWith.error.message}`
-        : 'exited before answering';
-      throw new DevServerError(
-        DevServerErrorCode.Exited,
-        `the Temporal dev server ${why}`,
-        [...probe.output],
-        { cause: exitedWith.error },
-      );
-    }
-    const remaining = probe.deadline - Date.now();
-    if (remaining <= 0) {
-      const detail = lastError instanceof Error ? ` (last error: ${lastError.message})` : '';
-      throw new DevServerError(
-        lastError instanceof DevServerError ? lastError.code : DevServerErrorCode.Timeout,
-        `the Temporal dev server did not answer on ${probe.address} in time${detail}`,
-        [...probe.output],
-        { cause: lastError },
-      );
-    }
-    // A plain TCP probe first: a gRPC connect to a closed port waits through its own reconnect backoff.
-    const attempt = tcpAccepts(probe.host, probe.port).then(() =>
-      missingSearchAttributes(probe, Math.min(remaining, 5_000)),
-    );
-    attempt.catch(() => undefined); // also observed below; this keeps a late rejection after exit quiet
-    try {
-      const missing = await Promise.race([attempt, probe.exited.then(() => undefined)]);
-      if (missing?.length === 0) return;
-      if (missing) {
-        lastError = new DevServerError(
-          DevServerErrorCode.SearchAttributes,
-          `namespace ${probe.namespace} lacks search attributes ${missing.join(', ')}`,
-          [],
-        );
-      }
-    } catch (error) {
-      lastError = error;
-    }
-    if (!exitedWith) await Promise.race([sleep(RETRY_EVERY_MS), probe.exited]);
-  }
-}
-
-function tcpAccepts(host: string, port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host, port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve();
-    });
-    socket.once('error', (error) => {
-      socket.destroy();
-      reject(error);
-    });
-  });
-}
-
-async function missingSearchAttributes(probe: ReadinessProbe, timeoutMs: number): Promise<string[]> {
+async function missingSearchAttributes(probe: SearchAttributeProbe, timeoutMs: number): Promise<string[]> {
   const connection = await Connection.connect({ address: probe.address, connectTimeout: timeoutMs });
   try {
     await connection.workflowService.getSystemInfo({});

@@ -227,7 +227,7 @@ describe('command events in, domain events out', () => {
     [
       'an unknown data field',
       () => paymentCommand('h-data', 'h-data', { urgent: true }),
-      /data: unknown field urgent/,
+      /data: unknown field "urgent"/,
     ],
     [
       'a control character',
