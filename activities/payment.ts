@@ -10,6 +10,7 @@ import type { BankClient } from '../services/bank';
 import { Ledger, LedgerError } from '../services/ledger';
 import type { AmlDecision, BankOutcome, Beneficiary } from '../domain/payment-terms';
 import { PaymentFailureType } from '../workflows/payment-contract';
+import { currentCorrelationId } from './correlation';
 
 /** The services the payment activities drive, injected by the worker (or a test). */
 export interface PaymentServices {
@@ -132,6 +133,7 @@ export function createPaymentActivities({ ledger, aml, bank }: PaymentServices) 
           toAccountId: Ledger.systemAccountId('clearing', input.currency),
           amountMinor: input.amountMinor,
           currency: input.currency,
+          correlationId: currentCorrelationId(),
         });
         return { transferId: transfer.id, customerId: account.customerId };
       } catch (err) {
@@ -159,6 +161,7 @@ export function createPaymentActivities({ ledger, aml, bank }: PaymentServices) 
       const reversal = await ledger.reverse({
         idempotencyKey: stepKey(paymentId, 'debit-reversal'),
         originalIdempotencyKey: stepKey(paymentId, 'debit'),
+        correlationId: currentCorrelationId(),
       });
       return { transferId: reversal?.id ?? null };
     },
@@ -189,6 +192,7 @@ export function createPaymentActivities({ ledger, aml, bank }: PaymentServices) 
           amountMinor: input.amountMinor,
           currency: input.currency,
           beneficiary: input.beneficiary,
+          correlationId: currentCorrelationId(),
         });
         return { bankReference: answer.reference };
       } catch (err) {
@@ -221,6 +225,7 @@ export function createPaymentActivities({ ledger, aml, bank }: PaymentServices) 
         toAccountId: Ledger.systemAccountId('settlement', debit.currency),
         amountMinor: debit.amountMinor,
         currency: debit.currency,
+        correlationId: currentCorrelationId(),
       });
       return { transferId: transfer.id };
     },

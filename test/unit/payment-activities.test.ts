@@ -14,6 +14,7 @@ import { startBankSimulator } from '../../local/stand-ins/bank-simulator';
 import type { BankSimulator } from '../../local/stand-ins/bank-simulator';
 import { Ledger } from '../../services/ledger';
 import { PaymentFailureType } from '../../workflows/payment-contract';
+import { withCorrelationId } from '../../activities/correlation';
 
 let ledger: Ledger;
 let bank: BankSimulator;
@@ -172,5 +173,53 @@ describe('payment activities', () => {
     assert.equal(await balance(ACCOUNT), 80_00);
     const totals = await ledger.balanceTotals();
     assert.deepEqual(totals, [{ currency: 'EUR', sum: 0 }]);
+  });
+
+  test('books every transfer and the bank submission of a process under its correlation id', async () => {
+    const paymentId = 'p-corr';
+    const debit = await withCorrelationId('corr-1', () =>
+      activities.debitAccount({ paymentId, fromAccountId: ACCOUNT, amountMinor: 3_00, currency: 'EUR' }),
+    );
+    const { bankReference } = await withCorrelationId('corr-1', () =>
+      activities.submitToBank({ paymentId, amountMinor: 3_00, currency: 'EUR', beneficiary }),
+    );
+    const settlement = await withCorrelationId('corr-1', () => activities.settlePayment({ paymentId }));
+
+    const transfers = await ledger.listTransfers();
+    assert.equal(transfers.find((t) => t.id === debit.transferId)?.correlationId, 'corr-1');
+    assert.equal(transfers.find((t) => t.id === settlement.transferId)?.correlationId, 'corr-1');
+    assert.equal(bank.payments().find((p) => p.reference === bankReference)?.correlationId, 'corr-1');
+
+    // A retry outside the process (or under another) finds the transfer as first booked.
+    const retried = await withCorrelationId('corr-other', () =>
+      activities.debitAccount({ paymentId, fromAccountId: ACCOUNT, amountMinor: 3_00, currency: 'EUR' }),
+    );
+    assert.equal(retried.transferId, debit.transferId);
+    assert.equal((await ledger.getTransferByKey(`${paymentId}:debit`))?.correlationId, 'corr-1');
+  });
+
+  test('books the reversal of a debit under the correlation id of its process', async () => {
+    const paymentId = 'p-corr-undo';
+    await withCorrelationId('corr-1', () =>
+      activities.debitAccount({ paymentId, fromAccountId: ACCOUNT, amountMinor: 1_00, currency: 'EUR' }),
+    );
+    const reversal = await withCorrelationId('corr-1', () => activities.reverseDebit({ paymentId }));
+    assert.ok(reversal.transferId);
+    const booked = await ledger.getTransferByKey(`${paymentId}:debit-reversal`);
+    assert.equal(booked?.id, reversal.transferId);
+    assert.equal(booked?.correlationId, 'corr-1');
+  });
+
+  test('books transfers without a correlation id when the run has none', async () => {
+    const paymentId = 'p-corr-none';
+    const debit = await activities.debitAccount({
+      paymentId,
+      fromAccountId: ACCOUNT,
+      amountMinor: 1_00,
+      currency: 'EUR',
+    });
+    assert.equal((await ledger.getTransferByKey(`${paymentId}:debit`))?.id, debit.transferId);
+    assert.equal((await ledger.getTransferByKey(`${paymentId}:debit`))?.correlationId, null);
+    await activities.reverseDebit({ paymentId });
   });
 });
