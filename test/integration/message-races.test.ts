@@ -7,6 +7,8 @@
  *
  * RECORD_RACE_FIXTURES=1 also keeps each raced history as a replay fixture of the current payment revision.
  */
+import { createEventActivities } from '../../activities/events';
+import type { EventActivities } from '../../activities/events';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -79,7 +81,9 @@ async function heldAt(paymentId: string, activity: string): Promise<void> {
   await held.released;
 }
 
-const activities: PaymentActivities & Pick<NotificationActivities, 'contactForAccount'> = {
+const activities: PaymentActivities & Pick<NotificationActivities, 'contactForAccount'> & EventActivities = {
+  // No bus here: the outcome events report they were not published.
+  ...createEventActivities({}),
   async screenBeneficiary({ paymentId }) {
     await heldAt(paymentId, 'screenBeneficiary');
     const decision = aml.get(paymentId) ?? 'clear';

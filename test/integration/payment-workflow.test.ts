@@ -2,6 +2,7 @@
  * The payment workflow on a real Temporal dev server, with stubbed activities: each branch of the process, the
  * messages it accepts and refuses, and the compensations it runs.
  */
+import { createEventActivities } from '../../activities/events';
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
@@ -185,7 +186,7 @@ before(async () => {
     connection: temporal.nativeConnection,
     taskQueue: TASK_QUEUE,
     workflowBundle: bundle,
-    activities: { ...stubActivities, ...stubNotifications },
+    activities: { ...stubActivities, ...stubNotifications, ...createEventActivities({}) },
   });
   running = worker.run();
 });

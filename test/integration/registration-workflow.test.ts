@@ -2,6 +2,7 @@
  * The registration workflow on a real Temporal dev server, with stubbed activities: every branch, the preference
  * update, and the welcome's fallback from SMS to email.
  */
+import { createEventActivities } from '../../activities/events';
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
@@ -122,7 +123,7 @@ before(async () => {
     connection: temporal.nativeConnection,
     taskQueue: TASK_QUEUE,
     workflowBundle: await bundleWorkflows(),
-    activities: { ...stubRegistration, ...stubNotifications },
+    activities: { ...stubRegistration, ...stubNotifications, ...createEventActivities({}) },
   });
   running = worker.run();
 });

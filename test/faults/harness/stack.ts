@@ -23,6 +23,7 @@ import { SendLog } from '../../../services/send-log/send-log';
 import { startLocalTwilio } from '../../../local/stand-ins/local-twilio';
 import type { LocalTwilio } from '../../../local/stand-ins/local-twilio';
 import { startDevServer } from '../../../local/dev-server';
+import { resolveNatsServer, startNatsServer } from '../../../local/nats-server';
 import type { DevServer } from '../../../local/dev-server';
 import { freePort } from '../../../local/ports';
 import { resolveTemporalCli } from '../../../local/temporal-cli';
@@ -170,6 +171,16 @@ export async function startFaultStack(
     });
     cleanups.push(() => smsSink.close());
 
+    // The worker publishes each outcome on the bus, so it gets a NATS server of its own.
+    const natsBinary = (await resolveNatsServer({ onProgress: (line) => log.write(`[nats] ${line}`) })).path;
+    const nats = await startNatsServer({
+      binaryPath: natsBinary,
+      port: await freePort(),
+      storeDir: path.join(tempDir, 'nats'),
+      log: (line) => log.write(`[nats] ${line}`),
+    });
+    cleanups.push(() => nats.stop());
+
     const release = await builtRelease();
 
     const workerAppName = `baton_faults_worker_${process.pid}_${name.replace(/[^a-z0-9]/g, '_')}`;
@@ -184,6 +195,7 @@ export async function startFaultStack(
         DATABASE_URL: withAppName(TEST_DATABASE_URL, workerAppName),
         DATABASE_SCHEMA: schema,
         BANK_URL: bank.url,
+        NATS_URL: nats.url,
         BANK_WEBHOOK_SECRET: WEBHOOK_SECRET,
         WEBHOOK_HOST: '127.0.0.1',
         WEBHOOK_PORT: String(webhookPort),
