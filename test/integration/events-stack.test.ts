@@ -38,10 +38,13 @@ async function readAll(
 ): Promise<{ message: StoredMessage; event: Record<string, unknown> }[]> {
   const found = [];
   for await (const message of stack.bus.read(stream)) {
-    found.push({
-      message,
-      event: JSON.parse(Buffer.from(message.body).toString('utf8')) as Record<string, unknown>,
-    });
+    let event: Record<string, unknown> = {};
+    try {
+      event = JSON.parse(Buffer.from(message.body).toString('utf8')) as Record<string, unknown>;
+    } catch {
+      // A hostile command that is not JSON: kept in the stream, and read here as raw bytes only.
+    }
+    found.push({ message, event });
   }
   return found;
 }
