@@ -19,6 +19,12 @@ import type { Currency } from '../domain/money';
 import { PaymentStatus } from '../workflows/payment-contract';
 import type { PaymentRequest, PaymentState, PaymentTimings } from '../workflows/payment-contract';
 import { cancelPayment, paymentState, reviewPayment, startPayment } from '../client/payments';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import type { KeyRing } from '../config/key-ring';
+import { createCloudEvent, encodeCloudEvent, EVENT_KINDS, STREAMS } from '../services/bus';
+import type { EventKind, MessageBus, StreamName } from '../services/bus';
+import { paymentWorkflowId } from '../workflows/payment-contract';
+import { registrationWorkflowId } from '../workflows/registration-contract';
 
 /** What a scenario needs from the stack it runs on. */
 export interface ScenarioContext {
@@ -29,6 +35,10 @@ export interface ScenarioContext {
   smsSink: Pick<LocalTwilio, 'messages'>;
   bank: Pick<BankSimulator, 'setScenario'>;
   taskQueue: string;
+  /** The bus the command consumer reads and the workflows publish their domain events on. */
+  bus: MessageBus;
+  /** The key ring personal fields on the bus are sealed with. */
+  codecKeys: KeyRing;
   /** Makes payment ids unique to this run, so the demo can run again on the same data. */
   runTag: string;
   log: (line: string) => void;
@@ -373,13 +383,256 @@ const REGISTRATION_SCENARIOS: readonly Scenario[] = [
   },
 ];
 
+/** Publishes a command event as another domain's system would: sealed personal fields, a correlation id. */
+async function publishCommand(
+  ctx: ScenarioContext,
+  kind: EventKind,
+  subject: string,
+  data: Record<string, unknown>,
+  ids: { eventId: string; correlationId: string },
+): Promise<{ duplicate: boolean }> {
+  const event = createCloudEvent(ctx.codecKeys, kind, {
+    id: ids.eventId,
+    subject,
+    correlationId: ids.correlationId,
+    time: new Date().toISOString(),
+    source: 'urn:baton:demo',
+    data,
+  });
+  return ctx.bus.publish(kind.subject, encodeCloudEvent(event), { messageId: ids.eventId });
+}
+
+/** The events of one stream, as JSON, that `matches` picks; a message that is not JSON is skipped. */
+async function eventsIn(
+  ctx: ScenarioContext,
+  stream: StreamName,
+  matches: (event: Record<string, unknown>) => boolean,
+): Promise<Record<string, unknown>[]> {
+  const found: Record<string, unknown>[] = [];
+  for await (const message of ctx.bus.read(stream)) {
+    try {
+      const event = JSON.parse(Buffer.from(message.body).toString('utf8')) as Record<string, unknown>;
+      if (matches(event)) found.push(event);
+    } catch {
+      // Not JSON: a hostile command kept in its stream, never an event.
+    }
+  }
+  return found;
+}
+
+/** Waits for the run a command started, then for its result. */
+async function resultOfCommand<T>(ctx: ScenarioContext, workflowId: string): Promise<T> {
+  const handle = ctx.client.workflow.getHandle(workflowId);
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    try {
+      await handle.describe();
+      return (await handle.result()) as T;
+    } catch (err) {
+      if (!(err instanceof WorkflowNotFoundError) || Date.now() > deadline) throw err;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+/** Listens on the domain events as another domain's consumer would, until one matches or a minute passed. */
+async function hear(
+  ctx: ScenarioContext,
+  matches: (event: Record<string, unknown>) => boolean,
+): Promise<Record<string, unknown> | undefined> {
+  const stop = new AbortController();
+  const timer = setTimeout(() => stop.abort(), 60_000);
+  try {
+    for await (const message of ctx.bus.read(STREAMS.events, { follow: true, signal: stop.signal })) {
+      const event = JSON.parse(Buffer.from(message.body).toString('utf8')) as Record<string, unknown>;
+      if (matches(event)) return event;
+    }
+    return undefined;
+  } finally {
+    clearTimeout(timer);
+    stop.abort();
+  }
+}
+
+const BUS_PAYMENT = 12_50;
+const BUS_TWICE = 7_00;
+
+/** A payment command's data: the `pay` request, without demo timings, which a command may not carry. */
+function paymentCommandData(paymentId: string, amountMinor: number): Record<string, unknown> {
+  const { timings: _timings, ...data } = request(
+    paymentId,
+    RICH_EUR,
+    amountMinor,
+    'EUR',
+    AML_DEMO_NAMES.clear,
+  );
+  return data;
+}
+
+const count = (n: number, one: string, many: string) => (n === 1 ? `one ${one}` : `${n} ${many}`);
+
+/** Commands arriving on the bus, and the domain events the runs they start publish. */
+const BUS_SCENARIOS: readonly Scenario[] = [
+  {
+    name: 'payment started by a command event',
+    expected: 'settled; payment.settled event with its correlation id',
+    ledgerDelta: { [RICH_EUR]: -BUS_PAYMENT, [settlement('EUR')]: BUS_PAYMENT },
+    async run(ctx, id) {
+      const paymentId = id('bus-pay');
+      const correlationId = id('order');
+      ctx.bank.setScenario(paymentId, { outcome: 'settled', delayMs: 500 });
+      await publishCommand(
+        ctx,
+        EVENT_KINDS.paymentRequested,
+        paymentId,
+        paymentCommandData(paymentId, BUS_PAYMENT),
+        {
+          eventId: id('bus-pay-command'),
+          correlationId,
+        },
+      );
+      const state = await resultOfCommand<PaymentState>(ctx, paymentWorkflowId(paymentId));
+      const settled = await eventsIn(
+        ctx,
+        STREAMS.events,
+        (e) => e.type === EVENT_KINDS.paymentSettled.type && e.subject === paymentId,
+      );
+      const event =
+        settled.length === 0
+          ? 'no payment.settled event'
+          : settled.every((e) => e.correlationid === correlationId)
+            ? 'payment.settled event with its correlation id'
+            : 'payment.settled event with another correlation id';
+      return { actual: `${outcome(state)}; ${event}`, paymentIds: [paymentId] };
+    },
+  },
+  {
+    name: 'same command published twice',
+    expected: 'settled, one run, one debit, one event',
+    ledgerDelta: { [RICH_EUR]: -BUS_TWICE, [settlement('EUR')]: BUS_TWICE },
+    async run(ctx, id) {
+      const paymentId = id('bus-twice');
+      ctx.bank.setScenario(paymentId, { outcome: 'settled', delayMs: 500 });
+      const data = paymentCommandData(paymentId, BUS_TWICE);
+      const correlationId = id('order-twice');
+      // The same event twice (the broker keeps one), then the same payment under a new event id (the run is one).
+      await publishCommand(ctx, EVENT_KINDS.paymentRequested, paymentId, data, {
+        eventId: id('twice-1'),
+        correlationId,
+      });
+      await publishCommand(ctx, EVENT_KINDS.paymentRequested, paymentId, data, {
+        eventId: id('twice-1'),
+        correlationId,
+      });
+      await publishCommand(ctx, EVENT_KINDS.paymentRequested, paymentId, data, {
+        eventId: id('twice-2'),
+        correlationId,
+      });
+      const state = await resultOfCommand<PaymentState>(ctx, paymentWorkflowId(paymentId));
+      // The consumer has read all three once the run's outcome is out: wait for its backlog to drain.
+      await drained(ctx);
+      const { count: runs } = await ctx.client.workflow.count(
+        `WorkflowId = '${paymentWorkflowId(paymentId)}'`,
+      );
+      const debits = (await ctx.ledger.listTransfers()).filter(
+        (t) => t.idempotencyKey === `${paymentId}:debit`,
+      ).length;
+      const events = (await eventsIn(ctx, STREAMS.events, (e) => e.subject === paymentId)).length;
+      return {
+        actual: `${outcome(state)}, ${count(runs, 'run', 'runs')}, ${count(debits, 'debit', 'debits')}, ${count(events, 'event', 'events')}`,
+        paymentIds: [paymentId],
+      };
+    },
+  },
+  {
+    name: 'malformed command dead-lettered',
+    expected: 'dead-lettered naming data.amountMinor, no run',
+    ledgerDelta: {},
+    async run(ctx, id) {
+      const paymentId = id('bus-bad');
+      const eventId = id('bus-bad-command');
+      await publishCommand(
+        ctx,
+        EVENT_KINDS.paymentRequested,
+        paymentId,
+        { ...paymentCommandData(paymentId, 100), amountMinor: 12.5 },
+        { eventId, correlationId: id('order-bad') },
+      );
+      let letters: Record<string, unknown>[] = [];
+      for (let i = 0; i < 300 && letters.length === 0; i++) {
+        letters = await eventsIn(
+          ctx,
+          STREAMS.deadLetters,
+          (e) => (e.data as { commandId?: unknown } | undefined)?.commandId === eventId,
+        );
+        if (letters.length === 0) await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      const found = (letters[0]?.data as { reason?: unknown } | undefined)?.reason;
+      const reason = typeof found === 'string' ? found : '';
+      const run = await ctx.client.workflow
+        .getHandle(paymentWorkflowId(paymentId))
+        .describe()
+        .then(
+          () => 'a run started',
+          () => 'no run',
+        );
+      const letter =
+        letters.length === 0
+          ? 'no dead letter'
+          : reason.includes('data: amountMinor')
+            ? 'dead-lettered naming data.amountMinor'
+            : `dead-lettered: ${reason}`;
+      return { actual: `${letter}, ${run}`, paymentIds: [] };
+    },
+  },
+  {
+    name: 'registration completed, heard by another domain',
+    expected: 'completed, sent_email; registration.completed heard with its correlation id',
+    ledgerDelta: {},
+    welcomes: (id) => [id('reg-bus')],
+    async run(ctx, id) {
+      const registrationId = id('reg-bus');
+      const correlationId = id('onboarding');
+      const heard = hear(
+        ctx,
+        (e) => e.type === EVENT_KINDS.registrationCompleted.type && e.subject === registrationId,
+      );
+      await publishCommand(
+        ctx,
+        EVENT_KINDS.registrationRequested,
+        registrationId,
+        { ...registrationRequest(registrationId, 'email') },
+        { eventId: id('reg-bus-command'), correlationId },
+      );
+      const state = await resultOfCommand<RegistrationState>(ctx, registrationWorkflowId(registrationId));
+      const event = await heard;
+      const what =
+        event === undefined
+          ? 'no registration.completed heard'
+          : event.correlationid === correlationId
+            ? 'registration.completed heard with its correlation id'
+            : 'registration.completed heard with another correlation id';
+      return { actual: `${registrationOutcome(state)}; ${what}`, paymentIds: [] };
+    },
+  },
+];
+
+/** Waits until the command consumer has nothing left to read or acknowledge. */
+async function drained(ctx: ScenarioContext): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    const backlog = await ctx.bus.commandBacklog();
+    if (backlog.pending === 0 && backlog.unacknowledged === 0) return;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
 /** Runs every scenario at once, then checks the ledger against what their outcomes imply. */
 export async function runScenarios(ctx: ScenarioContext): Promise<DemoReport> {
   const before = new Map((await ctx.ledger.listAccounts()).map((a) => [a.id, a.balance]));
   const mailBefore = ctx.mailSink.messages().length;
   const smsBefore = ctx.smsSink.messages().length;
   const id = (suffix: string) => `demo-${ctx.runTag}-${suffix}`;
-  const scenarios = [...SCENARIOS, ...REGISTRATION_SCENARIOS];
+  const scenarios = [...SCENARIOS, ...REGISTRATION_SCENARIOS, ...BUS_SCENARIOS];
   const results = await Promise.all(
     scenarios.map(async (scenario): Promise<ScenarioResult> => {
       try {
@@ -468,7 +721,10 @@ function checkMessages(
 
 /** Runs the scenarios on a running local stack, tagging this run's payment ids with the current time. */
 export function runScenariosOn(
-  stack: Pick<LocalStack, 'client' | 'ledger' | 'bank' | 'taskQueue' | 'mailSink' | 'smsSink'>,
+  stack: Pick<
+    LocalStack,
+    'client' | 'ledger' | 'bank' | 'taskQueue' | 'mailSink' | 'smsSink' | 'bus' | 'codecKeys'
+  >,
   log: (line: string) => void,
 ): Promise<DemoReport> {
   return runScenarios({ ...stack, runTag: Date.now().toString(36), log });
