@@ -7,7 +7,7 @@ import type { Channel, DeliveryOutcome } from '../domain/customer-terms';
 import { searchAttributeKeys } from '../temporal/search-attributes';
 
 /** Revision of the registration workflow's code, as replay fixture files are named; see PAYMENT_REVISION. */
-export const REGISTRATION_REVISION = 'v2';
+export const REGISTRATION_REVISION = 'v3';
 
 /** Workflow id of a registration: a business key, so registering the same id twice finds the same run. */
 export function registrationWorkflowId(registrationId: string): string {

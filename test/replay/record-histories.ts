@@ -117,7 +117,9 @@ const RECORDINGS: readonly Recording[] = [
   payments('settled', async (stack) => {
     const req = payment('settled');
     stack.bank.setScenario(req.paymentId, { outcome: 'settled', delayMs: 300 });
-    return { workflowId: await finished((await startPayment(stack.client, req, stack.taskQueue)).handle) };
+    // With the initiator's correlation id, as a command event would carry it: every activity gets it in a header.
+    const started = await startPayment(stack.client, req, stack.taskQueue, 'fixture-order-settled');
+    return { workflowId: await finished(started.handle) };
   }),
   payments('insufficient-funds', async (stack) => {
     const req = payment('insufficient-funds', { fromAccountId: 'A-1002-EUR', amountMinor: 900_00 });
