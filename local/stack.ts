@@ -29,7 +29,7 @@ import { TASK_QUEUE } from '../workflows/task-queue';
 import { openServices } from '../workers/services';
 import { startBatonWorker } from '../workers/worker';
 import { quietWorkerRuntime } from '../temporal/bundle';
-import type { RunningBatonWorker } from '../workers/worker';
+import type { BatonServices, RunningBatonWorker } from '../workers/worker';
 import { startDevServer } from './dev-server';
 import type { DevServer } from './dev-server';
 import { freePort } from './ports';
@@ -92,6 +92,10 @@ export interface LocalStack {
   smsSink: LocalTwilio;
   devServer: DevServer;
   worker: RunningBatonWorker;
+  /** What the worker's activities talk to, for another worker on the same stack (a new build taking over). */
+  services: BatonServices;
+  /** The webhook receiver's address the bank posts to; a worker taking over listens there. */
+  webhook: { host: string; port: number; secret: string };
   /** The NATS server, and the bus every part of the stack talks to. */
   nats: NatsServer;
   bus: MessageBus;
@@ -260,6 +264,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       smsSink,
       devServer,
       worker,
+      services,
+      webhook: { host: '127.0.0.1', port: webhookPort, secret: webhookSecret },
       nats,
       bus,
       commandConsumer,
