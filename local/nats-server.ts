@@ -2,6 +2,7 @@
  * Finds (or builds with Go) the NATS server and runs it as a child process with JetStream on a file store, waiting
  * until JetStream answers before handing it over.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -21,7 +22,7 @@ export const NATS_SERVER_PACKAGE = 'github.com/nats-io/nats-server/v2';
 /** Where a Go build of the server is kept: ignored by git, reused by every later run. */
 export const NATS_SERVER_TOOL_DIR = projectToolDir(`nats-server-${NATS_SERVER_VERSION}`);
 
-/** Name every local server runs under, so logs and monitoring show the same server across restarts. */
+/** How every local server's name starts; each start adds a suffix of its own (see startNatsServer). */
 export const NATS_SERVER_NAME = 'baton-local';
 
 /** Where the resolved binary came from. */
@@ -153,7 +154,10 @@ export async function startNatsServer(options: NatsServerOptions): Promise<NatsS
     : path.resolve(options.storeDir ?? '');
   if (!ownStore) await mkdir(storeDir, { recursive: true });
 
-  const server = spawnServer(options.binaryPath, natsServerArgs({ ...options, host, storeDir }), {
+  // A name of this start's own, so readiness is proven by this process answering, not by whatever server already
+  // holds the port (a machine's own NATS on 4222, a previous run's server not yet gone).
+  const serverName = `${NATS_SERVER_NAME}-${randomBytes(4).toString('hex')}`;
+  const server = spawnServer(options.binaryPath, natsServerArgs({ ...options, host, storeDir, serverName }), {
     log: options.log,
   });
   let stopping: Promise<void> | undefined;
@@ -168,7 +172,7 @@ export async function startNatsServer(options: NatsServerOptions): Promise<NatsS
   try {
     await waitUntilReady(server, {
       deadline: Date.now() + (options.readyTimeoutMs ?? 30_000),
-      probe: (remainingMs) => jetStreamAnswers(connectHost, port, Math.min(remainingMs, 5_000)),
+      probe: (remainingMs) => jetStreamAnswers(connectHost, port, serverName, Math.min(remainingMs, 5_000)),
       exitedError: (exit) =>
         new NatsServerError(
           NatsServerErrorCode.Exited,
@@ -203,7 +207,9 @@ export async function startNatsServer(options: NatsServerOptions): Promise<NatsS
 }
 
 /** The `nats-server` command line for these options. */
-export function natsServerArgs(options: NatsServerOptions & { host: string; storeDir: string }): string[] {
+export function natsServerArgs(
+  options: NatsServerOptions & { host: string; storeDir: string; serverName: string },
+): string[] {
   const args = [
     '--jetstream',
     '--addr',
@@ -213,7 +219,7 @@ export function natsServerArgs(options: NatsServerOptions & { host: string; stor
     '--store_dir',
     options.storeDir,
     '--server_name',
-    NATS_SERVER_NAME,
+    options.serverName,
   ];
   if (options.monitorPort !== undefined) args.push('--http_port', String(options.monitorPort));
   return args;
@@ -225,10 +231,19 @@ export function natsServerArgs(options: NatsServerOptions & { host: string; stor
  * served. It needs no monitoring port and no parsing of log text that changes between versions. A plain TCP probe
  * comes first, so a closed port fails at once instead of inside the client's connect timeout.
  */
-async function jetStreamAnswers(host: string, port: number, timeoutMs: number): Promise<void> {
+async function jetStreamAnswers(
+  host: string,
+  port: number,
+  serverName: string,
+  timeoutMs: number,
+): Promise<void> {
   await tcpAccepts(host, port);
   const nc = await connect({ servers: `${host}:${port}`, reconnect: false, timeout: timeoutMs });
   try {
+    const answering = nc.info?.server_name;
+    if (answering !== serverName) {
+      throw new Error(`another NATS server (${answering ?? 'unnamed'}) answers on port ${port}`);
+    }
     const jsm = await jetstreamManager(nc, { timeout: timeoutMs });
     await jsm.getAccountInfo();
   } finally {
