@@ -23,6 +23,7 @@ import { createDataConverter } from '../../temporal/codec';
 import { listByCorrelation } from '../../client/processes';
 import { freePort } from '../../local/ports';
 import { paymentWorkflowId } from '../../workflows/payment-contract';
+import { contractProblems, loadContract } from '../support/asyncapi';
 import { runCli } from '../support/cli';
 import { dropSchema, TEST_DATABASE_URL, uniqueSchema } from '../support/postgres';
 
@@ -181,6 +182,7 @@ describe('command events in, domain events out', () => {
     assert.equal(debits.length, 1);
   });
 
+  // Each case is one command in the stream that the consumer refuses; the contract test below counts on it.
   const hostile: [string, () => Uint8Array, RegExp][] = [
     [
       'not JSON',
@@ -362,6 +364,35 @@ describe('command events in, domain events out', () => {
     }
   });
 
+  test('a payment the bank refuses ends in payment.failed, one without funds in payment.rejected', async () => {
+    stack.bank.setScenario('ev-fail', { outcome: 'failed' });
+    await stack.bus.publish(PAYMENT_COMMAND_SUBJECT, paymentCommand('ev-fail', 'cmd-fail'), {
+      messageId: 'cmd-fail',
+    });
+    // A-1002-EUR holds 40.00 EUR.
+    const broke = paymentCommand('ev-broke', 'cmd-broke', {
+      fromAccountId: 'A-1002-EUR',
+      amountMinor: 100_000,
+    });
+    await stack.bus.publish(PAYMENT_COMMAND_SUBJECT, broke, { messageId: 'cmd-broke' });
+    const consumer = startCommandConsumer({
+      bus: stack.bus,
+      client: stack.client,
+      keys: stack.codecKeys,
+      taskQueue: stack.taskQueue,
+    });
+    try {
+      const failed = await eventWithId(STREAMS.events, 'payment:ev-fail:payment.failed');
+      assert.equal(failed.message.subject, 'baton.events.payment.failed');
+      assert.equal((failed.event.data as Record<string, unknown>).status, 'failed');
+      const rejected = await eventWithId(STREAMS.events, 'payment:ev-broke:payment.rejected');
+      assert.equal(rejected.message.subject, 'baton.events.payment.rejected');
+      assert.equal((rejected.event.data as Record<string, unknown>).reason, 'insufficient_funds');
+    } finally {
+      await consumer.stop();
+    }
+  });
+
   test('no name, email, phone or IBAN sits in clear in any stream', async () => {
     const secrets = [NAME, IBAN, 'Grace Hopper', 'grace.events@example.com'];
     for (const stream of Object.values(STREAMS)) {
@@ -371,5 +402,44 @@ describe('command events in, domain events out', () => {
           assert.ok(!raw.includes(secret), `${stream} #${message.sequence} holds ${secret}`);
       }
     }
+  });
+
+  test('every message of the three streams is what docs/asyncapi.yaml says, and no hostile command is', async () => {
+    const contract = await loadContract();
+    const deadLetters = await readAll(STREAMS.deadLetters);
+    const refused = new Set(
+      deadLetters.map((entry) => (entry.event.data as Record<string, unknown>).commandSequence),
+    );
+    const commands = await readAll(STREAMS.commands);
+    const accepted = commands.filter(({ message }) => !refused.has(message.sequence));
+    const hostileInStream = commands.filter(({ message }) => refused.has(message.sequence));
+    // The consumer's verdict and the document's agree: what it ran conforms, what it refused does not.
+    assert.equal(hostileInStream.length, hostile.length);
+    assert.ok(accepted.length >= 6, `only ${accepted.length} accepted commands in the stream`);
+    for (const { message } of accepted) {
+      assert.deepEqual(
+        contractProblems(contract, message),
+        [],
+        `command #${message.sequence} on ${message.subject}`,
+      );
+    }
+    for (const { message } of hostileInStream) {
+      assert.notDeepEqual(
+        contractProblems(contract, message),
+        [],
+        `hostile command #${message.sequence} conforms to the document`,
+      );
+    }
+    const events = await readAll(STREAMS.events);
+    assert.deepEqual([...new Set(events.map(({ message }) => message.subject))].sort(), [
+      'baton.events.payment.failed',
+      'baton.events.payment.rejected',
+      'baton.events.payment.settled',
+      'baton.events.registration.completed',
+    ]);
+    for (const { message } of [...events, ...deadLetters]) {
+      assert.deepEqual(contractProblems(contract, message), [], `${message.subject} #${message.sequence}`);
+    }
+    assert.equal(deadLetters.length, hostile.length);
   });
 });
