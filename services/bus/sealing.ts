@@ -47,6 +47,17 @@ function takePaths(data: Json, paths: readonly string[]): Record<string, unknown
   return taken;
 }
 
+/** The dotted paths of `paths` that `data` holds. */
+function presentPaths(data: Json, paths: readonly string[]): string[] {
+  return paths.filter((dotted) => {
+    const parts = dotted.split('.');
+    const last = parts.pop();
+    let holder: unknown = data;
+    for (const part of parts) holder = isJson(holder) ? holder[part] : undefined;
+    return last !== undefined && isJson(holder) && last in holder;
+  });
+}
+
 function putPaths(data: Json, values: Record<string, unknown>): void {
   for (const [dotted, value] of Object.entries(values)) {
     const parts = dotted.split('.');
@@ -99,7 +110,8 @@ export function sealPersonalFields(
 
 /**
  * A copy of `data` with its `sealed` box opened and the personal fields back in place; only the fields at `paths`
- * are taken from the box, whatever else it holds.
+ * are taken from the box, whatever else it holds. A personal field in clear is refused: it has already reached the
+ * broker's disk, and accepting it would teach its publisher that this is fine.
  */
 export function openPersonalFields(
   ring: KeyRing,
@@ -108,6 +120,12 @@ export function openPersonalFields(
   paths: readonly string[],
 ): Json {
   const { sealed, ...rest } = data;
+  const clear = presentPaths(rest, paths);
+  if (clear.length > 0) {
+    throw new SealedBoxError(
+      `${clear.map((path) => `data.${path}`).join(', ')}: personal data travels in data.sealed, never in clear`,
+    );
+  }
   if (sealed === undefined) return structuredClone(rest);
   if (!isJson(sealed) || typeof sealed.keyId !== 'string' || typeof sealed.ciphertext !== 'string') {
     throw new SealedBoxError('data.sealed must be an object with keyId, cipher and ciphertext');
