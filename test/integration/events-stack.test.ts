@@ -59,6 +59,10 @@ async function eventually<T>(what: string, probe: () => Promise<T | undefined>):
   throw new Error(`never saw ${what}`);
 }
 
+/** A command consumer of the stack's bus and task queue, starting runs through `client`. */
+const consumerOn = (client: Client) =>
+  startCommandConsumer({ bus: stack.bus, client, keys: stack.codecKeys, taskQueue: stack.taskQueue });
+
 const eventWithId = (stream: StreamName, id: string) =>
   eventually(`event ${id}`, async () => (await readAll(stream)).find((entry) => entry.event.id === id));
 
@@ -286,12 +290,7 @@ describe('command events in, domain events out', () => {
       connection: Connection.lazy({ address: `127.0.0.1:${await freePort()}` }),
       dataConverter: createDataConverter(stack.codecKeys),
     });
-    const blind = startCommandConsumer({
-      bus: stack.bus,
-      client: unreachable,
-      keys: stack.codecKeys,
-      taskQueue: stack.taskQueue,
-    });
+    const blind = consumerOn(unreachable);
     await stack.bus.publish(PAYMENT_COMMAND_SUBJECT, paymentCommand('ev-outage', 'cmd-outage'), {
       messageId: 'cmd-outage',
     });
@@ -302,12 +301,7 @@ describe('command events in, domain events out', () => {
     assert.equal(await runExists('ev-outage'), false);
     await blind.stop();
     await unreachable.connection.close();
-    const healthy = startCommandConsumer({
-      bus: stack.bus,
-      client: stack.client,
-      keys: stack.codecKeys,
-      taskQueue: stack.taskQueue,
-    });
+    const healthy = consumerOn(stack.client);
     try {
       await eventWithId(STREAMS.events, 'payment:ev-outage:payment.settled');
       const dead = (await readAll(STREAMS.deadLetters)).filter(
@@ -339,12 +333,7 @@ describe('command events in, domain events out', () => {
     );
     assert.equal(published.code, 0, published.stderr);
     // The consumer of the last test is stopped; another domain's registration is still handled by a new one.
-    const consumer = startCommandConsumer({
-      bus: stack.bus,
-      client: stack.client,
-      keys: stack.codecKeys,
-      taskQueue: stack.taskQueue,
-    });
+    const consumer = consumerOn(stack.client);
     try {
       const completed = await eventWithId(STREAMS.events, 'registration:ev-reg:registration.completed');
       assert.equal(completed.event.correlationid, 'onboarding-7');
@@ -375,12 +364,7 @@ describe('command events in, domain events out', () => {
       amountMinor: 100_000,
     });
     await stack.bus.publish(PAYMENT_COMMAND_SUBJECT, broke, { messageId: 'cmd-broke' });
-    const consumer = startCommandConsumer({
-      bus: stack.bus,
-      client: stack.client,
-      keys: stack.codecKeys,
-      taskQueue: stack.taskQueue,
-    });
+    const consumer = consumerOn(stack.client);
     try {
       const failed = await eventWithId(STREAMS.events, 'payment:ev-fail:payment.failed');
       assert.equal(failed.message.subject, 'baton.events.payment.failed');
