@@ -234,8 +234,8 @@ export class CommandTraffic implements CommandRoute {
   }
 }
 
-/** The invalid commands: each names a real payer or a well-formed registration and breaks one field. */
-function invalidCommands(plan: LoadPlan): InvalidCommand[] {
+/** The invalid commands of a plan: each names a real payer or a well-formed registration and breaks one field. */
+export function invalidCommands(plan: LoadPlan): InvalidCommand[] {
   const payer = plan.payers[0];
   if (payer === undefined) throw new Error('the plan has no payer');
   const tag = plan.payments[0]?.id.split('-p')[0] ?? 'x';
