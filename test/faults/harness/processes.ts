@@ -211,8 +211,10 @@ export class WorkerProcess extends ServiceProcess {
  * says it did is kept for the report only; the checks read the broker and Temporal.
  */
 export class CommandConsumerProcess extends ServiceProcess {
-  /** Event ids of the commands whose run it found already there (a redelivery after a lost acknowledgement, a resend). */
-  readonly foundExisting: string[] = [];
+  /** Each run it said it started (`<kind> <id>`), with the event id of the command that did. */
+  private readonly startedBy = new Map<string, string>();
+  /** Each command whose run it found already there, by event id, with the run (`<kind> <id>`). */
+  private readonly found: { run: string; eventId: string }[] = [];
   private startWaiters: (() => void)[] = [];
 
   constructor(
@@ -239,9 +241,26 @@ export class CommandConsumerProcess extends ServiceProcess {
     });
   }
 
+  /** Commands whose run it found already there: a resend, or a redelivery. */
+  get foundExisting(): number {
+    return this.found.length;
+  }
+
+  /**
+   * Commands that found the run no other command had started: the command itself had started it before a kill
+   * dropped its acknowledgement (the start's own line never printed, or printed by the process that died).
+   */
+  get redeliveredAfterLostAck(): number {
+    return this.found.filter(({ run, eventId }) => (this.startedBy.get(run) ?? eventId) === eventId).length;
+  }
+
   protected override observe(line: string): void {
-    const found = /^found the run of .* from command (\S+) /.exec(line);
-    if (found?.[1] !== undefined) this.foundExisting.push(found[1]);
+    const said = /^(started|found the run of) (payment|registration) (\S+) from command (\S+) /.exec(line);
+    const [, what, kind, id, eventId] = said ?? [];
+    if (what !== undefined && kind !== undefined && id !== undefined && eventId !== undefined) {
+      if (what === 'started') this.startedBy.set(`${kind} ${id}`, eventId);
+      else this.found.push({ run: `${kind} ${id}`, eventId });
+    }
     if (line.startsWith('started ')) {
       const waiters = this.startWaiters;
       this.startWaiters = [];

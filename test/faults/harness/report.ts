@@ -52,7 +52,7 @@ export interface ScenarioReport {
   bus:
     | (BusCheckResult['counts'] & {
         consumerFoundExistingRun: number;
-        firstCommandFoundItsRun: number;
+        consumerRedeliveredAfterLostAck: number;
         consumerStarts: number;
       })
     | null;
@@ -143,7 +143,7 @@ export function formatReport(reports: readonly ScenarioReport[], totalMs: number
           `dropped by the stream ${b.droppedByStream}), invalid ${b.invalidCommands} -> dead letters ${b.deadLetters}, ` +
           `events ${b.events} of ${b.eventsExpected} expected, runs in Temporal ${b.runsInTemporal}, ` +
           `consumer starts ${b.consumerStarts} (found an existing run ${b.consumerFoundExistingRun} times, ` +
-          `${b.firstCommandFoundItsRun} of them for a first command: redelivered after its ack was lost)`,
+          `${b.consumerRedeliveredAfterLostAck} of them a command redelivered after a kill dropped its ack)`,
       );
     }
     if (r.error !== undefined) lines.push(`  ${r.name}: ${r.error.split('\n')[0] ?? ''}`);

@@ -207,15 +207,12 @@ export async function runScenario(spec: ScenarioSpec, seed: number): Promise<Sce
         forgedBeforeBankDecided: checked.forged.beforeBankDecided,
       },
       bus:
-        busChecked === undefined || commands === undefined
+        busChecked === undefined
           ? null
           : {
               ...busChecked.counts,
-              consumerFoundExistingRun: stack.consumer.foundExisting.length,
-              // A first command (not a resend under a new id) that found its run: a redelivery after a lost ack.
-              firstCommandFoundItsRun: stack.consumer.foundExisting.filter((id) =>
-                commands.sent.some((c) => c.eventId === id && !c.repeat),
-              ).length,
+              consumerFoundExistingRun: stack.consumer.foundExisting,
+              consumerRedeliveredAfterLostAck: stack.consumer.redeliveredAfterLostAck,
               consumerStarts: stack.consumer.starts.length,
             },
       invariants: invariantSummary(violations, commands === undefined ? BUS_INVARIANTS : []),
