@@ -377,26 +377,30 @@ export async function killNats(ctx: FaultContext, fractions: readonly number[]):
 const HOLDING_WAIT_MS = 15_000;
 
 /**
- * SIGKILLs the command consumer at each of `fractions`, preferably while it holds commands it has not acknowledged
- * (started or not), and starts it again: those come back after the bus's redelivery timer, and must find their run.
+ * SIGKILLs the command consumer at each of `fractions` and starts it again, always while it holds a batch of
+ * commands it has not acknowledged. The first kill strikes while the batch waits to be handled: nothing of it has
+ * started. The others strike as the consumer reports the first run of the batch started, while the rest of the
+ * batch is being started: runs then exist whose command is never acknowledged. Either way the commands come back
+ * after the bus's redelivery timer, and must each end in one run.
  */
 export async function killConsumer(ctx: FaultContext, fractions: readonly number[]): Promise<void> {
-  for (const fraction of fractions) {
+  for (const [index, fraction] of fractions.entries()) {
     if (!(await at(ctx, fraction, 1_000))) return;
     await ctx.serial(async () => {
       const until = Date.now() + HOLDING_WAIT_MS;
       let holding = 0;
-      while (holding === 0 && Date.now() < until && !ctx.over()) {
+      while (holding < 2 && Date.now() < until && !ctx.over()) {
         holding = await ctx.stack.bus.commandBacklog().then(
           (backlog) => backlog.unacknowledged,
           () => 0,
         );
-        if (holding === 0) await sleep(20);
+        if (holding < 2) await sleep(20);
       }
+      const midBatch = index > 0 && (await ctx.stack.consumer.nextStart(5_000));
       const endedBefore = ctx.progress.ended.size;
       const hitAt = Date.now();
       ctx.stack.log.write(
-        `[harness] killing the consumer while it holds ${holding} unacknowledged command(s)`,
+        `[harness] killing the consumer ${midBatch ? 'as it starts' : 'while it holds'} a batch of ${holding} unacknowledged command(s)`,
       );
       await ctx.stack.consumer.kill('SIGKILL');
       await sleep(ctx.rng.int(200, 2_000));
