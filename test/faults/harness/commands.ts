@@ -103,11 +103,6 @@ export class CommandTraffic implements CommandRoute {
     this.invalid = invalidCommands(plan).map((command) => ({ ...command, published: false }));
   }
 
-  /** How a run's command is sent again, if it is. */
-  resendOf(workflowId: string): Resend | undefined {
-    return this.resends.get(workflowId);
-  }
-
   async send(item: Item): Promise<void> {
     const eventId = `cmd-${item.id}`;
     const resend = this.resends.get(item.workflowId);
