@@ -7,6 +7,10 @@
  * Every scenario stops at the first nondeterminism (or a run whose workflow task keeps failing) the worker reports,
  * and ends by replaying every history it wrote with nothing cached.
  *
+ * One scenario sends most of a smaller load as command events through the command consumer (its own process) and
+ * SIGKILLs the NATS server and the consumer, publishes commands twice and sends invalid ones; it is also checked
+ * against the broker's streams and Temporal's list of runs.
+ *
  * FAULT_SEED repeats a run's load plan and fault draws; FAULT_ONLY=<name>[,<name>] runs only the named scenarios.
  */
 import assert from 'node:assert/strict';
@@ -15,11 +19,15 @@ import { after, describe, it } from 'node:test';
 import {
   bankOutage,
   failTwilio,
+  FaultKind,
+  killConsumer,
+  killNats,
   killPostgresConnections,
   killTemporal,
   killWorker,
   refuseSmtp,
   releaseOutOfOrder,
+  sendInvalidCommands,
 } from './harness/faults';
 import { INVARIANTS } from './harness/invariants';
 import type { InvariantKey } from './harness/invariants';
@@ -81,6 +89,31 @@ const SCENARIOS: readonly ScenarioSpec[] = [
     workerEnv: { WORKER_MAX_CACHED_WORKFLOWS: '0' },
     bankFaults: { submit500: 0, lostAnswer: 8, twice: 15, late: 10, outOfOrder: 8, dropped: 10, forged: 0 },
     inject: (ctx) => [killWorker(ctx, [0.2, 0.55]), releaseOutOfOrder(ctx)],
+  },
+  {
+    name: 'bus-faults',
+    tag: 'bus',
+    title:
+      'turns each command into one run and each outcome into one event when NATS and the command consumer are SIGKILLed, commands come twice and some are invalid',
+    bus: {
+      load: {
+        payments: { settle: 50, fail: 8, return: 4, review: 3, aml_hit: 4, insufficient: 4, tight: 6 },
+        registrations: { email: 8, sms: 5, sms_fallback: 2 },
+        viaBus: 0.8,
+      },
+      maxInFlight: 12,
+      resends: { sameId: 10, newId: 8, newIdAfterEnd: 6 },
+    },
+    inject: (ctx) => [
+      killNats(ctx, [0.2, 0.5]),
+      killConsumer(ctx, [0.1, 0.35, 0.65]),
+      sendInvalidCommands(ctx),
+    ],
+    minimumFaults: {
+      [FaultKind.NatsSigkill]: 2,
+      [FaultKind.ConsumerSigkill]: 2,
+      [FaultKind.InvalidCommand]: 5,
+    },
   },
   {
     name: 'everything-at-once',
@@ -149,6 +182,17 @@ describe('baton under faults', () => {
         0,
         `${spec.name}: the worker process died on its own ${report.workerUnexpectedExits} time(s); see ${report.logs}/worker.log`,
       );
+      assert.equal(
+        report.consumerUnexpectedExits,
+        0,
+        `${spec.name}: the command consumer died on its own ${report.consumerUnexpectedExits} time(s); see ${report.logs}/consumer.log`,
+      );
+      for (const [kind, minimum] of Object.entries(spec.minimumFaults ?? {})) {
+        assert.ok(
+          (report.faults[kind] ?? 0) >= minimum,
+          `${spec.name}: ${kind} injected ${report.faults[kind] ?? 0} time(s), fewer than ${minimum}`,
+        );
+      }
       assert.equal(
         report.runs.neverAccepted,
         0,

@@ -6,6 +6,7 @@
 import { signWebhook } from '../../../services/bank';
 import type { SimulatorScenario } from '../../../services/bank';
 import type { LocalTwilioFailureStatus } from '../../../local/stand-ins/local-twilio';
+import type { CommandTraffic } from './commands';
 import type { ForgedWebhook } from './invariants';
 import type { LoadPlan, PlannedPayment, Progress } from './load';
 import type { Rng } from './random';
@@ -30,6 +31,9 @@ export const FaultKind = {
   WebhookOutOfOrder: 'bank_webhook_out_of_order',
   WebhookDropped: 'bank_webhook_dropped',
   WebhookForged: 'bank_webhook_forged',
+  NatsSigkill: 'nats_server_sigkill',
+  ConsumerSigkill: 'command_consumer_sigkill',
+  InvalidCommand: 'invalid_command',
 } as const;
 /** One of {@link FaultKind}. */
 export type FaultKind = (typeof FaultKind)[keyof typeof FaultKind];
@@ -94,6 +98,8 @@ export interface FaultContext {
   over: () => boolean;
   /** Runs kills and restarts one at a time, so two injectors never restart the same process at once. */
   serial: <T>(fn: () => Promise<T>) => Promise<T>;
+  /** The scenario's command events, when part of its load arrives on the bus. */
+  commands?: CommandTraffic;
 }
 
 /**
@@ -349,5 +355,69 @@ export async function releaseOutOfOrder(ctx: FaultContext): Promise<void> {
       firstHeldAt = undefined;
     }
     await sleep(200);
+  }
+}
+
+/**
+ * SIGKILLs the NATS server at each of `fractions`, restarting it on the same port and JetStream store: the streams,
+ * the commands not yet consumed and the consumer's position must all come back.
+ */
+export async function killNats(ctx: FaultContext, fractions: readonly number[]): Promise<void> {
+  for (const fraction of fractions) {
+    if (!(await at(ctx, fraction, 1_000))) return;
+    await ctx.serial(async () => {
+      const endedBefore = ctx.progress.ended.size;
+      const { killedAt, readyAt } = await ctx.stack.killNats(ctx.rng.int(500, 3_000));
+      ctx.log.kill(FaultKind.NatsSigkill, killedAt, readyAt, endedBefore);
+    });
+  }
+}
+
+/** Longest a consumer kill waits for the consumer to hold a command it has not acknowledged yet. */
+const HOLDING_WAIT_MS = 15_000;
+
+/**
+ * SIGKILLs the command consumer at each of `fractions` and starts it again, always while it holds a batch of
+ * commands it has not acknowledged. The first kill strikes while the batch waits to be handled: nothing of it has
+ * started. The others strike as the consumer reports the first run of the batch started, while the rest of the
+ * batch is being started: runs then exist whose command is never acknowledged. Either way the commands come back
+ * after the bus's redelivery timer, and must each end in one run.
+ */
+export async function killConsumer(ctx: FaultContext, fractions: readonly number[]): Promise<void> {
+  for (const [index, fraction] of fractions.entries()) {
+    if (!(await at(ctx, fraction, 1_000))) return;
+    await ctx.serial(async () => {
+      const until = Date.now() + HOLDING_WAIT_MS;
+      let holding = 0;
+      while (holding < 2 && Date.now() < until && !ctx.over()) {
+        holding = await ctx.stack.bus.commandBacklog().then(
+          (backlog) => backlog.unacknowledged,
+          () => 0,
+        );
+        if (holding < 2) await sleep(20);
+      }
+      const midBatch = index > 0 && (await ctx.stack.consumer.nextStart(5_000));
+      const endedBefore = ctx.progress.ended.size;
+      const hitAt = Date.now();
+      ctx.stack.log.write(
+        `[harness] killing the consumer ${midBatch ? 'as it starts' : 'while it holds'} a batch of ${holding} unacknowledged command(s)`,
+      );
+      await ctx.stack.consumer.kill('SIGKILL');
+      await sleep(ctx.rng.int(200, 2_000));
+      const { readyAt } = await ctx.stack.consumer.start();
+      ctx.log.kill(FaultKind.ConsumerSigkill, hitAt, readyAt, endedBefore);
+    });
+  }
+}
+
+/** Publishes the scenario's invalid commands spread over the load (those left once it is over, at the end). */
+export async function sendInvalidCommands(ctx: FaultContext): Promise<void> {
+  const commands = ctx.commands;
+  if (commands === undefined) return;
+  const count = commands.invalid.length;
+  for (let index = 0; index < count; index++) {
+    await at(ctx, (index + 1) / (count + 1), 1_000);
+    await commands.sendInvalid(index);
+    ctx.log.count(FaultKind.InvalidCommand);
   }
 }

@@ -1,15 +1,22 @@
 /**
  * The invariants checked after every scenario, read from the ledger's tables, the customer store, the bank
  * simulator's records and what the SMTP sink and the local Twilio actually received. A workflow's own result is used
- * only to see that it ended, and is then compared against what those sources imply.
+ * only to see that it ended, and is then compared against what those sources imply. A scenario whose load arrives
+ * partly as command events is also checked against the broker's streams and Temporal's list of runs (never against
+ * what the command consumer says it did).
  */
+import type { Client } from '@temporalio/client';
 import { z } from 'zod';
 import { customerAccountId } from '../../../domain/customer-terms';
 import type { SimulatedPayment } from '../../../services/bank';
 import { Ledger } from '../../../services/ledger';
 import type { Transfer } from '../../../services/ledger';
 import { messageIdFor } from '../../../services/mail';
+import { STREAMS } from '../../../services/bus';
+import type { MessageBus, StreamName } from '../../../services/bus';
+import type { CommandTraffic } from './commands';
 import type { LoadPlan, Progress } from './load';
+import { sleep } from './random';
 import type { FaultStack } from './stack';
 
 /** The invariants, by name, as the report lists them. */
@@ -27,9 +34,15 @@ export const INVARIANTS = {
   messageDelivered: 'each message purpose delivered (channels up in the end)',
   bankOnce: 'each payment reached the bank at most once',
   forgedIgnored: 'forged webhooks changed nothing',
+  oneRunPerCommand: 'every valid command published ended in exactly one run, which reached a final status',
+  eventOnce: 'every final outcome and completed registration is exactly one event in BATON_EVENTS',
+  deadLetterOnce:
+    'every invalid command is exactly one dead letter naming its field, and started nothing, moved no money',
 } as const;
 /** One of the invariant keys. */
 export type InvariantKey = keyof typeof INVARIANTS;
+/** The invariants about command events and the streams, checked only where part of the load came by the bus. */
+export const BUS_INVARIANTS: readonly InvariantKey[] = ['oneRunPerCommand', 'eventOnce', 'deadLetterOnce'];
 
 /** A broken invariant: which one, about what, and whether it means a lost run or a duplicated effect. */
 export interface Violation {
@@ -589,5 +602,260 @@ async function checkMessages(
     smsInDoubtMissing,
     fellBackToEmail: fellBack,
     inDoubt: inDoubtList,
+  };
+}
+
+/** What the bus checks read: the broker's streams, Temporal's runs, and the ledger, bank and customers for effects. */
+export interface BusCheckSources extends Pick<FaultStack, 'ledger' | 'bank'> {
+  bus: Pick<MessageBus, 'read'>;
+  /** Every run Temporal lists (see {@link listRuns}). */
+  listRuns: () => Promise<ListedRun[]>;
+}
+
+/** A run as Temporal's list shows it. */
+export interface ListedRun {
+  workflowId: string;
+  /** `RUNNING`, `COMPLETED`, `FAILED`... */
+  status: string;
+}
+
+/** Every run in the namespace, from Temporal's visibility (the scenario's dev server holds only its own). */
+export async function listRuns(client: Client): Promise<ListedRun[]> {
+  const runs: ListedRun[] = [];
+  for await (const run of client.workflow.list())
+    runs.push({ workflowId: run.workflowId, status: run.status.name });
+  return runs;
+}
+
+/** What the bus checks found, with counts for the report. */
+export interface BusCheckResult {
+  violations: Violation[];
+  /** Runs lost to the bus: a command with no run, an outcome with no event, a valid command dead-lettered. */
+  lost: number;
+  duplicated: number;
+  counts: {
+    /** Valid commands published, first sends and resends under a new event id. */
+    commandsPublished: number;
+    /** Runs asked for by command. */
+    runsByCommand: number;
+    resentSameId: number;
+    resentNewId: number;
+    /** Publishes the broker answered as duplicates (same-id resends and retries after a lost answer). */
+    droppedByStream: number;
+    invalidCommands: number;
+    /** Messages in BATON_DEAD_LETTERS. */
+    deadLetters: number;
+    /** Messages in BATON_EVENTS, and how many the ended runs call for. */
+    events: number;
+    eventsExpected: number;
+    /** Runs in Temporal, counted by workflow id. */
+    runsInTemporal: number;
+  };
+}
+
+/** A message of a stream as JSON; a body that is not JSON is an empty object. */
+async function readStream(
+  bus: BusCheckSources['bus'],
+  stream: StreamName,
+): Promise<{ sequence: number; event: Record<string, unknown> }[]> {
+  const found: { sequence: number; event: Record<string, unknown> }[] = [];
+  for await (const message of bus.read(stream)) {
+    let event: Record<string, unknown> = {};
+    try {
+      const parsed: unknown = JSON.parse(Buffer.from(message.body).toString('utf8'));
+      if (typeof parsed === 'object' && parsed !== null) event = parsed as Record<string, unknown>;
+    } catch {
+      // Left empty: it then matches no expected event and is reported as unexpected.
+    }
+    found.push({ sequence: message.sequence, event });
+  }
+  return found;
+}
+
+const str = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
+
+/** The statuses of each workflow id's runs. */
+async function runsById(sources: BusCheckSources): Promise<Map<string, string[]>> {
+  const runs = new Map<string, string[]>();
+  for (const run of await sources.listRuns()) {
+    runs.set(run.workflowId, [...(runs.get(run.workflowId) ?? []), run.status]);
+  }
+  return runs;
+}
+
+/** How long the checks wait for Temporal's list of runs to show every ended run closed. */
+const VISIBILITY_WAIT_MS = 60_000;
+
+/** Checks what the commands of a scenario left in the broker and in Temporal, and that no event is lost or doubled. */
+export async function checkBusInvariants(
+  sources: BusCheckSources,
+  plan: LoadPlan,
+  progress: Progress,
+  commands: Pick<CommandTraffic, 'sent' | 'invalid' | 'counts'>,
+): Promise<BusCheckResult> {
+  const violations: Violation[] = [];
+  const lostRuns = new Set<string>();
+  let duplicated = 0;
+  const flag = (v: Violation) => {
+    violations.push(v);
+    if (v.kind === 'lost') lostRuns.add(v.subject);
+    if (v.kind === 'duplicated') duplicated += 1;
+  };
+  const items = [...plan.payments, ...plan.registrations];
+  const byCommand = items.filter((item) => item.via === 'bus');
+
+  // --- Runs, from Temporal's list: the list is written behind the runs, so it is read until it has caught up.
+  const deadline = Date.now() + VISIBILITY_WAIT_MS;
+  let runs = await runsById(sources);
+  const caughtUp = () =>
+    byCommand.every((item) => {
+      const statuses = runs.get(item.workflowId) ?? [];
+      return !progress.ended.has(item.workflowId) || (statuses.length > 0 && !statuses.includes('RUNNING'));
+    });
+  while (!caughtUp() && Date.now() < deadline) {
+    await sleep(1_000);
+    runs = await runsById(sources);
+  }
+  for (const item of byCommand) {
+    const subject = `${item.type} ${item.id} (by command)`;
+    const statuses = runs.get(item.workflowId) ?? [];
+    if (statuses.length === 0) {
+      flag({ invariant: 'oneRunPerCommand', subject, detail: 'its command started no run', kind: 'lost' });
+    } else if (statuses.length > 1) {
+      flag({
+        invariant: 'oneRunPerCommand',
+        subject,
+        detail: `${statuses.length} runs (${statuses.join(', ')})`,
+        kind: 'duplicated',
+      });
+    } else if (statuses[0] !== 'COMPLETED') {
+      flag({
+        invariant: 'oneRunPerCommand',
+        subject,
+        detail: `its run is ${statuses[0] ?? '?'}, not completed`,
+        kind: 'lost',
+      });
+    }
+  }
+
+  // --- Domain events: one per ended run, under `<workflowId>:<event>`, and nothing else.
+  const events = await readStream(sources.bus, STREAMS.events);
+  const eventCount = new Map<string, number>();
+  for (const { event } of events) {
+    const id = str(event.id) ?? '(no id)';
+    eventCount.set(id, (eventCount.get(id) ?? 0) + 1);
+  }
+  const expected = new Map<string, string>();
+  for (const item of items) {
+    const end = progress.ended.get(item.workflowId);
+    if (end?.status === undefined) continue;
+    const event =
+      item.type === 'payment'
+        ? `payment.${end.status}`
+        : end.status === 'completed'
+          ? 'registration.completed'
+          : '';
+    if (event !== '') expected.set(`${item.workflowId}:${event}`, `${item.type} ${item.id} (${item.via})`);
+  }
+  for (const [id, subject] of expected) {
+    const n = eventCount.get(id) ?? 0;
+    if (n === 0) flag({ invariant: 'eventOnce', subject, detail: `no event ${id}`, kind: 'lost' });
+    else if (n > 1)
+      flag({ invariant: 'eventOnce', subject, detail: `event ${id} ${n} times`, kind: 'duplicated' });
+  }
+  for (const [id, n] of eventCount) {
+    if (!expected.has(id)) {
+      flag({
+        invariant: 'eventOnce',
+        subject: `event ${id}`,
+        detail: `${n} event(s) no ended run calls for`,
+        kind: 'duplicated',
+      });
+    }
+  }
+
+  // --- Dead letters: one per invalid command, naming its field; none for a valid command.
+  const deadLetters = await readStream(sources.bus, STREAMS.deadLetters);
+  const lettersFor = new Map<string, { reason: string }[]>();
+  for (const { sequence, event } of deadLetters) {
+    const data = event.data;
+    const record = typeof data === 'object' && data !== null ? (data as Record<string, unknown>) : {};
+    const commandId = str(record.commandId) ?? `(dead letter #${sequence} names no command)`;
+    lettersFor.set(commandId, [...(lettersFor.get(commandId) ?? []), { reason: str(record.reason) ?? '' }]);
+  }
+  const transfers = new Set((await sources.ledger.listTransfers()).map((t) => t.idempotencyKey));
+  const atBank = new Set(sources.bank.payments().map((p) => p.paymentId));
+  const customers = new Set(
+    (await sources.ledger.database.query('SELECT registration_id FROM customers')).map((row) =>
+      String(row.registration_id),
+    ),
+  );
+  const invalidIds = new Set<string>();
+  for (const command of commands.invalid) {
+    if (!command.published) continue;
+    invalidIds.add(command.eventId);
+    const subject = `invalid command ${command.eventId} (${command.what})`;
+    const letters = lettersFor.get(command.eventId) ?? [];
+    if (letters.length !== 1) {
+      flag({
+        invariant: 'deadLetterOnce',
+        subject,
+        detail: `${letters.length} dead letters`,
+        kind: letters.length > 1 ? 'duplicated' : 'other',
+      });
+    }
+    for (const letter of letters) {
+      if (!letter.reason.includes(command.field)) {
+        flag({
+          invariant: 'deadLetterOnce',
+          subject,
+          detail: `the reason "${letter.reason}" does not name ${command.field}`,
+          kind: 'other',
+        });
+      }
+    }
+    const effects = [
+      ...(runs.has(command.workflowId) ? ['a run'] : []),
+      ...(transfers.has(`${command.businessId}:debit`) ? ['a debit'] : []),
+      ...(atBank.has(command.businessId) ? ['a bank submission'] : []),
+      ...(customers.has(command.businessId) ? ['a customer'] : []),
+    ];
+    if (effects.length > 0) {
+      flag({
+        invariant: 'deadLetterOnce',
+        subject,
+        detail: `it started ${effects.join(', ')}`,
+        kind: 'duplicated',
+      });
+    }
+  }
+  const validIds = new Map(commands.sent.map((c) => [c.eventId, c.workflowId]));
+  for (const [commandId, letters] of lettersFor) {
+    if (invalidIds.has(commandId)) continue;
+    const workflowId = validIds.get(commandId);
+    flag({
+      invariant: 'deadLetterOnce',
+      subject: workflowId === undefined ? `dead letter for ${commandId}` : `valid command ${commandId}`,
+      detail: `dead-lettered ${letters.length} time(s): ${letters[0]?.reason ?? ''}`,
+      kind: workflowId === undefined ? 'other' : 'lost',
+    });
+  }
+
+  return {
+    violations,
+    lost: lostRuns.size,
+    duplicated,
+    counts: {
+      commandsPublished: commands.sent.length,
+      runsByCommand: byCommand.length,
+      resentSameId: commands.counts.sameIdResent,
+      resentNewId: commands.counts.newIdResent,
+      droppedByStream: commands.counts.deduplicated,
+      invalidCommands: invalidIds.size,
+      deadLetters: deadLetters.length,
+      events: events.length,
+      eventsExpected: expected.size,
+      runsInTemporal: runs.size,
+    },
   };
 }

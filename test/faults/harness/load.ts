@@ -2,7 +2,8 @@
  * The mixed load a fault scenario drives: payers seeded in the ledger, a plan of payments (settled, failed,
  * returned, AML hit, AML review approved, insufficient funds, and a race for a balance that covers only some) and
  * registrations (welcome by email, by SMS, and by SMS to an unsubscribed number that falls back to email), then
- * every run started through the client and followed until it ends.
+ * every run started (through the client, or by a command event on the bus that the command consumer turns into the
+ * run) and followed until it ends.
  */
 import type { WorkflowHandle } from '@temporalio/client';
 import { WorkflowFailedError } from '@temporalio/client';
@@ -23,6 +24,9 @@ import type { FaultStack } from './stack';
 /** What a payment is meant to meet; the expected outcome follows from it and from the bank's own record. */
 export type PaymentKind = 'settle' | 'fail' | 'return' | 'review' | 'aml_hit' | 'insufficient' | 'tight';
 
+/** How a run is asked for: a client call to Temporal, or a command event on the bus. */
+export type Via = 'client' | 'bus';
+
 /** A customer who pays, seeded before the load. */
 export interface Payer {
   customerId: string;
@@ -37,8 +41,10 @@ export interface Payer {
 export interface PlannedPayment {
   type: 'payment';
   kind: PaymentKind;
+  via: Via;
   id: string;
   workflowId: string;
+  /** A command's request has no timings (a command may not set them): the production defaults apply. */
   request: PaymentRequest;
   payer: Payer;
   /** How the bank simulator treats it; set before the payment starts. */
@@ -55,6 +61,7 @@ export type WelcomeRoute = 'email' | 'sms' | 'sms_fallback';
 /** One registration of the plan. */
 export interface PlannedRegistration {
   type: 'registration';
+  via: Via;
   id: string;
   workflowId: string;
   request: RegistrationRequest;
@@ -88,17 +95,20 @@ const TIGHT_FUNDS = 30_000;
 const POOR_FUNDS = 100;
 const RICH_FUNDS = 10_000_000;
 
-/** How many of each kind a scenario drives: at least 200 payments and 50 registrations. */
-const PAYMENT_MIX: Record<PaymentKind, number> = {
-  settle: 130,
-  fail: 24,
-  return: 14,
-  review: 6,
-  aml_hit: 10,
-  insufficient: 10,
-  tight: 6,
+/** How many runs of each kind a scenario drives, and which share of them arrives as commands on the bus. */
+export interface LoadShape {
+  payments: Record<PaymentKind, number>;
+  registrations: Record<WelcomeRoute, number>;
+  /** Share of the runs (0 to 1) asked for by a command event instead of a client call. */
+  viaBus: number;
+}
+
+/** The shape most scenarios drive: at least 200 payments and 50 registrations, all through the client. */
+export const DEFAULT_LOAD: LoadShape = {
+  payments: { settle: 130, fail: 24, return: 14, review: 6, aml_hit: 10, insufficient: 10, tight: 6 },
+  registrations: { email: 28, sms: 18, sms_fallback: 4 },
+  viaBus: 0,
 };
-const REGISTRATION_MIX: Record<WelcomeRoute, number> = { email: 28, sms: 18, sms_fallback: 4 };
 
 function payer(tag: string, n: number, currency: Currency, channel: 'email' | 'sms', funded: number): Payer {
   return {
@@ -121,7 +131,9 @@ function hash(text: string): number {
 }
 
 /** Builds the plan of one scenario; `tag` keeps its ids, emails and phones its own. */
-export function planLoad(tag: string, rng: Rng): LoadPlan {
+export function planLoad(tag: string, rng: Rng, shape: LoadShape = DEFAULT_LOAD): LoadPlan {
+  // Drawn only when some runs go by the bus, so a scenario without commands keeps the plan its seed always gave.
+  const via = (): Via => (shape.viaBus > 0 && rng.int(0, 999) < shape.viaBus * 1000 ? 'bus' : 'client');
   const rich = [
     ...[1, 2, 3, 4, 5, 6].map((n) => payer(tag, n, 'EUR', 'email', RICH_FUNDS)),
     ...[7, 8, 9].map((n) => payer(tag, n, 'EUR', 'sms', RICH_FUNDS)),
@@ -132,7 +144,7 @@ export function planLoad(tag: string, rng: Rng): LoadPlan {
 
   const payments: PlannedPayment[] = [];
   let seq = 0;
-  for (const [kind, count] of Object.entries(PAYMENT_MIX) as [PaymentKind, number][]) {
+  for (const [kind, count] of Object.entries(shape.payments) as [PaymentKind, number][]) {
     for (let i = 0; i < count; i++) {
       seq += 1;
       const id = `${tag}-p${String(seq).padStart(3, '0')}`;
@@ -150,9 +162,11 @@ export function planLoad(tag: string, rng: Rng): LoadPlan {
             ? AML_DEMO_NAMES.review
             : AML_DEMO_NAMES.clear;
       const outcome = kind === 'fail' ? 'failed' : kind === 'return' ? 'returned' : 'settled';
+      const route = via();
       payments.push({
         type: 'payment',
         kind,
+        via: route,
         id,
         workflowId: `payment:${id}`,
         payer: from,
@@ -162,7 +176,7 @@ export function planLoad(tag: string, rng: Rng): LoadPlan {
           amountMinor,
           currency: from.currency,
           beneficiary: { name, country: 'DE', iban: IBAN },
-          timings: FAULT_TIMINGS,
+          ...(route === 'client' ? { timings: FAULT_TIMINGS } : {}),
         },
         ...(kind === 'aml_hit' || kind === 'insufficient'
           ? {}
@@ -175,7 +189,7 @@ export function planLoad(tag: string, rng: Rng): LoadPlan {
 
   const registrations: PlannedRegistration[] = [];
   seq = 0;
-  for (const [route, count] of Object.entries(REGISTRATION_MIX) as [WelcomeRoute, number][]) {
+  for (const [route, count] of Object.entries(shape.registrations) as [WelcomeRoute, number][]) {
     for (let i = 0; i < count; i++) {
       seq += 1;
       const id = `${tag}-r${String(seq).padStart(3, '0')}`;
@@ -187,6 +201,7 @@ export function planLoad(tag: string, rng: Rng): LoadPlan {
             : `+4916${String(Math.abs(hash(tag)) % 1000).padStart(3, '0')}${String(seq).padStart(5, '0')}`;
       registrations.push({
         type: 'registration',
+        via: via(),
         id,
         workflowId: `registration:${id}`,
         route,
@@ -276,6 +291,11 @@ export class Progress {
     return new Promise((resolve) => this.waiters.push({ count, resolve }));
   }
 
+  /** Runs accepted and not ended yet. */
+  get inFlight(): number {
+    return this.accepted.size - this.ended.size;
+  }
+
   /** The first end at or after `at`, if any. */
   firstEndAfter(at: number): number | undefined {
     let first: number | undefined;
@@ -292,10 +312,27 @@ export class Progress {
   }
 }
 
+/** How the load sends a run's command over the bus and learns that the run exists. */
+export interface CommandRoute {
+  /** Publishes the command (and any resend planned for it); resolves once the bus holds it. */
+  send(item: PlannedPayment | PlannedRegistration): Promise<void>;
+  /** Resolves with the run once Temporal has it; rejects when it never appears. */
+  whenStarted(item: PlannedPayment | PlannedRegistration): Promise<WorkflowHandle>;
+  /** Called once the run ended: a resend planned for after the end goes out now. */
+  ended(item: PlannedPayment | PlannedRegistration): Promise<void>;
+}
+
 /** Options of {@link driveLoad}. */
 export interface DriveOptions {
   /** Starts in flight at once. */
   concurrency: number;
+  /**
+   * Most runs accepted and not ended at any moment: starts wait below it, so they spread over the whole load and a
+   * fault meets new commands arriving, not only runs in progress. Unlimited when omitted.
+   */
+  maxInFlight?: number;
+  /** Where the runs planned `via: 'bus'` are sent; required when the plan has any. */
+  commands?: CommandRoute;
   /** How long a start may keep failing before it is given up. */
   startRetryMs: number;
   /** Called once a payment is accepted (scenarios hook forged webhooks on it). */
@@ -390,8 +427,14 @@ export async function driveLoad(
   const startOne = async (item: PlannedPayment | PlannedRegistration): Promise<void> => {
     try {
       let handle: WorkflowHandle;
-      if (item.type === 'payment') {
-        if (item.bank) stack.bank.setScenario(item.id, item.bank);
+      if (item.type === 'payment' && item.bank) stack.bank.setScenario(item.id, item.bank);
+      if (item.via === 'bus') {
+        const { commands } = options;
+        if (commands === undefined)
+          throw new Error(`${item.workflowId} goes by the bus, and no bus was given`);
+        await commands.send(item);
+        handle = await commands.whenStarted(item);
+      } else if (item.type === 'payment') {
         handle = (
           await startWithRetry(
             () => startPayment(stack.client, item.request),
@@ -414,8 +457,10 @@ export async function driveLoad(
         if (item.kind === 'review') followers.push(approveReview(handle, progress, options));
       }
       followers.push(
-        followToEnd(handle, options).then((end) => {
-          if (end !== undefined) progress.markEnded(item.workflowId, end);
+        followToEnd(handle, options).then(async (end) => {
+          if (end === undefined) return;
+          progress.markEnded(item.workflowId, end);
+          if (item.via === 'bus') await options.commands?.ended(item);
         }),
       );
     } catch (err) {
@@ -423,8 +468,10 @@ export async function driveLoad(
       stack.log.write(`[harness] gave up starting ${item.workflowId}: ${String(err)}`);
     }
   };
+  const maxInFlight = options.maxInFlight ?? Infinity;
   const lanes = Array.from({ length: options.concurrency }, async () => {
     while (next < items.length) {
+      while (progress.inFlight >= maxInFlight && !options.stopped()) await sleep(100);
       const item = items[next];
       next += 1;
       if (item !== undefined) await startOne(item);

@@ -1,7 +1,7 @@
 /**
- * The worker as a real OS process the fault suite can SIGKILL: the release's compiled worker run by plain node, as the
- * image runs it, its output kept in a log file, and watched so an exit nobody asked for is restarted the way a
- * supervisor would.
+ * baton's processes as real OS processes the fault suite can SIGKILL: the release's compiled worker and command
+ * consumer run by plain node, as the image runs them, their output kept in a log file, and watched so an exit nobody
+ * asked for is restarted the way a supervisor would.
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -39,22 +39,35 @@ export class LineLog {
   }
 }
 
-/** Every worker process this harness spawned and has not seen exit; killed if the test process goes away. */
+/** Every process this harness spawned and has not seen exit; killed if the test process goes away. */
 const alive = new Set<ChildProcess>();
 process.on('exit', () => {
   for (const child of alive) child.kill('SIGKILL');
 });
 
-/** How one start of the worker went. */
-export interface WorkerStart {
+/** How one start of a process went. */
+export interface ProcessStart {
   /** When the process was spawned. */
   spawnedAt: number;
-  /** When it said it polls (workflows bundled, webhook receiver listening). */
+  /** When it printed its ready line (the worker: workflows bundled, webhook receiver listening, polling). */
   readyAt: number;
 }
 
-/** The worker process of one scenario; restarted on the same environment, so on the same webhook port. */
-export class WorkerProcess {
+/** How to run one of baton's processes. */
+export interface ServiceSpec {
+  /** Name in the logs: "worker", "consumer". */
+  label: string;
+  /** The compiled entry file in a release. */
+  entry: string;
+  env: NodeJS.ProcessEnv;
+  log: LineLog;
+  /** The start of the line it prints once it does its job. */
+  readyPrefix: string;
+  readyTimeoutMs?: number;
+}
+
+/** One process of a scenario; restarted on the same environment (the worker: on the same webhook port). */
+export class ServiceProcess {
   private child: ChildProcess | undefined;
   private exited: Promise<void> = Promise.resolve();
   private expectingExit = false;
@@ -62,40 +75,42 @@ export class WorkerProcess {
   /** Exits nobody asked for (each is followed by a restart). */
   unexpectedExits = 0;
   /** Every start, in order. */
-  readonly starts: WorkerStart[] = [];
-  /** The workflow tasks it reported failing, over all its starts. */
-  readonly taskFailures = new WorkflowTaskFailures();
+  readonly starts: ProcessStart[] = [];
+  private readonly label: string;
+  private readonly log: LineLog;
 
-  constructor(
-    /** The worker's entry file: a release's `js/workers/main.js`. */
-    private readonly entry: string,
-    private readonly env: NodeJS.ProcessEnv,
-    private readonly log: LineLog,
-    private readonly readyTimeoutMs = 240_000,
-  ) {}
+  constructor(private readonly spec: ServiceSpec) {
+    this.label = spec.label;
+    this.log = spec.log;
+  }
 
-  /** Spawns the worker and resolves once it polls; throws with its last output if it dies or hangs first. */
-  async start(): Promise<WorkerStart> {
-    if (this.child !== undefined) throw new Error('the worker is already running');
+  /** Sees every line the process prints. */
+  protected observe(line: string): void {
+    void line;
+  }
+
+  /** Spawns the process and resolves once it is ready; throws with its last output if it dies or hangs first. */
+  async start(): Promise<ProcessStart> {
+    if (this.child !== undefined) throw new Error(`the ${this.label} is already running`);
     const spawnedAt = Date.now();
-    const child = spawn(process.execPath, [this.entry], {
+    const child = spawn(process.execPath, [this.spec.entry], {
       cwd: PROJECT_ROOT,
-      env: this.env,
+      env: this.spec.env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child = child;
     this.expectingExit = false;
     alive.add(child);
     const pid = child.pid ?? -1;
-    this.log.write(`[harness] worker spawned (pid ${pid})`);
+    this.log.write(`[harness] ${this.label} spawned (pid ${pid})`);
 
     let becameReady = false;
     let markReady: () => void = () => undefined;
     const ready = new Promise<void>((resolve) => (markReady = resolve));
     const onLine = (line: string) => {
-      this.log.write(`[worker ${pid}] ${line}`);
-      this.taskFailures.observe(line);
-      if (line.startsWith('worker polling')) {
+      this.log.write(`[${this.label} ${pid}] ${line}`);
+      this.observe(line);
+      if (line.startsWith(this.spec.readyPrefix)) {
         becameReady = true;
         markReady();
       }
@@ -106,12 +121,14 @@ export class WorkerProcess {
     this.exited = new Promise<void>((resolve) => {
       child.once('exit', (code, signal) => {
         alive.delete(child);
-        this.log.write(`[harness] worker ${pid} exited (code ${String(code)}, signal ${String(signal)})`);
+        this.log.write(
+          `[harness] ${this.label} ${pid} exited (code ${String(code)}, signal ${String(signal)})`,
+        );
         if (this.child === child) this.child = undefined;
         resolve();
         // A start that fails before it is ready is reported by start() itself, not restarted here.
         if (becameReady && !this.expectingExit && !this.stopped) {
-          // A supervisor's job: a worker that died on its own is started again, and the fact is counted.
+          // A supervisor's job: a process that died on its own is started again, and the fact is counted.
           this.unexpectedExits += 1;
           void this.start().catch((err: unknown) =>
             this.log.write(`[harness] restart failed: ${String(err)}`),
@@ -121,7 +138,7 @@ export class WorkerProcess {
     });
 
     const timeout = new Promise<'timeout'>((resolve) => {
-      const timer = setTimeout(() => resolve('timeout'), this.readyTimeoutMs);
+      const timer = setTimeout(() => resolve('timeout'), this.spec.readyTimeoutMs ?? 240_000);
       timer.unref();
       void ready.then(() => clearTimeout(timer));
     });
@@ -132,15 +149,15 @@ export class WorkerProcess {
     ]);
     if (outcome !== 'ready') {
       if (outcome === 'timeout') await this.kill('SIGKILL');
-      throw new Error(`the worker did not start (${outcome}):\n${this.log.lastLines()}`);
+      throw new Error(`the ${this.label} did not start (${outcome}):\n${this.log.lastLines()}`);
     }
     const started = { spawnedAt, readyAt: Date.now() };
     this.starts.push(started);
-    this.log.write(`[harness] worker ${pid} ready after ${started.readyAt - spawnedAt} ms`);
+    this.log.write(`[harness] ${this.label} ${pid} ready after ${started.readyAt - spawnedAt} ms`);
     return started;
   }
 
-  /** True while a worker process exists. */
+  /** True while the process exists. */
   get running(): boolean {
     return this.child !== undefined;
   }
@@ -150,7 +167,7 @@ export class WorkerProcess {
     const child = this.child;
     if (child === undefined) return;
     this.expectingExit = true;
-    this.log.write(`[harness] sending ${signal} to worker ${child.pid ?? -1}`);
+    this.log.write(`[harness] sending ${signal} to ${this.label} ${child.pid ?? -1}`);
     child.kill(signal);
     const exited = this.exited;
     if (signal !== 'SIGKILL') {
@@ -163,9 +180,91 @@ export class WorkerProcess {
     }
   }
 
-  /** Stops the worker for good (graceful, then forced). */
+  /** Stops the process for good (graceful, then forced). */
   async stop(): Promise<void> {
     this.stopped = true;
     await this.kill('SIGTERM');
+  }
+}
+
+/** The worker of one scenario: ready once it polls; the workflow tasks it reports failing are collected. */
+export class WorkerProcess extends ServiceProcess {
+  /** The workflow tasks it reported failing, over all its starts. */
+  readonly taskFailures = new WorkflowTaskFailures();
+
+  constructor(
+    /** A release's `js/workers/main.js`. */
+    entry: string,
+    env: NodeJS.ProcessEnv,
+    log: LineLog,
+  ) {
+    super({ label: 'worker', entry, env, log, readyPrefix: 'worker polling' });
+  }
+
+  protected override observe(line: string): void {
+    this.taskFailures.observe(line);
+  }
+}
+
+/**
+ * The command consumer of one scenario: ready once it says where it takes commands from and starts them. What it
+ * says it did is kept for the report only; the checks read the broker and Temporal.
+ */
+export class CommandConsumerProcess extends ServiceProcess {
+  /** Each run it said it started (`<kind> <id>`), with the event id of the command that did. */
+  private readonly startedBy = new Map<string, string>();
+  /** Each command whose run it found already there, by event id, with the run (`<kind> <id>`). */
+  private readonly found: { run: string; eventId: string }[] = [];
+  private startWaiters: (() => void)[] = [];
+
+  constructor(
+    /** A release's `js/client/command-consumer-main.js`. */
+    entry: string,
+    env: NodeJS.ProcessEnv,
+    log: LineLog,
+  ) {
+    super({ label: 'consumer', entry, env, log, readyPrefix: 'command consumer:' });
+  }
+
+  /** Resolves at the next run it says it started, or after `timeoutMs`; true if it did. */
+  nextStart(timeoutMs: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.startWaiters = this.startWaiters.filter((w) => w !== done);
+        resolve(false);
+      }, timeoutMs);
+      const done = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      this.startWaiters.push(done);
+    });
+  }
+
+  /** Commands whose run it found already there: a resend, or a redelivery. */
+  get foundExisting(): number {
+    return this.found.length;
+  }
+
+  /**
+   * Commands that found the run no other command had started: the command itself had started it before a kill
+   * dropped its acknowledgement (the start's own line never printed, or printed by the process that died).
+   */
+  get redeliveredAfterLostAck(): number {
+    return this.found.filter(({ run, eventId }) => (this.startedBy.get(run) ?? eventId) === eventId).length;
+  }
+
+  protected override observe(line: string): void {
+    const said = /^(started|found the run of) (payment|registration) (\S+) from command (\S+) /.exec(line);
+    const [, what, kind, id, eventId] = said ?? [];
+    if (what !== undefined && kind !== undefined && id !== undefined && eventId !== undefined) {
+      if (what === 'started') this.startedBy.set(`${kind} ${id}`, eventId);
+      else this.found.push({ run: `${kind} ${id}`, eventId });
+    }
+    if (line.startsWith('started ')) {
+      const waiters = this.startWaiters;
+      this.startWaiters = [];
+      for (const wake of waiters) wake();
+    }
   }
 }

@@ -6,7 +6,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Recovery } from './faults';
-import type { CheckResult, InvariantKey, Violation } from './invariants';
+import type { BusCheckResult, CheckResult, InvariantKey, Violation } from './invariants';
 import { INVARIANTS } from './invariants';
 import { PROJECT_ROOT } from './processes';
 
@@ -36,6 +36,8 @@ export interface ScenarioReport {
   faults: Record<string, number>;
   recoveries: Recovery[];
   workerUnexpectedExits: number;
+  /** Exits of the command consumer nobody asked for (each followed by a restart). */
+  consumerUnexpectedExits: number;
   /** Runs whose workflow task failed with nondeterminism or again and again, as the worker reported them. */
   workflowTaskFailures: string[];
   /** Runs whose history a worker with nothing cached cannot replay. */
@@ -43,17 +45,33 @@ export interface ScenarioReport {
   outcomes: Record<string, number>;
   messages: CheckResult['messages'] | null;
   webhooks: { delivered: number; forgedSent: number; forgedRefused: number; forgedBeforeBankDecided: number };
-  invariants: { key: InvariantKey; invariant: string; violations: number }[];
+  /**
+   * Where part of the load came as command events: what was published, and what the streams and Temporal hold.
+   * The consumer's own word (runs it found already there, its starts) is shown beside them, never checked.
+   */
+  bus:
+    | (BusCheckResult['counts'] & {
+        consumerFoundExistingRun: number;
+        consumerRedeliveredAfterLostAck: number;
+        consumerStarts: number;
+      })
+    | null;
+  /** Each invariant and its violations; `checked` is false where the scenario gives it nothing to check. */
+  invariants: { key: InvariantKey; invariant: string; checked: boolean; violations: number }[];
   /** The first violations found (the count per invariant is complete). */
   violations: Violation[];
   logs: string;
 }
 
 /** Counts per invariant, every invariant listed even when it held. */
-export function invariantSummary(violations: readonly Violation[]): ScenarioReport['invariants'] {
+export function invariantSummary(
+  violations: readonly Violation[],
+  unchecked: readonly InvariantKey[] = [],
+): ScenarioReport['invariants'] {
   return (Object.keys(INVARIANTS) as InvariantKey[]).map((key) => ({
     key,
     invariant: INVARIANTS[key],
+    checked: !unchecked.includes(key),
     violations: violations.filter((v) => v.invariant === key).length,
   }));
 }
@@ -117,6 +135,17 @@ export function formatReport(reports: readonly ScenarioReport[], totalMs: number
         `  ${pad(r.name, 22)} ${pad(x.kind, 28)} at ${pad(seconds(x.atMs), 7)} down ${pad(seconds(x.downMs), 7)} first run ended ${seconds(x.recoveryMs)} after restart`,
       );
     }
+    if (r.bus !== null) {
+      const b = r.bus;
+      lines.push(
+        `  ${pad(r.name, 22)} commands published ${b.commandsPublished} for ${b.runsByCommand} runs ` +
+          `(resent under the same id ${b.resentSameId}, under a new id ${b.resentNewId}; ` +
+          `dropped by the stream ${b.droppedByStream}), invalid ${b.invalidCommands} -> dead letters ${b.deadLetters}, ` +
+          `events ${b.events} of ${b.eventsExpected} expected, runs in Temporal ${b.runsInTemporal}, ` +
+          `consumer starts ${b.consumerStarts} (found an existing run ${b.consumerFoundExistingRun} times, ` +
+          `${b.consumerRedeliveredAfterLostAck} of them a command redelivered after a kill dropped its ack)`,
+      );
+    }
     if (r.error !== undefined) lines.push(`  ${r.name}: ${r.error.split('\n')[0] ?? ''}`);
     for (const v of r.violations.slice(0, 10))
       lines.push(`  ${r.name}: ${v.subject} broke "${INVARIANTS[v.invariant]}": ${v.detail}`);
@@ -140,6 +169,9 @@ function totalsOf(reports: readonly ScenarioReport[]) {
     failedScenarios: reports.filter((r) => r.error !== undefined).map((r) => r.name),
     faults,
     kills: reports.reduce((a, r) => a + r.recoveries.length, 0),
+    commandsPublished: reports.reduce((a, r) => a + (r.bus?.commandsPublished ?? 0), 0),
+    deadLetters: reports.reduce((a, r) => a + (r.bus?.deadLetters ?? 0), 0),
+    events: reports.reduce((a, r) => a + (r.bus?.events ?? 0), 0),
   };
 }
 
@@ -161,6 +193,12 @@ export async function writeReport(reports: readonly ScenarioReport[], totalMs: n
       duplicated:
         'effects that happened more than once: a second debit, both a settlement and a reversal, a second bank submission, a message purpose delivered twice (copies of one email with the same Message-ID count once)',
       downMs: 'from the kill (or the first terminated connection) until the process was back and answering',
+      commandsPublished:
+        'valid command events the harness published (first sends and resends under a new event id; same-id resends are counted apart)',
+      droppedByStream:
+        'publishes the broker answered as duplicates of a message it held (its Nats-Msg-Id window)',
+      deadLetters: 'messages in BATON_DEAD_LETTERS, read back from the broker',
+      events: 'messages in BATON_EVENTS, read back from the broker; eventsExpected counts the ended runs',
       recoveryMs:
         'from the restart (process answering again; end of the connection kills) until the first run ended after it',
     },

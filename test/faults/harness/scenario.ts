@@ -1,19 +1,25 @@
 /**
  * One fault scenario from start to verdict: a fresh stack, the payers seeded, the load driven while the scenario's
- * injectors strike, every fault healed, a short settling time for late effects, then the invariants and the report.
+ * injectors strike, every fault healed, the command backlog drained, a short settling time for late effects, then
+ * the invariants and the report.
  */
 import path from 'node:path';
 import { uniqueSchema } from '../../support/postgres';
-import type { BankFaultMix, FaultContext } from './faults';
+import { CommandTraffic } from './commands';
+import type { ResendMix } from './commands';
+import type { BankFaultMix, FaultContext, FaultKind } from './faults';
 import { FaultLog, forgeWebhooks, planBankFaults } from './faults';
 import { replayEveryRun } from './determinism';
-import { checkInvariants } from './invariants';
+import { BUS_INVARIANTS, checkBusInvariants, checkInvariants, listRuns } from './invariants';
+import type { BusCheckResult } from './invariants';
 import { driveLoad, planLoad, Progress, seedPayers } from './load';
+import type { LoadShape } from './load';
 import { PROJECT_ROOT } from './processes';
 import { Rng, sleep } from './random';
 import type { ScenarioReport } from './report';
 import { invariantSummary } from './report';
 import { startFaultStack } from './stack';
+import type { FaultStack } from './stack';
 
 /** A scenario: its name, its per-payment bank faults, and the injectors that run beside the load. */
 export interface ScenarioSpec {
@@ -25,20 +31,51 @@ export interface ScenarioSpec {
   bankFaults?: BankFaultMix;
   /** Settings of the scenario's worker beyond the stack's own. */
   workerEnv?: NodeJS.ProcessEnv;
+  /** Part of the load arrives as command events, through the command consumer running as its own process. */
+  bus?: {
+    /** The load's size and the share of it sent by command. */
+    load: LoadShape;
+    /** Most runs in progress at once, so commands keep arriving while the faults strike. */
+    maxInFlight: number;
+    resends: ResendMix;
+  };
   inject: (ctx: FaultContext) => Promise<void>[];
+  /** Faults the scenario must have injected at least this often, or it proved less than it claims. */
+  minimumFaults?: Partial<Record<FaultKind, number>>;
 }
 
 /** Longest a scenario waits for its runs to end once the load is started; only a broken stack comes near it. */
 const RUN_DEADLINE_MS = 12 * 60_000;
 /** Quiet time after the last run ended, so a late effect (a zombie activity, a late webhook) is still seen. */
 const SETTLE_MS = 3_000;
+/**
+ * Longest the harness waits for the consumer to handle every command left on the bus: a command whose
+ * acknowledgement a kill dropped comes back only after the bus's 30-second redelivery timer.
+ */
+const DRAIN_DEADLINE_MS = 3 * 60_000;
+
+/** Waits until the command consumer has every command acknowledged (resends and redeliveries included). */
+async function drainCommands(stack: FaultStack): Promise<void> {
+  const deadline = Date.now() + DRAIN_DEADLINE_MS;
+  for (;;) {
+    const backlog = await stack.bus.commandBacklog().catch(() => undefined);
+    if (backlog !== undefined && backlog.pending === 0 && backlog.unacknowledged === 0) return;
+    if (Date.now() > deadline) {
+      stack.log.write(
+        `[harness] commands still waiting after the drain deadline: ${JSON.stringify(backlog)}`,
+      );
+      return;
+    }
+    await sleep(500);
+  }
+}
 
 /** Runs one scenario and reports it; throws only when the stack itself cannot be started. */
 export async function runScenario(spec: ScenarioSpec, seed: number): Promise<ScenarioReport> {
   const startedAt = Date.now();
   const stack = await startFaultStack(spec.name, uniqueSchema(`faults_${spec.tag}`), spec.workerEnv);
   const rng = new Rng(seed);
-  const plan = planLoad(spec.tag, rng);
+  const plan = planLoad(spec.tag, rng, spec.bus?.load);
   const progress = new Progress(plan.payments.length + plan.registrations.length);
   const log = new FaultLog(startedAt, stack);
   let stopped = false;
@@ -46,6 +83,10 @@ export async function runScenario(spec: ScenarioSpec, seed: number): Promise<Sce
   let signalStop: () => void = () => undefined;
   const stop = new Promise<void>((resolve) => (signalStop = resolve));
   let chain: Promise<unknown> = Promise.resolve();
+  const commands =
+    spec.bus === undefined
+      ? undefined
+      : new CommandTraffic(stack, plan, rng, spec.bus.resends, () => stopped);
   const ctx: FaultContext = {
     stack,
     plan,
@@ -58,6 +99,7 @@ export async function runScenario(spec: ScenarioSpec, seed: number): Promise<Sce
       chain = run.catch(() => undefined);
       return run;
     },
+    ...(commands === undefined ? {} : { commands }),
   };
   const base = {
     name: spec.name,
@@ -84,6 +126,7 @@ export async function runScenario(spec: ScenarioSpec, seed: number): Promise<Sce
     await seedPayers(stack, plan.payers);
     if (spec.bankFaults) planBankFaults(ctx, spec.bankFaults);
     const { readyAt: loadStartedAt } = await stack.worker.start();
+    if (commands !== undefined) await stack.consumer.start();
     stack.log.write(`[harness] scenario ${spec.name} (seed ${seed}) driving ${base.runs.driven} runs`);
 
     const forgers: Promise<void>[] = [];
@@ -95,6 +138,8 @@ export async function runScenario(spec: ScenarioSpec, seed: number): Promise<Sce
     const load = driveLoad(stack, plan, progress, rng, {
       concurrency: 8,
       startRetryMs: 5 * 60_000,
+      ...(spec.bus === undefined ? {} : { maxInFlight: spec.bus.maxInFlight }),
+      ...(commands === undefined ? {} : { commands }),
       stopped: () => stopped,
       stop,
       onPaymentAccepted: (payment) => {
@@ -115,9 +160,23 @@ export async function runScenario(spec: ScenarioSpec, seed: number): Promise<Sce
     stack.smsSink.failFor(0, 500);
     stack.bank.failFor(0);
     for (const id of stack.bank.heldWebhooks()) stack.bank.releaseWebhook(id);
+    if (commands !== undefined) {
+      await commands.idle();
+      await drainCommands(stack);
+    }
     await sleep(SETTLE_MS);
 
     const checked = await checkInvariants(stack, plan, progress, log.forged);
+    const busChecked: BusCheckResult | undefined =
+      commands === undefined
+        ? undefined
+        : await checkBusInvariants(
+            { ...stack, listRuns: () => listRuns(stack.client) },
+            plan,
+            progress,
+            commands,
+          );
+    const violations = [...checked.violations, ...(busChecked?.violations ?? [])];
     const replayFailures = await replayEveryRun(stack, [...progress.accepted.keys()]);
     const finished = [...progress.ended.values()].filter((end) => end.failure === undefined).length;
     const report: ScenarioReport = {
@@ -130,12 +189,13 @@ export async function runScenario(spec: ScenarioSpec, seed: number): Promise<Sce
         finished,
         neverAccepted: progress.startFailures.size,
       },
-      lost: checked.lost,
-      duplicated: checked.duplicated,
+      lost: checked.lost + (busChecked?.lost ?? 0),
+      duplicated: checked.duplicated + (busChecked?.duplicated ?? 0),
       endedPer10s: perTenSeconds(progress, loadStartedAt),
       faults: { ...log.counts },
       recoveries: log.recoveries(progress),
       workerUnexpectedExits: stack.worker.unexpectedExits,
+      consumerUnexpectedExits: stack.consumer.unexpectedExits,
       workflowTaskFailures: [...stack.worker.taskFailures.problems],
       replayFailures,
       outcomes: checked.outcomes,
@@ -146,8 +206,17 @@ export async function runScenario(spec: ScenarioSpec, seed: number): Promise<Sce
         forgedRefused: checked.forged.refused,
         forgedBeforeBankDecided: checked.forged.beforeBankDecided,
       },
-      invariants: invariantSummary(checked.violations),
-      violations: checked.violations.slice(0, 200),
+      bus:
+        busChecked === undefined
+          ? null
+          : {
+              ...busChecked.counts,
+              consumerFoundExistingRun: stack.consumer.foundExisting,
+              consumerRedeliveredAfterLostAck: stack.consumer.redeliveredAfterLostAck,
+              consumerStarts: stack.consumer.starts.length,
+            },
+      invariants: invariantSummary(violations, commands === undefined ? BUS_INVARIANTS : []),
+      violations: violations.slice(0, 200),
     };
     stack.log.write(
       `[harness] scenario ${spec.name} done: lost ${report.lost}, duplicated ${report.duplicated}`,
@@ -164,12 +233,14 @@ export async function runScenario(spec: ScenarioSpec, seed: number): Promise<Sce
       faults: { ...log.counts },
       recoveries: [],
       workerUnexpectedExits: stack.worker.unexpectedExits,
+      consumerUnexpectedExits: stack.consumer.unexpectedExits,
       workflowTaskFailures: [...stack.worker.taskFailures.problems],
       replayFailures: [],
       outcomes: {},
       messages: null,
       webhooks: { delivered: 0, forgedSent: 0, forgedRefused: 0, forgedBeforeBankDecided: 0 },
-      invariants: invariantSummary([]),
+      bus: null,
+      invariants: invariantSummary([], commands === undefined ? BUS_INVARIANTS : []),
       violations: [],
     };
   } finally {

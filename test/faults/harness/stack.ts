@@ -1,7 +1,9 @@
 /**
  * One scenario's stack: the Temporal dev server on a SQLite file, the bank simulator, the SMTP sink and the local
  * Twilio in this process (so the harness can flip their faults), baton's database on the real PostgreSQL in a schema
- * of its own, and the worker as a separate process. Everything it starts, it stops; everything it creates, it removes.
+ * of its own, a NATS server with JetStream on a file store, and the worker and the command consumer as separate
+ * processes (the consumer started only by scenarios that send commands). Everything it starts, it stops; everything
+ * it creates, it removes.
  */
 import { execFile } from 'node:child_process';
 import { rmSync } from 'node:fs';
@@ -15,6 +17,9 @@ import { startBankSimulator } from '../../../local/stand-ins/bank-simulator';
 import type { BankSimulator } from '../../../local/stand-ins/bank-simulator';
 import { createDataConverter } from '../../../temporal/codec';
 import { LOCAL_DEV_KEYS, parseKeyRing } from '../../../config/key-ring';
+import type { KeyRing } from '../../../config/key-ring';
+import { openNatsBus } from '../../../services/bus';
+import type { MessageBus } from '../../../services/bus';
 import { CustomerStore } from '../../../services/customers';
 import { Ledger } from '../../../services/ledger';
 import { startSmtpSink } from '../../../local/stand-ins/smtp-sink';
@@ -25,11 +30,12 @@ import type { LocalTwilio } from '../../../local/stand-ins/local-twilio';
 import { startDevServer } from '../../../local/dev-server';
 import { resolveNatsServer, startNatsServer } from '../../../local/nats-server';
 import type { DevServer } from '../../../local/dev-server';
+import type { NatsServer } from '../../../local/nats-server';
 import { freePort } from '../../../local/ports';
 import { resolveTemporalCli } from '../../../local/temporal-cli';
 import { SEARCH_ATTRIBUTES } from '../../../temporal/search-attributes';
 import { dropSchema, TEST_DATABASE_URL } from '../../support/postgres';
-import { LineLog, PROJECT_ROOT, WorkerProcess } from './processes';
+import { CommandConsumerProcess, LineLog, PROJECT_ROOT, WorkerProcess } from './processes';
 
 const execFileAsync = promisify(execFile);
 
@@ -40,9 +46,10 @@ const WEBHOOK_SECRET = 'fault-suite-webhook-secret-0001';
 /** Where the scenario's logs are kept after the run (ignored by git). */
 export const FAULT_LOG_ROOT = path.join(PROJECT_ROOT, 'test-results', 'faults');
 
-/** A release built by `npm run build`: the compiled worker and the workflow bundle it loads. */
+/** A release built by `npm run build`: the compiled worker, the command consumer and the workflow bundle. */
 interface Release {
   worker: string;
+  consumer: string;
   bundle: string;
 }
 let release: Promise<Release> | undefined;
@@ -61,6 +68,7 @@ function builtRelease(): Promise<Release> {
     });
     return {
       worker: path.join(dir, 'js', 'workers', 'main.js'),
+      consumer: path.join(dir, 'js', 'client', 'command-consumer-main.js'),
       bundle: path.join(dir, 'workflow-bundle.js'),
     };
   })();
@@ -83,6 +91,12 @@ export interface FaultStack {
   readonly mailSink: SmtpSink;
   readonly smsSink: LocalTwilio;
   readonly worker: WorkerProcess;
+  /** The command consumer, on the worker's settings; not started unless the scenario sends commands. */
+  readonly consumer: CommandConsumerProcess;
+  /** The harness's own connection to the bus: it publishes commands and reads the streams back. */
+  readonly bus: MessageBus;
+  /** The keys that seal the personal fields of commands (the consumer's and the worker's). */
+  readonly keys: KeyRing;
   /** The prebuilt workflow bundle the worker runs, for replaying what it wrote. */
   readonly workflowBundlePath: string;
   /** The harness's own log: what it injected and when. */
@@ -90,6 +104,8 @@ export interface FaultStack {
   readonly logDir: string;
   /** SIGKILLs the dev server, waits `downMs`, starts it again on the same SQLite file and port. */
   killTemporal(downMs: number): Promise<{ killedAt: number; readyAt: number }>;
+  /** SIGKILLs the NATS server, waits `downMs`, starts it again on the same port and JetStream store. */
+  killNats(downMs: number): Promise<{ killedAt: number; readyAt: number }>;
   /** Terminates the worker's PostgreSQL connections on the server; returns how many there were. */
   terminateWorkerConnections(): Promise<number>;
   /** Stops every process, closes every connection, drops the schema and removes the temp folder. */
@@ -173,52 +189,63 @@ export async function startFaultStack(
 
     // The worker publishes each outcome on the bus, so it gets a NATS server of its own.
     const natsBinary = (await resolveNatsServer({ onProgress: (line) => log.write(`[nats] ${line}`) })).path;
-    const nats = await startNatsServer({
+    const natsOptions = {
       binaryPath: natsBinary,
       port: await freePort(),
+      // A restart on the same store finds every stream, message and consumer position the killed server held.
       storeDir: path.join(tempDir, 'nats'),
-      log: (line) => log.write(`[nats] ${line}`),
-    });
+      log: (line: string) => log.write(`[nats] ${line}`),
+    };
+    let nats: NatsServer = await startNatsServer(natsOptions);
     cleanups.push(() => nats.stop());
+    const keys = parseKeyRing(LOCAL_DEV_KEYS);
+    const bus = await openNatsBus({ url: nats.url, name: 'baton-fault-harness' });
+    // Closing drains what is in flight; with the server gone (a failed restart) it would wait for ever.
+    cleanups.push(() =>
+      Promise.race([bus.close(), new Promise((resolve) => setTimeout(resolve, 10_000).unref())]),
+    );
+    await bus.ensureTopology();
 
     const release = await builtRelease();
 
     const workerAppName = `baton_faults_worker_${process.pid}_${name.replace(/[^a-z0-9]/g, '_')}`;
     const workerLog = new LineLog(path.join(logDir, 'worker.log'));
     cleanups.push(() => workerLog.close());
-    const worker = new WorkerProcess(
-      release.worker,
-      {
-        ...process.env,
-        TEMPORAL_ADDRESS: devServer.address,
-        TEMPORAL_NAMESPACE: devServer.namespace,
-        DATABASE_URL: withAppName(TEST_DATABASE_URL, workerAppName),
-        DATABASE_SCHEMA: schema,
-        BANK_URL: bank.url,
-        NATS_URL: nats.url,
-        BANK_WEBHOOK_SECRET: WEBHOOK_SECRET,
-        WEBHOOK_HOST: '127.0.0.1',
-        WEBHOOK_PORT: String(webhookPort),
-        SMTP_URL: mailSink.url,
-        TWILIO_ACCOUNT_SID,
-        TWILIO_AUTH_TOKEN,
-        TWILIO_FROM: '+15005550006',
-        TWILIO_MESSAGING_SERVICE_SID: '',
-        TWILIO_API_BASE_URL: smsSink.url,
-        BATON_CODEC_KEYS: LOCAL_DEV_KEYS,
-        BATON_CODEC_ACTIVE_KEY: '',
-        TEMPORAL_API_KEY: '',
-        TEMPORAL_TLS_CERT_PATH: '',
-        TEMPORAL_TLS_KEY_PATH: '',
-        TEMPORAL_TLS_CA_PATH: '',
-        TEMPORAL_TLS_SERVER_NAME: '',
-        AML_WATCHLIST_PATH: '',
-        WORKFLOW_BUNDLE_PATH: release.bundle,
-        ...workerEnv,
-      },
-      workerLog,
-    );
+    const serviceEnv: NodeJS.ProcessEnv = {
+      ...process.env,
+      TEMPORAL_ADDRESS: devServer.address,
+      TEMPORAL_NAMESPACE: devServer.namespace,
+      DATABASE_URL: withAppName(TEST_DATABASE_URL, workerAppName),
+      DATABASE_SCHEMA: schema,
+      BANK_URL: bank.url,
+      NATS_URL: nats.url,
+      BANK_WEBHOOK_SECRET: WEBHOOK_SECRET,
+      WEBHOOK_HOST: '127.0.0.1',
+      WEBHOOK_PORT: String(webhookPort),
+      SMTP_URL: mailSink.url,
+      TWILIO_ACCOUNT_SID,
+      TWILIO_AUTH_TOKEN,
+      TWILIO_FROM: '+15005550006',
+      TWILIO_MESSAGING_SERVICE_SID: '',
+      TWILIO_API_BASE_URL: smsSink.url,
+      BATON_CODEC_KEYS: LOCAL_DEV_KEYS,
+      BATON_CODEC_ACTIVE_KEY: '',
+      TEMPORAL_API_KEY: '',
+      TEMPORAL_TLS_CERT_PATH: '',
+      TEMPORAL_TLS_KEY_PATH: '',
+      TEMPORAL_TLS_CA_PATH: '',
+      TEMPORAL_TLS_SERVER_NAME: '',
+      AML_WATCHLIST_PATH: '',
+      WORKFLOW_BUNDLE_PATH: release.bundle,
+      ...workerEnv,
+    };
+    const worker = new WorkerProcess(release.worker, serviceEnv, workerLog);
     cleanups.push(() => worker.stop());
+    const consumerLog = new LineLog(path.join(logDir, 'consumer.log'));
+    cleanups.push(() => consumerLog.close());
+    // The same settings as the worker's: one Temporal, one bus, one key ring, one task queue.
+    const consumer = new CommandConsumerProcess(release.consumer, serviceEnv, consumerLog);
+    cleanups.push(() => consumer.stop());
 
     const connection = await Connection.connect({ address: devServer.address });
     cleanups.push(() => connection.close());
@@ -243,6 +270,9 @@ export async function startFaultStack(
       mailSink,
       smsSink,
       worker,
+      consumer,
+      bus,
+      keys,
       workflowBundlePath: release.bundle,
       log,
       logDir,
@@ -254,6 +284,16 @@ export async function startFaultStack(
         await new Promise((resolve) => setTimeout(resolve, downMs));
         devServer = await startDevServer(serverOptions);
         log.write(`[harness] Temporal dev server back on ${devServer.address} (pid ${devServer.pid})`);
+        return { killedAt, readyAt: Date.now() };
+      },
+      async killNats(downMs) {
+        const killedAt = Date.now();
+        log.write(`[harness] SIGKILL to the NATS server (pid ${nats.pid})`);
+        nats.kill('SIGKILL');
+        await nats.exited;
+        await new Promise((resolve) => setTimeout(resolve, downMs));
+        nats = await startNatsServer(natsOptions);
+        log.write(`[harness] NATS server back on ${nats.url} (pid ${nats.pid})`);
         return { killedAt, readyAt: Date.now() };
       },
       async terminateWorkerConnections() {
