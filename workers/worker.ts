@@ -11,6 +11,7 @@ import type { NotificationServices } from '../activities/notifications';
 import { createPaymentActivities } from '../activities/payment';
 import type { PaymentServices } from '../activities/payment';
 import { createRegistrationActivities } from '../activities/registration';
+import { createResolutionActivities } from '../activities/resolution';
 import { createEventActivities } from '../activities/events';
 import type { EventServices } from '../activities/events';
 import { correlationActivityInterceptors } from '../activities/correlation';
@@ -25,10 +26,11 @@ import { startWebhookReceiver } from './webhook-receiver';
 /** Every service the activities drive. */
 export type BatonServices = PaymentServices & NotificationServices & EventServices;
 
-/** Every activity baton's workflows call, over the given services. */
-export function createActivities(services: BatonServices) {
+/** Every activity baton's workflows call, over the given services; `client` lets a resolution read a payment's run. */
+export function createActivities(services: BatonServices, client: Client) {
   return {
     ...createPaymentActivities(services),
+    ...createResolutionActivities({ ...services, client }),
     ...createRegistrationActivities(services),
     ...createNotificationActivities(services),
     ...createEventActivities(services),
@@ -104,7 +106,7 @@ export async function startBatonWorker(options: BatonWorkerOptions): Promise<Run
       namespace: options.namespace,
       taskQueue: options.taskQueue ?? TASK_QUEUE,
       workflowBundle: options.workflowBundle ?? (await bundleWorkflows()),
-      activities: createActivities(options.services),
+      activities: createActivities(options.services, options.client),
       dataConverter: createDataConverter(options.codecKeys),
       interceptors: { activity: [correlationActivityInterceptors] },
       shutdownGraceTime: '10 seconds',
