@@ -35,6 +35,11 @@ export async function startOnce<I, R>(
     details: string;
     /** The business process the run belongs to; kept in the `CorrelationId` search attribute and the memo. */
     correlationId?: string;
+    /**
+     * Whether a finished run of the key may be followed by another: by default never. A process whose refusals
+     * end its run as failed takes `ALLOW_DUPLICATE_FAILED_ONLY`, so a refused attempt can be made again later.
+     */
+    reusePolicy?: 'REJECT_DUPLICATE' | 'ALLOW_DUPLICATE_FAILED_ONLY';
   },
 ): Promise<StartedRun<I, R>> {
   const { workflowId, correlationId } = options;
@@ -47,7 +52,7 @@ export async function startOnce<I, R>(
       args: [options.input],
       // Running: hand back the run in progress. Finished: refuse a second run of the same key.
       workflowIdConflictPolicy: 'USE_EXISTING',
-      workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      workflowIdReusePolicy: options.reusePolicy ?? 'REJECT_DUPLICATE',
       memo: { startToken, ...(correlationId === undefined ? {} : { correlationId }) },
       staticSummary: options.summary,
       staticDetails: options.details,

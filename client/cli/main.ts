@@ -1,8 +1,9 @@
 /**
- * baton's command line: start, inspect, cancel, review and list payments, register customers and change how they
- * are welcomed, show ledger balances, and export a run's history. Each command lives with its process
- * (`payment-commands.ts`, `registration-commands.ts`, `account-commands.ts`, `history.ts`); this file holds the
- * usage and the dispatch. Exit codes: 0 success, 2 invalid input (nothing was started), 1 anything else.
+ * baton's command line: start, inspect, cancel, review, resolve and list payments, register customers and change how
+ * they are welcomed, show ledger balances, and export a run's history. Each command lives with its process
+ * (`payment-commands.ts`, `resolution-commands.ts`, `registration-commands.ts`, `account-commands.ts`,
+ * `history.ts`); this file holds the usage and the dispatch. Exit codes: 0 success, 2 invalid input (nothing was
+ * started), 1 anything else.
  */
 import { ConfigError, loadConfig } from '../../config/config';
 import type { Config } from '../../config/config';
@@ -21,6 +22,7 @@ commands:
       [--id <registrationId>] [--correlation-id <id>] [--wait] [--json]
   status <paymentId | registrationId> [--json]
   cancel <paymentId> [--json]
+  resolve <paymentId> --reviewer <name> [--note <text>] [--json]
   review <paymentId> (--approve | --reject) --reviewer <name> [--note <text>] [--json]
   change-preference <registrationId> --channel email|sms [--phone <E.164>] [--json]
   list [--status <status>] [--correlation <id>] [--limit <n>] [--json]
@@ -49,6 +51,7 @@ const COMMANDS: Record<string, (config: Config, args: string[]) => Promise<numbe
   status,
   cancel,
   review,
+  resolve: async (config, args) => (await import('./resolution-commands')).resolve(config, args),
   'change-preference': changePreference,
   list,
   accounts,
