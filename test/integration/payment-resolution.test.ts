@@ -1,0 +1,187 @@
+/**
+ * Resolving payments whose run an operator terminated at the bank, on the real stack: the Temporal dev server, the
+ * ledger on PostgreSQL, the bank simulator holding its webhooks, and the CLI run as a person runs it. Each payment is
+ * parked at the bank with its final status decided there and its webhook held, so only `resolve` can end it.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { paymentState, startPayment } from '../../client/payments';
+import { AML_DEMO_NAMES } from '../../local/demo-names';
+import { startLocalStack } from '../../local/stack';
+import type { LocalStack } from '../../local/stack';
+import { PaymentStatus, paymentWorkflowId } from '../../workflows/payment-contract';
+import type { PaymentRequest } from '../../workflows/payment-contract';
+import type { paymentWorkflow } from '../../workflows/payment';
+import type { Resolution } from '../../workflows/payment-resolution-contract';
+import { runCli } from '../support/cli';
+import { dropSchema, TEST_DATABASE_URL, uniqueSchema } from '../support/postgres';
+
+const schema = uniqueSchema('resolve');
+const tag = Date.now().toString(36);
+let stack: LocalStack;
+let env: NodeJS.ProcessEnv;
+
+const cli = (...args: string[]) => runCli(env, ...args);
+
+function request(paymentId: string, amountMinor: number): PaymentRequest {
+  return {
+    paymentId,
+    fromAccountId: 'A-1001-EUR',
+    amountMinor,
+    currency: 'EUR',
+    beneficiary: { name: AML_DEMO_NAMES.clear, country: 'DE', iban: 'DE89370400440532013000' },
+    // Nothing but the held webhook could end these: no status poll comes while a test runs.
+    timings: {
+      amlReviewTimeoutMs: 30 * 60_000,
+      bankStatusTimeoutMs: 30 * 60_000,
+      bankPollAttempts: 1,
+      bankPollIntervalMs: 30 * 60_000,
+      needsAttentionRecheckMs: 30 * 60_000,
+    },
+  };
+}
+
+/** Polls `check` until it holds: conditions, never a sleep that asserts timing. */
+async function eventually(what: string, check: () => Promise<boolean> | boolean): Promise<void> {
+  const deadline = Date.now() + 90_000;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/** Starts a payment and waits until the bank has decided it (webhook held) and the run knows its reference. */
+async function parkAtBank(paymentId: string, outcome: 'settled' | 'failed', amountMinor: number) {
+  stack.bank.setScenario(paymentId, { outcome, delayMs: 50, holdWebhook: true });
+  const started = await startPayment(stack.client, request(paymentId, amountMinor), stack.taskQueue);
+  await eventually(`${paymentId} at the bank`, async () => {
+    const state = await paymentState(stack.client, paymentId).catch(() => undefined);
+    return (
+      state?.status === PaymentStatus.Submitted &&
+      state.bank?.reference !== undefined &&
+      stack.bank.heldWebhooks().includes(paymentId)
+    );
+  });
+  return started.handle;
+}
+
+/** The steps under which the ledger moved this payment's money, by key suffix. */
+async function moneyOf(paymentId: string): Promise<string[]> {
+  return (await stack.ledger.listTransfers())
+    .filter((t) => t.idempotencyKey.startsWith(`${paymentId}:`))
+    .map((t) => t.idempotencyKey.slice(paymentId.length + 1))
+    .sort();
+}
+
+async function assertBalanced(): Promise<void> {
+  for (const total of await stack.ledger.balanceTotals()) {
+    assert.equal(total.sum, 0, `${total.currency} sums to 0`);
+  }
+}
+
+const settledId = `resolve-${tag}-settled`;
+const failedId = `resolve-${tag}-failed`;
+const runningId = `resolve-${tag}-running`;
+
+before(async () => {
+  stack = await startLocalStack({ databaseUrl: TEST_DATABASE_URL, databaseSchema: schema });
+  env = {
+    TEMPORAL_ADDRESS: stack.address,
+    TEMPORAL_UI_URL: 'http://ui.test',
+    DATABASE_URL: TEST_DATABASE_URL,
+    DATABASE_SCHEMA: schema,
+  };
+  const [settled, failed] = await Promise.all([
+    parkAtBank(settledId, 'settled', 7_00),
+    parkAtBank(failedId, 'failed', 8_00),
+    parkAtBank(runningId, 'settled', 9_00),
+  ]);
+  await settled.terminate('operator ended it at the bank');
+  await failed.terminate('operator ended it at the bank');
+});
+
+after(async () => {
+  await stack?.stop();
+  await dropSchema(schema);
+});
+
+describe('resolving a payment whose run was terminated at the bank', () => {
+  test('refuses while the payment is still running, and moves nothing', async () => {
+    const run = await cli('resolve', runningId, '--reviewer', 'ops-anna');
+    assert.equal(run.code, 1, run.stderr);
+    assert.match(run.stderr, /payment_run_open/);
+    assert.match(run.stderr, /still running/);
+    assert.deepEqual(await moneyOf(runningId), ['debit']);
+
+    // Its own run still ends it, as if nothing had been asked.
+    assert.ok(stack.bank.releaseWebhook(runningId));
+    const ended = await stack.client.workflow
+      .getHandle<typeof paymentWorkflow>(paymentWorkflowId(runningId))
+      .result();
+    assert.equal(ended.status, PaymentStatus.Settled);
+    assert.deepEqual(await moneyOf(runningId), ['debit', 'settlement']);
+  });
+
+  test('settles one the bank settled, under the payment’s own settlement key', async () => {
+    const run = await cli('resolve', settledId, '--reviewer', 'ops-anna', '--note', 'ticket 4711', '--json');
+    assert.equal(run.code, 0, run.stderr);
+    const resolution = JSON.parse(run.stdout) as Resolution & { alreadyResolved: boolean };
+    assert.equal(resolution.outcome, 'settled');
+    assert.equal(resolution.bankStatus, 'settled');
+    assert.equal(resolution.reviewer, 'ops-anna');
+    assert.equal(resolution.note, 'ticket 4711');
+    assert.equal(resolution.amountMinor, 7_00);
+    assert.equal(resolution.alreadyResolved, false);
+    assert.equal(resolution.notification?.outcome, 'sent_email');
+    assert.deepEqual(await moneyOf(settledId), ['debit', 'settlement']);
+    const settlement = await stack.ledger.getTransferByKey(`${settledId}:settlement`);
+    assert.equal(settlement?.id, resolution.ledger.settlementTransferId);
+    assert.equal(settlement?.amountMinor, 7_00);
+    await assertBalanced();
+  });
+
+  test('reverses one the bank failed, printing who resolved it', async () => {
+    const run = await cli('resolve', failedId, '--reviewer', 'ops-ben');
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, new RegExp(`payment ${failedId}: reversed by resolution \\(bank: failed\\)`));
+    assert.match(run.stdout, /amount: {3}8\.00 EUR from A-1001-EUR/);
+    assert.match(run.stdout, /resolved: by ops-ben/);
+    assert.deepEqual(await moneyOf(failedId), ['debit', 'debit-reversal']);
+    await assertBalanced();
+  });
+
+  test('refuses a second resolution of the same payment, and moves nothing', async () => {
+    const before = await stack.ledger.listTransfers();
+    const run = await cli('resolve', settledId, '--reviewer', 'ops-carla');
+    assert.equal(run.code, 1, run.stderr);
+    assert.match(run.stderr, /already resolved \(settled, by ops-anna\); nothing moved/);
+    assert.deepEqual(await stack.ledger.listTransfers(), before);
+  });
+
+  test('refuses a payment resolved by its own run, and moves nothing', async () => {
+    const run = await cli('resolve', runningId, '--reviewer', 'ops-anna');
+    assert.equal(run.code, 1, run.stderr);
+    assert.match(run.stderr, /already_resolved/);
+    assert.deepEqual(await moneyOf(runningId), ['debit', 'settlement']);
+  });
+
+  test('says there is nothing to resolve for an unknown payment id', async () => {
+    const run = await cli('resolve', `resolve-${tag}-nobody`, '--reviewer', 'ops-anna');
+    assert.equal(run.code, 1, run.stderr);
+    assert.match(run.stderr, /nothing_to_resolve/);
+    assert.match(run.stderr, /no run and no debit/);
+  });
+
+  test('refuses bad input with exit 2, starting nothing', async () => {
+    const missing = await cli('resolve', settledId);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /--reviewer is required/);
+    const unknown = await cli('resolve', settledId, '--reviewer', 'ops-anna', '--force');
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /--force/);
+    const noId = await cli('resolve', '--reviewer', 'ops-anna');
+    assert.equal(noId.code, 2);
+    assert.match(noId.stderr, /resolve needs a payment id/);
+  });
+});
