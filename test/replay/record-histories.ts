@@ -13,12 +13,14 @@ import { WithStartWorkflowOperation } from '@temporalio/client';
 import { exportHistory } from '../../client/cli/history';
 import { cancelPayment, paymentState, reviewPayment, startPayment } from '../../client/payments';
 import { startRegistration } from '../../client/registrations';
+import { resolvePayment } from '../../client/resolutions';
 import { AML_DEMO_NAMES } from '../../local/demo-names';
 import { startLocalStack } from '../../local/stack';
 import type { LocalStack } from '../../local/stack';
 import { PAYMENT_REVISION, PaymentStatus } from '../../workflows/payment-contract';
 import type { PaymentRequest, PaymentStatus as Status } from '../../workflows/payment-contract';
 import type { registrationWorkflow } from '../../workflows/registration';
+import { RESOLUTION_REVISION } from '../../workflows/payment-resolution-contract';
 import {
   changePreferenceUpdate,
   REGISTRATION_REVISION,
@@ -35,7 +37,7 @@ export const MANIFEST = path.join(HISTORIES_DIR, 'manifest.json');
 export interface FixtureEntry {
   file: string;
   workflowId: string;
-  workflowType: 'paymentWorkflow' | 'registrationWorkflow';
+  workflowType: 'paymentWorkflow' | 'registrationWorkflow' | 'paymentResolutionWorkflow';
   branch: string;
   revision: string;
   /** Whether the run was still open when recorded (a payment parked for an operator). */
@@ -111,6 +113,12 @@ const registrations = (branch: string, run: Recording['run']): Recording => ({
   revision: REGISTRATION_REVISION,
   run,
 });
+const resolutions = (branch: string, run: Recording['run']): Recording => ({
+  branch: `payment-resolution-${branch}`,
+  workflowType: 'paymentResolutionWorkflow',
+  revision: RESOLUTION_REVISION,
+  run,
+});
 
 /** One recording per branch of each workflow. */
 const RECORDINGS: readonly Recording[] = [
@@ -166,6 +174,27 @@ const RECORDINGS: readonly Recording[] = [
     const started = await startPayment(stack.client, req, stack.taskQueue);
     await until(stack.client, req.paymentId, PaymentStatus.NeedsAttention);
     return { workflowId: started.workflowId, open: true };
+  }),
+  resolutions('settled', async (stack) => {
+    // A payment parked at the bank (its final status decided there, the webhook held), then terminated.
+    const req = payment('resolution-settled', {
+      timings: { ...TIMINGS, bankStatusTimeoutMs: 30 * 60_000, bankPollIntervalMs: 30 * 60_000 },
+    });
+    stack.bank.setScenario(req.paymentId, { outcome: 'settled', delayMs: 300, holdWebhook: true });
+    const started = await startPayment(stack.client, req, stack.taskQueue);
+    for (let i = 0; i < 600; i++) {
+      const state = await paymentState(stack.client, req.paymentId).catch(() => undefined);
+      if (state?.bank?.reference !== undefined && stack.bank.heldWebhooks().includes(req.paymentId)) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    await started.handle.terminate('fixture: ended at the bank');
+    const answer = await resolvePayment(
+      stack.client,
+      { paymentId: req.paymentId, reviewer: 'fixture-operator', note: 'fixture' },
+      stack.taskQueue,
+    );
+    if (answer.kind !== 'resolved') throw new Error(`resolution refused: ${answer.message}`);
+    return { workflowId: answer.workflowId };
   }),
   registrations('email', async (stack) => {
     const started = await startRegistration(stack.client, registration('email'), stack.taskQueue);

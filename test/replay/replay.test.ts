@@ -32,7 +32,7 @@ before(async () => {
 });
 
 describe('replaying recorded histories', () => {
-  test('has a fixture for every branch of both workflows', () => {
+  test('has a fixture for every branch of each workflow', () => {
     const branches = new Set(manifest.map((entry) => entry.branch));
     for (const branch of [
       'payment-settled',
@@ -51,6 +51,7 @@ describe('replaying recorded histories', () => {
       'payment-race-review',
       'payment-race-cancel',
       'payment-race-bank-status',
+      'payment-resolution-settled',
     ]) {
       assert.ok(branches.has(branch), `a fixture records ${branch}`);
     }
