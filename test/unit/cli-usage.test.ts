@@ -20,6 +20,14 @@ describe('the CLI usage', () => {
     assert.match(run.stdout, /^usage: npm run client -- review <paymentId> \(--approve \| --reject\)/);
   });
 
+  test('lists resolve, and prints its usage for --help without a server', async () => {
+    const all = await runCli(NO_SERVER);
+    assert.match(all.stdout, /^ {2}resolve <paymentId> --reviewer <name> \[--note <text>\] \[--json\]$/m);
+    const run = await runCli(NO_SERVER, 'resolve', '--help');
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /^usage: npm run client -- resolve <paymentId> --reviewer <name>/);
+  });
+
   test('still refuses an unknown command asked for help, with exit 2', async () => {
     const run = await runCli(NO_SERVER, 'refund', '--help');
     assert.equal(run.code, 2);
