@@ -3,7 +3,7 @@
  * read how it ended, refusals included.
  */
 import type { Client } from '@temporalio/client';
-import { WorkflowFailedError } from '@temporalio/client';
+import { WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { paymentResolutionWorkflowId, ResolutionRefusal } from '../workflows/payment-resolution-contract';
 import type { Resolution, ResolutionRequest } from '../workflows/payment-resolution-contract';
@@ -64,4 +64,18 @@ export async function resolvePayment(
     }
     throw err;
   }
+}
+
+/** The resolution of a payment, when one finished; undefined when none was made or none succeeded. */
+export async function resolutionOf(client: Client, paymentId: string): Promise<Resolution | undefined> {
+  const handle = client.workflow.getHandle<(input: ResolutionRequest) => Promise<Resolution>>(
+    paymentResolutionWorkflowId(paymentId),
+  );
+  try {
+    if ((await handle.describe()).status.name !== 'COMPLETED') return undefined;
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return undefined;
+    throw err;
+  }
+  return handle.result();
 }

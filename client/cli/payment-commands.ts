@@ -5,7 +5,7 @@ import { AmountFormatError, formatMoney, parseAmount } from '../../domain/money'
 import { paymentRequestProblems } from '../../workflows/payment-checks';
 import { paymentSearchAttributes, PaymentStatus, paymentWorkflowId } from '../../workflows/payment-contract';
 import type { PaymentRequest, PaymentState } from '../../workflows/payment-contract';
-import { describeState, printStatus, startAndReport, stateJson, withRun } from './runs';
+import { describeState, startAndReport, stateJson, withRun } from './runs';
 import type { ProcessView } from './runs';
 import {
   correlationIdFlag,
@@ -133,9 +133,24 @@ export async function pay(config: Config, args: string[]): Promise<number> {
   );
 }
 
-/** `status` of a payment. */
+/** `status` of a payment, with its resolution when an operator ended it by `resolve`. */
 export function paymentStatus(config: Config, paymentId: string, json: boolean): Promise<number> {
-  return printStatus(config, PAYMENT_VIEW, paymentId, json);
+  return withRun(config, PAYMENT_VIEW, paymentId, 'status', async ({ client, workflowId, uiUrl }) => {
+    const { resolutionOf } = await import('../resolutions');
+    const [state, resolution] = await Promise.all([
+      (await payments()).paymentState(client, paymentId),
+      resolutionOf(client, paymentId),
+    ]);
+    const text = describeState(PAYMENT_VIEW, state, uiUrl);
+    output(json)(
+      resolution === undefined
+        ? text
+        : `${text}\n  resolution: ${resolution.outcome} by ${resolution.reviewer} at ${resolution.resolvedAt}` +
+            ` (bank: ${resolution.bankStatus})`,
+      stateJson(PAYMENT_VIEW, state, workflowId, uiUrl, resolution === undefined ? {} : { resolution }),
+    );
+    return 0;
+  });
 }
 
 /** `cancel <paymentId>`: accepted until the payment is submitted to the bank. */

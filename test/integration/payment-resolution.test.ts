@@ -139,6 +139,16 @@ describe('resolving a payment whose run was terminated at the bank', () => {
     assert.equal(settlement?.id, resolution.ledger.settlementTransferId);
     assert.equal(settlement?.amountMinor, 7_00);
     await assertBalanced();
+
+    // `status` shows the terminated run where it stopped, and the resolution that ended it.
+    const status = await cli('status', settledId, '--json');
+    assert.equal(status.code, 0, status.stderr);
+    const shown = JSON.parse(status.stdout) as { status: string; resolution?: Resolution };
+    assert.equal(shown.status, PaymentStatus.Submitted);
+    assert.equal(shown.resolution?.outcome, 'settled');
+    assert.equal(shown.resolution?.reviewer, 'ops-anna');
+    const text = await cli('status', settledId);
+    assert.match(text.stdout, /resolution: settled by ops-anna at .* \(bank: settled\)/);
   });
 
   test('reverses one the bank failed, printing who resolved it', async () => {
