@@ -6,15 +6,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { paymentState, startPayment } from '../../client/payments';
-import { AML_DEMO_NAMES } from '../../local/demo-names';
 import { startLocalStack } from '../../local/stack';
 import type { LocalStack } from '../../local/stack';
 import { PaymentStatus, paymentWorkflowId } from '../../workflows/payment-contract';
-import type { PaymentRequest } from '../../workflows/payment-contract';
 import type { paymentWorkflow } from '../../workflows/payment';
 import type { Resolution } from '../../workflows/payment-resolution-contract';
 import { runCli } from '../support/cli';
 import { dropSchema, TEST_DATABASE_URL, uniqueSchema } from '../support/postgres';
+import { webhookDecidedPayment } from '../support/payments';
 
 const schema = uniqueSchema('resolve');
 const tag = Date.now().toString(36);
@@ -22,24 +21,6 @@ let stack: LocalStack;
 let env: NodeJS.ProcessEnv;
 
 const cli = (...args: string[]) => runCli(env, ...args);
-
-function request(paymentId: string, amountMinor: number): PaymentRequest {
-  return {
-    paymentId,
-    fromAccountId: 'A-1001-EUR',
-    amountMinor,
-    currency: 'EUR',
-    beneficiary: { name: AML_DEMO_NAMES.clear, country: 'DE', iban: 'DE89370400440532013000' },
-    // Nothing but the held webhook could end these: no status poll comes while a test runs.
-    timings: {
-      amlReviewTimeoutMs: 30 * 60_000,
-      bankStatusTimeoutMs: 30 * 60_000,
-      bankPollAttempts: 1,
-      bankPollIntervalMs: 30 * 60_000,
-      needsAttentionRecheckMs: 30 * 60_000,
-    },
-  };
-}
 
 /** Polls `check` until it holds: conditions, never a sleep that asserts timing. */
 async function eventually(what: string, check: () => Promise<boolean> | boolean): Promise<void> {
@@ -54,7 +35,11 @@ async function eventually(what: string, check: () => Promise<boolean> | boolean)
 /** Starts a payment and waits until the bank has decided it (webhook held) and the run knows its reference. */
 async function parkAtBank(paymentId: string, outcome: 'settled' | 'failed', amountMinor: number) {
   stack.bank.setScenario(paymentId, { outcome, delayMs: 50, holdWebhook: true });
-  const started = await startPayment(stack.client, request(paymentId, amountMinor), stack.taskQueue);
+  const started = await startPayment(
+    stack.client,
+    webhookDecidedPayment(paymentId, amountMinor),
+    stack.taskQueue,
+  );
   await eventually(`${paymentId} at the bank`, async () => {
     const state = await paymentState(stack.client, paymentId).catch(() => undefined);
     return (

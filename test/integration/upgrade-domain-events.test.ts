@@ -13,7 +13,6 @@ import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection } from '@temporalio/worker';
 import type { temporal } from '@temporalio/proto';
 import { paymentState, startPayment } from '../../client/payments';
-import { AML_DEMO_NAMES } from '../../local/demo-names';
 import { freePort } from '../../local/ports';
 import { startLocalStack } from '../../local/stack';
 import type { LocalStack } from '../../local/stack';
@@ -24,8 +23,9 @@ import { replayHistories } from '../../temporal/replay';
 import { startBatonWorker } from '../../workers/worker';
 import type { RunningBatonWorker } from '../../workers/worker';
 import { PaymentStatus, paymentWorkflowId } from '../../workflows/payment-contract';
-import type { PaymentRequest, PaymentState } from '../../workflows/payment-contract';
+import type { PaymentState } from '../../workflows/payment-contract';
 import { dropSchema, TEST_DATABASE_URL, uniqueSchema } from '../support/postgres';
+import { webhookDecidedPayment } from '../support/payments';
 
 const schema = uniqueSchema('upgrade');
 const OLD_WORKFLOW_API = path.join(
@@ -60,24 +60,6 @@ function bundleOldBuild(): Promise<WorkflowBundleWithSourceMap> {
       },
     }),
   });
-}
-
-function request(paymentId: string, amountMinor: number): PaymentRequest {
-  return {
-    paymentId,
-    fromAccountId: 'A-1001-EUR',
-    amountMinor,
-    currency: 'EUR',
-    beneficiary: { name: AML_DEMO_NAMES.clear, country: 'DE', iban: 'DE89370400440532013000' },
-    // The webhook decides: no status poll comes before it.
-    timings: {
-      amlReviewTimeoutMs: 5 * 60_000,
-      bankStatusTimeoutMs: 10 * 60_000,
-      bankPollAttempts: 3,
-      bankPollIntervalMs: 5_000,
-      needsAttentionRecheckMs: 10 * 60_000,
-    },
-  };
 }
 
 async function until(paymentId: string, status: PaymentStatus): Promise<void> {
@@ -141,11 +123,11 @@ describe('a payment in flight when the domain events ship', () => {
     // On the old build: one payment all the way through, one parked at the bank with its webhook held.
     stack.bank.setScenario(ended, { outcome: 'settled', delayMs: 100 });
     const endedState: PaymentState = await (
-      await startPayment(stack.client, request(ended, 3_00), stack.taskQueue)
+      await startPayment(stack.client, webhookDecidedPayment(ended, 3_00), stack.taskQueue)
     ).handle.result();
     assert.equal(endedState.status, PaymentStatus.Settled);
     stack.bank.setScenario(inFlight, { outcome: 'settled', delayMs: 100, holdWebhook: true });
-    const started = await startPayment(stack.client, request(inFlight, 4_00), stack.taskQueue);
+    const started = await startPayment(stack.client, webhookDecidedPayment(inFlight, 4_00), stack.taskQueue);
     await until(inFlight, PaymentStatus.Submitted);
     assert.ok(!scheduled(await history(ended)).includes('publishPaymentOutcome'));
 

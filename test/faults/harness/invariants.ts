@@ -96,13 +96,8 @@ const rowSchema = z.object({
 /** The sources the checks read: the ledger's database, the bank's records and the two sinks. */
 export type CheckSources = Pick<FaultStack, 'ledger' | 'sendLog' | 'bank' | 'mailSink' | 'smsSink'>;
 
-/** Reads every source and checks every invariant. */
-export async function checkInvariants(
-  stack: CheckSources,
-  plan: LoadPlan,
-  progress: Progress,
-  forged: readonly ForgedWebhook[],
-): Promise<CheckResult> {
+/** Collects violations; `tally` counts the runs lost (each once) and the effects duplicated among them. */
+function violationLog() {
   const violations: Violation[] = [];
   const lostRuns = new Set<string>();
   let duplicated = 0;
@@ -111,6 +106,17 @@ export async function checkInvariants(
     if (v.kind === 'lost') lostRuns.add(v.subject);
     if (v.kind === 'duplicated') duplicated += 1;
   };
+  return { violations, flag, tally: () => ({ lost: lostRuns.size, duplicated }) };
+}
+
+/** Reads every source and checks every invariant. */
+export async function checkInvariants(
+  stack: CheckSources,
+  plan: LoadPlan,
+  progress: Progress,
+  forged: readonly ForgedWebhook[],
+): Promise<CheckResult> {
+  const { violations, flag, tally } = violationLog();
 
   const transfers = await stack.ledger.listTransfers();
   const byKey = new Map<string, Transfer[]>();
@@ -450,8 +456,7 @@ export async function checkInvariants(
 
   return {
     violations,
-    lost: lostRuns.size,
-    duplicated,
+    ...tally(),
     outcomes,
     messages,
     forged: {
@@ -693,14 +698,7 @@ export async function checkBusInvariants(
   progress: Progress,
   commands: Pick<CommandTraffic, 'sent' | 'invalid' | 'counts'>,
 ): Promise<BusCheckResult> {
-  const violations: Violation[] = [];
-  const lostRuns = new Set<string>();
-  let duplicated = 0;
-  const flag = (v: Violation) => {
-    violations.push(v);
-    if (v.kind === 'lost') lostRuns.add(v.subject);
-    if (v.kind === 'duplicated') duplicated += 1;
-  };
+  const { violations, flag, tally } = violationLog();
   const items = [...plan.payments, ...plan.registrations];
   const byCommand = items.filter((item) => item.via === 'bus');
 
@@ -843,8 +841,7 @@ export async function checkBusInvariants(
 
   return {
     violations,
-    lost: lostRuns.size,
-    duplicated,
+    ...tally(),
     counts: {
       commandsPublished: commands.sent.length,
       runsByCommand: byCommand.length,
