@@ -138,6 +138,30 @@ export const configSchema = z.object({
     .default('nats://127.0.0.1:7422'),
   NATS_CREDS_PATH: optionalText,
   NATS_PORT: port.default(7422),
+  WATCHDOG_INTERVAL_SECONDS: z.coerce.number().int().min(0).max(86_400).default(60),
+  WATCHDOG_STUCK_AFTER_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(2 * 60 * 60),
+  WATCHDOG_REVIEW_OVERDUE_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(24 * 60 * 60),
+  WATCHDOG_MAX_ATTEMPTS: z.coerce.number().int().min(2).max(1000).default(5),
+  WATCHDOG_BANK_WINDOW_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(60)
+    .default(24 * 60 * 60),
+  WATCHDOG_COMMAND_BACKLOG: z.coerce.number().int().min(0).default(100),
+  WATCHDOG_DEAD_LETTER_WINDOW_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(60)
+    .default(24 * 60 * 60),
+  OPS_EMAIL: optionalText.pipe(z.email('must be an email address').optional()),
   BATON_CODEC_KEYS: optionalText.transform((keys) => keys ?? LOCAL_DEV_KEYS),
   BATON_CODEC_ACTIVE_KEY: optionalText,
   CODEC_SERVER_HOST: z.string().min(1).default('127.0.0.1'),

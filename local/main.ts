@@ -7,7 +7,12 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { formatReport, runScenariosOn } from './scenarios';
 import { ConfigError, loadConfig } from '../config/config';
+import { WATCHDOG_SCHEDULE_ID } from '../workflows/watchdog-contract';
 import { startLocalStack } from './stack';
+import { watchdogSettingsFrom } from '../workers/services';
+
+/** Where `npm start` mails the watchdog's findings when OPS_EMAIL is unset: the local mail sink takes any address. */
+const LOCAL_OPS_EMAIL = 'ops@baton.local';
 import type { LocalStack } from './stack';
 import { startPayment } from '../client/payments';
 import { AML_DEMO_NAMES } from './demo-names';
@@ -54,6 +59,11 @@ async function main(): Promise<number> {
     webhookSecret: config.BANK_WEBHOOK_SECRET,
     bankDelayMs: config.BANK_SIM_DELAY_MS,
     ...(config.TEMPORAL_CLI_PATH === undefined ? {} : { temporalCliPath: config.TEMPORAL_CLI_PATH }),
+    // Locally the operators' mail lands in the mail sink beside the customers' (OPS_EMAIL names another address).
+    watchdog: {
+      intervalSeconds: config.WATCHDOG_INTERVAL_SECONDS,
+      settings: { ...watchdogSettingsFrom(config), opsEmail: config.OPS_EMAIL ?? LOCAL_OPS_EMAIL },
+    },
     log: (line) => {
       if (values.verbose || !line.startsWith('[')) say(line);
     },
@@ -105,6 +115,9 @@ async function main(): Promise<number> {
   );
   say(
     `  awaiting review: ${ui}/namespaces/${stack.namespace}/workflows?query=${encodeURIComponent('PaymentStatus="awaiting_aml_review"')}`,
+  );
+  say(
+    `  watchdog:         every ${config.WATCHDOG_INTERVAL_SECONDS} s (schedule ${WATCHDOG_SCHEDULE_ID}); findings: npm run client -- stuck`,
   );
   say(`try: npm run client -- review ${parked} --approve --reviewer <your name>`);
   say('     npm run client -- list');

@@ -38,6 +38,8 @@ import { resolveNatsServer, startNatsServer } from './nats-server';
 import type { NatsServer } from './nats-server';
 import type { MessageBus } from '../services/bus';
 import { startCommandConsumer } from '../client/command-consumer';
+import { ensureWatchdogSchedule } from '../workers/watchdog-schedule';
+import type { WatchdogSettings } from '../activities/watchdog';
 import type { RunningCommandConsumer } from '../client/command-consumer';
 
 /** How to run the local stack. A port left out is picked free. */
@@ -70,6 +72,11 @@ export interface LocalStackOptions {
   temporalCliPath?: string;
   taskQueue?: string;
   workflowBundle?: WorkflowBundleWithSourceMap;
+  /**
+   * The watchdog: its thresholds and operator address, and how often its schedule sweeps. Without it the stack
+   * creates no schedule (tests run sweeps by hand); its sweeps then use the default thresholds and mail no one.
+   */
+  watchdog?: { intervalSeconds: number; settings: WatchdogSettings };
   log?: (line: string) => void;
 }
 
@@ -200,6 +207,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       sms: { ...LOCAL_TWILIO, apiBaseUrl: smsSink.url },
       bank: { baseUrl: bank.url },
       events: { bus: { url: nats.url, name: 'baton-local' }, keys: codecKeys },
+      ...(options.watchdog === undefined ? {} : { watchdog: options.watchdog.settings }),
     });
     cleanups.push(() => services.close());
     const bus = services.events?.bus;
@@ -245,6 +253,16 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       log: (line) => log(`[commands] ${line}`),
     });
     cleanups.push(() => commandConsumer.stop());
+
+    if (options.watchdog !== undefined && options.watchdog.intervalSeconds > 0) {
+      const schedule = await ensureWatchdogSchedule(client, {
+        intervalSeconds: options.watchdog.intervalSeconds,
+        taskQueue,
+      });
+      log(
+        `watchdog schedule ${schedule.scheduleId} sweeps every ${schedule.intervalSeconds} s (${schedule.change})`,
+      );
+    }
 
     let stopping: Promise<void> | undefined;
     return {

@@ -8,6 +8,7 @@ import { openServices, serviceSettingsFrom } from './services';
 import { startBatonWorker } from './worker';
 import { loadWorkflowBundle } from '../temporal/bundle';
 import { connectClient, connectWorker } from '../temporal/connection';
+import { ensureWatchdogSchedule } from './watchdog-schedule';
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -31,6 +32,15 @@ async function main(): Promise<void> {
       webhook: { host: config.WEBHOOK_HOST, port: config.WEBHOOK_PORT, secret: config.BANK_WEBHOOK_SECRET },
       log: (line) => console.log(line),
     });
+    if (config.WATCHDOG_INTERVAL_SECONDS > 0) {
+      // Every worker makes sure of the schedule: the first one creates it, a changed interval updates it.
+      const schedule = await ensureWatchdogSchedule(client, {
+        intervalSeconds: config.WATCHDOG_INTERVAL_SECONDS,
+      });
+      console.log(
+        `watchdog schedule ${schedule.scheduleId}: every ${schedule.intervalSeconds} s (${schedule.change})`,
+      );
+    }
     const cache = config.WORKER_MAX_CACHED_WORKFLOWS;
     console.log(
       `worker polling ${config.TEMPORAL_ADDRESS} (namespace ${config.TEMPORAL_NAMESPACE}); ` +

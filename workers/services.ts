@@ -19,6 +19,9 @@ import type { BatonServices } from './worker';
 import type { KeyRing } from '../config/key-ring';
 import { openNatsBus } from '../services/bus';
 import type { MessageBus, NatsBusOptions } from '../services/bus';
+import { FindingStore } from '../services/watchdog/findings';
+import { DEFAULT_WATCHDOG_SETTINGS } from '../activities/watchdog';
+import type { WatchdogSettings } from '../activities/watchdog';
 
 /** Where each service finds its part of the outside world. */
 export interface ServiceSettings {
@@ -31,6 +34,8 @@ export interface ServiceSettings {
   amlWatchlistPath?: string;
   /** The message bus domain events go out on, and the keys that seal their personal fields. */
   events?: { bus: NatsBusOptions; keys: KeyRing };
+  /** The watchdog's thresholds and operator address; the defaults, with no address, when omitted. */
+  watchdog?: WatchdogSettings;
 }
 
 /** Connects to the bus and creates its streams and the command consumer (idempotent). */
@@ -64,6 +69,8 @@ export async function openServices(settings: ServiceSettings): Promise<OpenServi
       : { events: { bus, keys: settings.events.keys } }),
     ledger,
     customers: new CustomerStore(ledger.database),
+    findings: new FindingStore(ledger.database),
+    watchdog: settings.watchdog ?? DEFAULT_WATCHDOG_SETTINGS,
     sendLog: new SendLog(ledger.database),
     mailer,
     sms: new TwilioSms(settings.sms),
@@ -103,6 +110,21 @@ export function serviceSettingsFrom(config: Config): ServiceSettings {
     bank: { baseUrl: config.BANK_URL, ...(config.BANK_API_KEY ? { apiKey: config.BANK_API_KEY } : {}) },
     ...(config.AML_WATCHLIST_PATH === undefined ? {} : { amlWatchlistPath: config.AML_WATCHLIST_PATH }),
     events: { bus: busSettingsFrom(config), keys: config.codecKeys },
+    watchdog: watchdogSettingsFrom(config),
+  };
+}
+
+/** The watchdog's thresholds and operator address, as the environment sets them. */
+export function watchdogSettingsFrom(config: Config): WatchdogSettings {
+  return {
+    stuckAfterMs: config.WATCHDOG_STUCK_AFTER_SECONDS * 1000,
+    reviewOverdueMs: config.WATCHDOG_REVIEW_OVERDUE_SECONDS * 1000,
+    maxAttempts: config.WATCHDOG_MAX_ATTEMPTS,
+    bankWindowMs: config.WATCHDOG_BANK_WINDOW_SECONDS * 1000,
+    commandBacklog: config.WATCHDOG_COMMAND_BACKLOG,
+    deadLetterWindowMs: config.WATCHDOG_DEAD_LETTER_WINDOW_SECONDS * 1000,
+    ...(config.OPS_EMAIL === undefined ? {} : { opsEmail: config.OPS_EMAIL }),
+    uiUrl: config.TEMPORAL_UI_URL,
   };
 }
 

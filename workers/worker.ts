@@ -13,6 +13,9 @@ import type { PaymentServices } from '../activities/payment';
 import { createRegistrationActivities } from '../activities/registration';
 import { createResolutionActivities } from '../activities/resolution';
 import { createEventActivities } from '../activities/events';
+import { createWatchdogActivities } from '../activities/watchdog';
+import type { WatchdogSettings } from '../activities/watchdog';
+import type { FindingStore } from '../services/watchdog/findings';
 import type { EventServices } from '../activities/events';
 import { correlationActivityInterceptors } from '../activities/correlation';
 import { bundleWorkflows } from '../temporal/bundle';
@@ -24,7 +27,9 @@ import type { BankStatusSignal } from '../workflows/payment-contract';
 import { startWebhookReceiver } from './webhook-receiver';
 
 /** Every service the activities drive. */
-export type BatonServices = PaymentServices & NotificationServices & EventServices;
+export type BatonServices = PaymentServices &
+  NotificationServices &
+  EventServices & { findings: FindingStore; watchdog: WatchdogSettings };
 
 /** Every activity baton's workflows call, over the given services; `client` lets a resolution read a payment's run. */
 export function createActivities(services: BatonServices, client: Client) {
@@ -34,6 +39,12 @@ export function createActivities(services: BatonServices, client: Client) {
     ...createRegistrationActivities(services),
     ...createNotificationActivities(services),
     ...createEventActivities(services),
+    ...createWatchdogActivities({
+      ...services,
+      client,
+      settings: services.watchdog,
+      ...(services.events === undefined ? {} : { bus: services.events.bus }),
+    }),
   };
 }
 

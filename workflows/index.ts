@@ -2,3 +2,4 @@
 export { paymentWorkflow } from './payment';
 export { registrationWorkflow } from './registration';
 export { paymentResolutionWorkflow } from './payment-resolution';
+export { watchdogWorkflow } from './watchdog';

@@ -55,7 +55,8 @@ export const FINDING_ACTIONS: Readonly<Record<FindingKind, { severity: FindingSe
   },
   review_overdue: {
     severity: 'warning',
-    action: 'a compliance officer decides: npm run client -- review <paymentId> approve|reject --reviewer <name>',
+    action:
+      'a compliance officer decides: npm run client -- review <paymentId> approve|reject --reviewer <name>',
   },
   registration_stuck: {
     severity: 'warning',
@@ -63,7 +64,8 @@ export const FINDING_ACTIONS: Readonly<Record<FindingKind, { severity: FindingSe
   },
   workflow_task_failing: {
     severity: 'critical',
-    action: 'read the task failure in the UI; fix the code and deploy (or reset the run past the failing task)',
+    action:
+      'read the task failure in the UI; fix the code and deploy (or reset the run past the failing task)',
   },
   activity_retrying: {
     severity: 'warning',
@@ -86,6 +88,11 @@ export const FINDING_ACTIONS: Readonly<Record<FindingKind, { severity: FindingSe
     action: 'read the reason (npm run client -- events); fix the publisher and publish the command again',
   },
 };
+
+/** What starts a sweep: its schedule, or a person (`watchdog run`). */
+export interface SweepRequest {
+  trigger?: 'schedule' | 'manual';
+}
 
 /** One thing the watchdog found: what, about which business id, since when, and what to do. */
 export interface Finding {

@@ -30,6 +30,9 @@ commands:
   publish register <the flags of register> [--correlation-id <id>] [--event-id <id>] [--source <uri>] [--json]
   events [--follow] [--json]
   accounts [--json]
+  stuck [--kind <kind>] [--json]
+  watchdog install [--interval <seconds>] [--json]
+  watchdog run [--json]
   history <workflowId | paymentId | registrationId> [--run <runId>] [--out <file>] [--decode]`;
 
 /** The usage lines of one command (its line and the indented lines under it); undefined for an unknown one. */
@@ -58,6 +61,8 @@ const COMMANDS: Record<string, (config: Config, args: string[]) => Promise<numbe
   publish: async (config, args) => (await import('./event-commands')).publish(config, args),
   events: async (config, args) => (await import('./event-commands')).events(config, args),
   history: async (config, args) => (await import('./history')).historyCommand(config, args),
+  stuck: async (config, args) => (await import('./watchdog-commands')).stuck(config, args),
+  watchdog: async (config, args) => (await import('./watchdog-commands')).watchdog(config, args),
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import type { ParseArgsConfig } from 'node:util';
 import type { Client } from '@temporalio/client';
 import type { Config } from '../../config/config';
+import type { Ledger } from '../../services/ledger';
 
 /** Input a person must fix; the CLI exits 2 and starts nothing. */
 export class UsageError extends Error {
@@ -92,4 +93,36 @@ export function correlationIdFlag(value: string | boolean | undefined): string {
   const problem = correlationIdProblem(value);
   if (problem !== undefined) throw new UsageError(`--correlation-id ${problem}`);
   return value;
+}
+
+/**
+ * Runs `fn` over baton's database (DATABASE_URL, or the local stack's served ledger) and closes it after; exits 1
+ * with a message saying what to start when the database cannot be reached.
+ */
+export async function withLedger(config: Config, fn: (ledger: Ledger) => Promise<number>): Promise<number> {
+  // Without DATABASE_URL the ledger is the local stack's embedded one, which `npm start` serves on LEDGER_PORT.
+  const databaseUrl = config.DATABASE_URL ?? `postgres://postgres@127.0.0.1:${config.LEDGER_PORT}/postgres`;
+  const { Ledger: LedgerClass } = await import('../../services/ledger');
+  let ledger: Ledger;
+  try {
+    ledger = await LedgerClass.open({
+      databaseUrl,
+      poolSize: 1,
+      ...(config.DATABASE_URL !== undefined && config.DATABASE_SCHEMA !== undefined
+        ? { schema: config.DATABASE_SCHEMA }
+        : {}),
+    });
+  } catch (err) {
+    console.error(
+      config.DATABASE_URL === undefined
+        ? `cannot reach the local ledger on port ${config.LEDGER_PORT}: start the stack with "npm start" or set DATABASE_URL`
+        : `cannot open the ledger at DATABASE_URL: ${err instanceof Error ? err.message : String(err)}`,
+    );
+    return 1;
+  }
+  try {
+    return await fn(ledger);
+  } finally {
+    await ledger.close();
+  }
 }

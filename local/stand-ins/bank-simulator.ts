@@ -65,6 +65,12 @@ export interface BankSimulator {
   heldWebhooks(): string[];
   /** Sends the held webhook of `paymentId` now; false when none is held for it. */
   releaseWebhook(paymentId: string): boolean;
+  /**
+   * The beneficiary's bank sends a settled payment back, after the fact: its status becomes `returned` with no
+   * webhook (as a return days later reaches the payer's bank by a statement, not by the payment's callback). False
+   * when `paymentId` is not settled here.
+   */
+  returnSettled(paymentId: string): boolean;
 }
 
 const MAX_BODY_BYTES = 64 * 1024;
@@ -158,6 +164,14 @@ class LocalBank implements BankSimulator {
     if (held === undefined) return false;
     this.held.delete(paymentId);
     held.release();
+    return true;
+  }
+
+  returnSettled(paymentId: string): boolean {
+    const record = [...this.byReference.values()].find((r) => r.paymentId === paymentId);
+    if (record === undefined || record.status !== 'settled') return false;
+    record.status = 'returned';
+    record.outcome = 'returned';
     return true;
   }
 

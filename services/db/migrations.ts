@@ -120,6 +120,39 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE transfers ADD COLUMN correlation_id TEXT;
     `,
   },
+  {
+    version: 8,
+    name: 'watchdog findings',
+    sql: `
+      -- What the watchdog found: one row per finding, open until a sweep no longer sees its cause. A cause that
+      -- comes back after closing opens a new row, so each row is alerted once.
+      CREATE TABLE watchdog_findings (
+        id           BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        kind         TEXT NOT NULL,
+        business_id  TEXT NOT NULL,
+        severity     TEXT NOT NULL CHECK (severity IN ('critical', 'warning')),
+        since        TIMESTAMPTZ NOT NULL,
+        summary      TEXT NOT NULL,
+        workflow_id  TEXT,
+        amount_minor BIGINT,
+        currency     TEXT,
+        opened_at    TIMESTAMPTZ NOT NULL DEFAULT now(),
+        last_seen_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+        closed_at    TIMESTAMPTZ,
+        alerted_at   TIMESTAMPTZ
+      );
+      -- At most one open finding per cause, whatever sweeps race.
+      CREATE UNIQUE INDEX watchdog_findings_open ON watchdog_findings (kind, business_id) WHERE closed_at IS NULL;
+
+      -- Ended payments whose bank status was found to agree with the ledger: not asked about again.
+      CREATE TABLE bank_reconciliations (
+        payment_id  TEXT PRIMARY KEY,
+        bank_status TEXT NOT NULL,
+        ledger      TEXT NOT NULL CHECK (ledger IN ('settled', 'reversed')),
+        checked_at  TIMESTAMPTZ NOT NULL DEFAULT now()
+      );
+    `,
+  },
 ];
 
 /** Advisory-lock class for migrations; the second key is the schema, so schemas migrate independently. */

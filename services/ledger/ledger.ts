@@ -363,6 +363,35 @@ export class Ledger {
     return transferByKey(this.database, idempotencyKey);
   }
 
+  /**
+   * Transfers into a clearing account whose money is still there, oldest first: not reversed, and with no sibling
+   * transfer under the key that closes them (the key with `keySuffix` replaced by `closedBySuffix`, as a payment's
+   * `:debit` is closed by its `:settlement`).
+   */
+  async heldInClearing({
+    keySuffix,
+    closedBySuffix,
+  }: {
+    keySuffix: string;
+    closedBySuffix: string;
+  }): Promise<Transfer[]> {
+    const rows = await this.database.query(
+      `SELECT ${TRANSFER_COLUMNS.split(', ')
+        .map((column) => `t.${column}`)
+        .join(', ')}
+       FROM transfers t JOIN accounts a ON a.id = t.to_account_id
+       WHERE a.kind = 'clearing' AND t.reversal_of IS NULL AND right(t.idempotency_key, length($1)) = $1
+         AND NOT EXISTS (SELECT 1 FROM transfers r WHERE r.reversal_of = t.id)
+         AND NOT EXISTS (
+           SELECT 1 FROM transfers c
+           WHERE c.idempotency_key = left(t.idempotency_key, length(t.idempotency_key) - length($1)) || $2
+         )
+       ORDER BY t.seq`,
+      [keySuffix, closedBySuffix],
+    );
+    return rows.map((row) => transferRow.parse(row));
+  }
+
   /** Every transfer, oldest first. */
   async listTransfers(): Promise<Transfer[]> {
     const rows = await this.database.query(`SELECT ${TRANSFER_COLUMNS} FROM transfers ORDER BY seq`);

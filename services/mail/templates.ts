@@ -28,8 +28,25 @@ export interface PaymentOutcomeMessage {
   reason?: string;
 }
 
+/** A watchdog finding, told once to the operator address (never to a customer). */
+export interface OpsAlertMessage {
+  kind: 'ops_alert';
+  /** Whom the greeting names: the operators' role, not a person. */
+  name: string;
+  findingId: number;
+  findingKind: string;
+  severity: 'critical' | 'warning';
+  businessId: string;
+  since: string;
+  /** Ids, statuses and amounts only. */
+  summary: string;
+  action: string;
+  /** The run in the Temporal UI, when there is one. */
+  link?: string;
+}
+
 /** Every message baton sends, by kind. */
-export type MailMessage = WelcomeMessage | PaymentOutcomeMessage;
+export type MailMessage = WelcomeMessage | PaymentOutcomeMessage | OpsAlertMessage;
 
 /** A message ready for an email: subject, plain text and HTML carrying the same words. */
 export interface RenderedMessage {
@@ -111,6 +128,17 @@ function copyOf(message: MailMessage): MessageCopy {
         ],
       };
     }
+    case 'ops_alert':
+      return {
+        subject: `[baton watchdog] ${message.severity}: ${message.findingKind} ${message.businessId}`,
+        paragraphs: [message.summary, `What to do: ${message.action}`],
+        facts: [
+          ['Finding', `#${message.findingId} ${message.findingKind}`],
+          ['About', message.businessId],
+          ['Since', message.since],
+          ...(message.link === undefined ? [] : ([['Run', message.link]] as Array<[string, string]>)),
+        ],
+      };
   }
 }
 
@@ -174,6 +202,9 @@ export function renderSmsText(message: MailMessage): string {
       sms = `${SIGNATURE}: Hello ${name}. ${sentence} Ref ${inline(message.paymentId, 40)}.${reason}`;
       break;
     }
+    case 'ops_alert':
+      sms = `${SIGNATURE} watchdog ${message.severity}: ${inline(message.summary, 200)}`;
+      break;
   }
   return inline(sms, SMS_MAX_LENGTH);
 }
