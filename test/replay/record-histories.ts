@@ -14,6 +14,8 @@ import { exportHistory } from '../../client/cli/history';
 import { cancelPayment, paymentState, reviewPayment, startPayment } from '../../client/payments';
 import { startRegistration } from '../../client/registrations';
 import { resolvePayment } from '../../client/resolutions';
+import { runSweep } from '../../client/watchdog';
+import { WATCHDOG_REVISION } from '../../workflows/watchdog-contract';
 import { AML_DEMO_NAMES } from '../../local/demo-names';
 import { startLocalStack } from '../../local/stack';
 import type { LocalStack } from '../../local/stack';
@@ -37,7 +39,7 @@ export const MANIFEST = path.join(HISTORIES_DIR, 'manifest.json');
 export interface FixtureEntry {
   file: string;
   workflowId: string;
-  workflowType: 'paymentWorkflow' | 'registrationWorkflow' | 'paymentResolutionWorkflow';
+  workflowType: 'paymentWorkflow' | 'registrationWorkflow' | 'paymentResolutionWorkflow' | 'watchdogWorkflow';
   branch: string;
   revision: string;
   /** Whether the run was still open when recorded (a payment parked for an operator). */
@@ -120,6 +122,13 @@ const resolutions = (branch: string, run: Recording['run']): Recording => ({
   run,
 });
 
+const sweeps = (branch: string, run: Recording['run']): Recording => ({
+  branch: `watchdog-${branch}`,
+  workflowType: 'watchdogWorkflow',
+  revision: WATCHDOG_REVISION,
+  run,
+});
+
 /** One recording per branch of each workflow. */
 const RECORDINGS: readonly Recording[] = [
   payments('settled', async (stack) => {
@@ -196,6 +205,23 @@ const RECORDINGS: readonly Recording[] = [
     if (answer.kind !== 'resolved') throw new Error(`resolution refused: ${answer.message}`);
     return { workflowId: answer.workflowId };
   }),
+  // After the payments above: one waits for an operator (needs attention), and one more is terminated at the bank
+  // here, so the sweep has findings to open.
+  sweeps('sweep', async (stack) => {
+    const req = payment('watchdog-orphan', {
+      timings: { ...TIMINGS, bankStatusTimeoutMs: 30 * 60_000, bankPollIntervalMs: 30 * 60_000 },
+    });
+    stack.bank.setScenario(req.paymentId, { outcome: 'settled', delayMs: 300, holdWebhook: true });
+    const started = await startPayment(stack.client, req, stack.taskQueue);
+    await until(stack.client, req.paymentId, PaymentStatus.Submitted);
+    await started.handle.terminate('fixture: ended at the bank');
+    const summary = await runSweep(stack.client, stack.taskQueue);
+    if (summary.open.orphaned_debit !== 1) throw new Error(`the sweep found ${JSON.stringify(summary.open)}`);
+    for await (const run of stack.client.workflow.list({ query: "WorkflowType = 'watchdogWorkflow'" })) {
+      return { workflowId: run.workflowId };
+    }
+    throw new Error('the sweep left no run');
+  }),
   registrations('email', async (stack) => {
     const started = await startRegistration(stack.client, registration('email'), stack.taskQueue);
     return { workflowId: await finished(started.handle) };
@@ -252,7 +278,9 @@ async function main(): Promise<void> {
   const stack = await startLocalStack({ bankDelayMs: 300 });
   const recorded: FixtureEntry[] = [];
   try {
-    for (const recording of RECORDINGS) {
+    // RECORD_ONLY=<branch prefix> records only those branches (a new workflow's first fixture), leaving the rest.
+    const only = process.env.RECORD_ONLY;
+    for (const recording of RECORDINGS.filter((r) => only === undefined || r.branch.startsWith(only))) {
       const { workflowId, open = false } = await recording.run(stack);
       const exported = await exportHistory(stack.client, workflowId);
       const file = `${recording.branch}.${recording.revision}.json`;

@@ -52,6 +52,7 @@ describe('replaying recorded histories', () => {
       'payment-race-cancel',
       'payment-race-bank-status',
       'payment-resolution-settled',
+      'watchdog-sweep',
     ]) {
       assert.ok(branches.has(branch), `a fixture records ${branch}`);
     }
