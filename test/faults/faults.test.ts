@@ -138,7 +138,7 @@ const SCENARIOS: readonly ScenarioSpec[] = [
       reset_to_first_task_after_end: 2,
       reset_after_debit: 3,
       cancel_awaiting_review: 2,
-      cancel_while_bank_refuses: 2,
+      cancel_while_submitting: 2,
       cancel_at_bank: 3,
     },
     inject: () => [],

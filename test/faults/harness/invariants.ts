@@ -70,8 +70,8 @@ function endedByOperator(op: OperatedPayment | undefined): 'terminated' | 'cance
     case OperatorAction.TerminateAtBank:
     case OperatorAction.TerminateAtSettlement:
       return 'terminated';
+    // A cancel once the payment went to the bank is refused: the run ends as its own (see workflows/payment.ts).
     case OperatorAction.CancelAwaitingReview:
-    case OperatorAction.CancelWhileBankRefuses:
       return 'cancelled';
     default:
       return undefined;

@@ -43,8 +43,11 @@ export const OperatorAction = {
   ResetAfterDebit: 'reset_after_debit',
   /** Temporal-cancelled while it waits for an AML review: nothing moved, it ends cancelled. */
   CancelAwaitingReview: 'cancel_awaiting_review',
-  /** Temporal-cancelled while the bank answers 500 to its submission: it ends cancelled, the debit reversed. */
-  CancelWhileBankRefuses: 'cancel_while_bank_refuses',
+  /**
+   * Temporal-cancelled while its submission retries on the bank's 500s: the bank may take it on any try, so the cancel
+   * must change nothing.
+   */
+  CancelWhileSubmitting: 'cancel_while_submitting',
   /** Temporal-cancelled at the bank: the bank has the money, so the cancel must change nothing. */
   CancelAtBank: 'cancel_at_bank',
 } as const;

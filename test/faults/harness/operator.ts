@@ -150,9 +150,9 @@ export function planOperatorActions(plan: LoadPlan, rng: Rng, mix: OperatorMix):
     for (const p of take(bound, mix[action], action)) p.bank = { ...p.bank, holdWebhook: true };
   }
   take(bound, mix.reset_to_first_task_after_end, OperatorAction.ResetAfterEnd);
-  for (const p of take(bound, mix.cancel_while_bank_refuses, OperatorAction.CancelWhileBankRefuses)) {
-    // The bank answers 500 for as long as the scenario lasts: the submission retries until the cancel comes.
-    p.bank = { ...p.bank, failSubmits: 1000 };
+  for (const p of take(bound, mix.cancel_while_submitting, OperatorAction.CancelWhileSubmitting)) {
+    // The first submissions are answered 500: the run retries them (1, 2, 4 s...) while the cancel comes.
+    p.bank = { ...p.bank, failSubmits: rng.int(3, 4) };
   }
 }
 
@@ -212,8 +212,11 @@ export class OperatorDesk {
       case OperatorAction.CancelAwaitingReview:
         reached = await this.reach(record, (s) => s.status === PaymentStatus.AwaitingAmlReview);
         break;
-      case OperatorAction.CancelWhileBankRefuses:
-        reached = await this.reach(record, (s) => s.status === PaymentStatus.Submitted);
+      case OperatorAction.CancelWhileSubmitting:
+        reached = await this.reach(
+          record,
+          (s) => s.status === PaymentStatus.Submitted && s.bank?.reference === undefined,
+        );
         break;
       case OperatorAction.TerminateAtBank:
         // Those the bank decides slowly are struck while it is still pending; the others once it decided.
@@ -261,7 +264,7 @@ export class OperatorDesk {
         await this.reset(record, 'after-debit', reason);
         break;
       case OperatorAction.CancelAwaitingReview:
-      case OperatorAction.CancelWhileBankRefuses:
+      case OperatorAction.CancelWhileSubmitting:
       case OperatorAction.CancelAtBank:
         if (record.tool === 'temporal-cli') {
           await this.temporal('workflow', 'cancel', '--workflow-id', record.workflowId);
