@@ -78,7 +78,7 @@ export interface OperatorTruth {
 
 /** What the watchdog answered, or why it could not be asked. */
 export type WatchdogView =
-  { available: false; detail: string } | { available: true; orphans: string[]; summary: unknown };
+  { available: false; detail: string } | { available: true; orphans: string[]; open: Record<string, number> };
 
 /** The scenario's figures about the operators: what they did, and the orphans they left. */
 export interface OperatorReport {
@@ -107,7 +107,13 @@ export interface OperatorReport {
     /** `orphaned_debit` findings still open after the resolutions and a second sweep; null when not asked. */
     openAfterResolution: number | null;
   };
-  watchdog: { available: boolean; detail?: string };
+  /** Open findings by kind after the first sweep and after the one that follows the resolutions. */
+  watchdog: {
+    available: boolean;
+    detail?: string;
+    openBefore?: Record<string, number>;
+    openAfter?: Record<string, number>;
+  };
 }
 
 const execFileAsync = promisify(execFile);
@@ -115,6 +121,8 @@ const execFileAsync = promisify(execFile);
 const FOLLOW_DEADLINE_MS = 4 * 60_000;
 /** Longest the desk waits for a run to reach the point where its action strikes. */
 const REACH_DEADLINE_MS = 90_000;
+/** How long the bank takes to decide the payment it is still deciding when the operator resolves it. */
+const BANK_STILL_DECIDING_MS = 60_000;
 /** Longest the desk retries `resolve` on a bank that has no final status yet. */
 const RESOLVE_DEADLINE_MS = 90_000;
 
@@ -136,10 +144,12 @@ export function planOperatorActions(plan: LoadPlan, rng: Rng, mix: OperatorMix):
   };
   take(reviews, mix.terminate_before_debit, OperatorAction.TerminateBeforeDebit);
   take(reviews, mix.cancel_awaiting_review, OperatorAction.CancelAwaitingReview);
-  for (const p of take(bound, mix.terminate_at_bank, OperatorAction.TerminateAtBank)) {
-    // Half are terminated while the bank still works on them, so `resolve` may first hear "bank_pending".
-    const pending = rng.int(0, 1) === 1;
-    p.bank = { ...p.bank, holdWebhook: true, ...(pending ? { delayMs: rng.int(4_000, 8_000) } : {}) };
+  for (const [i, p] of take(bound, mix.terminate_at_bank, OperatorAction.TerminateAtBank).entries()) {
+    // Half are terminated while the bank still works on them; the first one the bank decides only a minute after
+    // it took it, about when the load is over, so `resolve` hears "bank_pending" and must ask again.
+    const pending = i === 0 || rng.int(0, 1) === 1;
+    const delayMs = i === 0 ? BANK_STILL_DECIDING_MS : rng.int(4_000, 8_000);
+    p.bank = { ...p.bank, holdWebhook: true, ...(pending ? { delayMs } : {}) };
   }
   for (const action of [
     OperatorAction.TerminateAtSettlement,
@@ -436,9 +446,11 @@ export async function askWatchdog(stack: FaultStack): Promise<WatchdogView> {
   const stuck = await cli(stack, 'stuck', '--json');
   if (stuck.code !== 0) throw new Error(`stuck exited ${stuck.code}: ${stuck.stderr}`);
   const findings = z.array(findingSchema).parse(JSON.parse(stuck.stdout));
+  const open: Record<string, number> = {};
+  for (const f of findings) open[f.kind] = (open[f.kind] ?? 0) + 1;
   return {
     available: true,
-    summary: JSON.parse(sweep.stdout) as unknown,
+    open,
     orphans: findings.filter((f) => f.kind === 'orphaned_debit').map((f) => f.businessId),
   };
 }
@@ -528,9 +540,13 @@ export async function endOrphans(
   );
 
   let openAfterResolution: number | null = null;
+  let openAfter: Record<string, number> | undefined;
   if (first.available) {
     const second = await askWatchdog(stack);
-    if (second.available) openAfterResolution = second.orphans.length;
+    if (second.available) {
+      openAfterResolution = second.orphans.length;
+      openAfter = second.open;
+    }
   }
 
   const truth: OperatorTruth = {
@@ -562,7 +578,9 @@ export async function endOrphans(
         .map((r) => r.paymentId),
       openAfterResolution,
     },
-    watchdog: first.available ? { available: true } : { available: false, detail: first.detail },
+    watchdog: first.available
+      ? { available: true, openBefore: first.open, ...(openAfter === undefined ? {} : { openAfter }) }
+      : { available: false, detail: first.detail },
   };
   return { truth, report };
 }

@@ -164,6 +164,11 @@ export function formatReport(reports: readonly ScenarioReport[], totalMs: number
           `missed ${o.orphans.missed.length}, false alarms ${o.orphans.falseAlarms.length}, resolved ${o.orphans.resolved} (${list(o.orphans.resolvedAs)}), ` +
           `refusals ${list(o.orphans.refusals)}, needs a person ${o.orphans.needsPerson.length}, open after resolving ${o.orphans.openAfterResolution ?? '-'}`,
       );
+      if (o.watchdog.openBefore !== undefined) {
+        lines.push(
+          `  ${pad(r.name, 22)} watchdog findings open before resolving: ${list(o.watchdog.openBefore)}; after: ${list(o.watchdog.openAfter ?? {})}`,
+        );
+      }
     }
     if (r.error !== undefined) lines.push(`  ${r.name}: ${r.error.split('\n')[0] ?? ''}`);
     for (const v of r.violations.slice(0, 10))

@@ -198,7 +198,17 @@ export async function runScenario(spec: ScenarioSpec, seed: number): Promise<Sce
           );
     const violations = [...checked.violations, ...(busChecked?.violations ?? [])];
     const replayFailures = await replayEveryRun(stack, [...progress.accepted.keys()]);
-    const finished = [...progress.ended.values()].filter((end) => end.failure === undefined).length;
+    // A run an operator reset is followed to its new run's end; the load saw only the old one terminated.
+    const operatedEnd = new Map(
+      [...(operators?.truth.operated.values() ?? [])].map((op) => [
+        op.workflowId,
+        op.done ? op.end : undefined,
+      ]),
+    );
+    const finished = [...progress.ended].filter(([workflowId, end]) => {
+      const byOperator = operatedEnd.get(workflowId);
+      return byOperator === undefined ? end.failure === undefined : byOperator.kind === 'completed';
+    }).length;
     const report: ScenarioReport = {
       ...base,
       durationMs: Date.now() - startedAt,

@@ -243,6 +243,10 @@ export async function startFaultStack(
       TEMPORAL_TLS_SERVER_NAME: '',
       AML_WATCHLIST_PATH: '',
       WORKFLOW_BUNDLE_PATH: release.bundle,
+      // No watchdog schedule: a scenario that wants a sweep runs one by hand (`watchdog run`), and no alert mail
+      // reaches the SMTP sink, whose every message must belong to a run.
+      WATCHDOG_INTERVAL_SECONDS: '0',
+      OPS_EMAIL: '',
       ...workerEnv,
     };
     const worker = new WorkerProcess(release.worker, serviceEnv, workerLog);
