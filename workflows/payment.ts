@@ -8,6 +8,7 @@
 import {
   ApplicationFailure,
   CancellationScope,
+  CancelledFailure,
   isCancellation,
   patched,
   setHandler,
@@ -32,6 +33,15 @@ import { isRecord } from '../domain/input-checks';
  */
 const AML_BEFORE_DEBIT = 'aml-before-debit';
 
+/**
+ * A cancellation of the workflow (Temporal's cancel, from the UI or CLI) is refused once the payment goes to the bank,
+ * as the `cancel` update is: the submission, the wait, the settlement or reversal and the messages run to their end.
+ * Before it, a cancellation that came during the submission dropped the call and reversed a debit the bank might pay,
+ * and one that came while the run awaited the bank's answer reversed a payment the bank had settled. The patch is
+ * asked as the payment reaches the bank; runs that got there before it keep the old behaviour when they replay.
+ */
+const CANCEL_REFUSED_AT_BANK = 'cancel-refused-at-bank';
+
 /** Pays a beneficiary from a customer's ledger account. Returns where the payment ended. */
 export async function paymentWorkflow(request: PaymentRequest): Promise<PaymentState> {
   // Asked once, in the first activation, as the interceptor asks it: both hold the same answer for the whole run.
@@ -55,6 +65,8 @@ export async function paymentWorkflow(request: PaymentRequest): Promise<PaymentS
   setHandler(cancelUpdate, () => payment.cancel(), { validator: () => payment.assertCancellable() });
 
   // --- Run.
+  /** True once the payment went to the bank under {@link CANCEL_REFUSED_AT_BANK}: cancellations are refused. */
+  let atBank = false;
   payment.receive();
   if (!payment.validate()) {
     await payment.announceOutcome();
@@ -70,8 +82,16 @@ export async function paymentWorkflow(request: PaymentRequest): Promise<PaymentS
       payment.stopIfCancelRequested();
       await payment.screen();
     }
-    // A bank that refuses the payment fails it there and then: there is no final status to wait for.
-    if (await payment.submit()) await payment.settleOrReverse(await payment.awaitFinalStatus());
+    if (patched(CANCEL_REFUSED_AT_BANK)) {
+      // A cancellation that came before this point still ends the payment here, before the bank has it.
+      if (CancellationScope.current().consideredCancelled) {
+        throw new CancelledFailure('the workflow was cancelled before the payment went to the bank');
+      }
+      atBank = true;
+      await CancellationScope.nonCancellable(() => toTheBank(payment));
+    } else {
+      await toTheBank(payment);
+    }
   } catch (err) {
     // However the run ended early, what it did is undone first, even when the workflow itself is being cancelled.
     await payment.compensate();
@@ -89,7 +109,20 @@ export async function paymentWorkflow(request: PaymentRequest): Promise<PaymentS
       throw err;
     }
   }
-  await payment.notifyCustomer();
-  await payment.announceOutcome();
+  if (atBank) {
+    // Refused at the bank: a cancellation that came since must not keep the customer and the domains from hearing.
+    await CancellationScope.nonCancellable(async () => {
+      await payment.notifyCustomer();
+      await payment.announceOutcome();
+    });
+  } else {
+    await payment.notifyCustomer();
+    await payment.announceOutcome();
+  }
   return payment.state;
+}
+
+/** Submits, awaits the final status, settles or reverses; a bank that refuses the payment fails it there and then. */
+async function toTheBank(payment: PaymentRun): Promise<void> {
+  if (await payment.submit()) await payment.settleOrReverse(await payment.awaitFinalStatus());
 }

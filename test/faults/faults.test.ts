@@ -11,6 +11,10 @@
  * SIGKILLs the NATS server and the consumer, publishes commands twice and sends invalid ones; it is also checked
  * against the broker's streams and Temporal's list of runs.
  *
+ * One scenario has operators terminate, reset and Temporal-cancel runs under load, as from the UI or the CLI, then
+ * asks the watchdog for the orphaned debits the terminations left, compares them with what the harness knows it did,
+ * and ends each with `npm run client -- resolve`; its checks know which runs were ended on purpose.
+ *
  * FAULT_SEED repeats a run's load plan and fault draws; FAULT_ONLY=<name>[,<name>] runs only the named scenarios.
  */
 import assert from 'node:assert/strict';
@@ -116,6 +120,30 @@ const SCENARIOS: readonly ScenarioSpec[] = [
     },
   },
   {
+    name: 'operator-actions',
+    tag: 'op',
+    title:
+      'ends every payment once, by its run or by resolution, when operators terminate, reset and cancel runs under load',
+    // A smaller load: the operators' actions and the CLI runs after it are what this scenario is about.
+    load: {
+      payments: { settle: 44, fail: 8, return: 6, review: 8, aml_hit: 2, insufficient: 2, tight: 6 },
+      registrations: { email: 4, sms: 2, sms_fallback: 0 },
+      viaBus: 0,
+    },
+    operators: {
+      terminate_before_debit: 3,
+      terminate_at_bank: 6,
+      terminate_at_settlement: 3,
+      reset_to_first_task: 3,
+      reset_to_first_task_after_end: 2,
+      reset_after_debit: 3,
+      cancel_awaiting_review: 2,
+      cancel_while_submitting: 2,
+      cancel_at_bank: 3,
+    },
+    inject: () => [],
+  },
+  {
     name: 'everything-at-once',
     tag: 'all',
     title: 'loses and duplicates nothing when every fault strikes in the same run',
@@ -191,6 +219,12 @@ describe('baton under faults', () => {
         assert.ok(
           (report.faults[kind] ?? 0) >= minimum,
           `${spec.name}: ${kind} injected ${report.faults[kind] ?? 0} time(s), fewer than ${minimum}`,
+        );
+      }
+      for (const [action, planned] of Object.entries(spec.operators ?? {})) {
+        assert.ok(
+          planned === 0 || (report.operators?.actions[action] ?? 0) > 0,
+          `${spec.name}: no ${action} was carried out of ${planned} planned (the runs raced past it)`,
         );
       }
       assert.equal(

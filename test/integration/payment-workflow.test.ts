@@ -6,7 +6,7 @@ import { createEventActivities } from '../../activities/events';
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
-import { WorkflowUpdateFailedError } from '@temporalio/client';
+import { CancelledFailure, WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { Worker } from '@temporalio/worker';
@@ -420,6 +420,32 @@ describe('payment workflow', () => {
     );
     await settleBy(handle, request.paymentId, 'settled');
     assert.equal((await handle.result()).status, PaymentStatus.Settled);
+  });
+
+  test('ends cancelled, nothing moved, when the workflow is cancelled while it awaits review', async () => {
+    const request = newRequest();
+    const handle = await start(request, { aml: 'review' });
+    await until(handle, PaymentStatus.AwaitingAmlReview);
+    await handle.cancel();
+    await assert.rejects(
+      handle.result(),
+      (err: unknown) => err instanceof WorkflowFailedError && err.cause instanceof CancelledFailure,
+    );
+    assert.equal((await handle.query(paymentStatusQuery)).status, PaymentStatus.Cancelled);
+    assert.deepEqual(calls.get(request.paymentId), ['screen']);
+  });
+
+  test('refuses a cancellation of the workflow once the payment is at the bank, and settles it', async () => {
+    const request = newRequest();
+    const handle = await start(request);
+    await until(handle, PaymentStatus.Submitted);
+    await handle.cancel();
+    await settleBy(handle, request.paymentId, 'settled');
+    const state = await handle.result();
+    assert.equal(state.status, PaymentStatus.Settled);
+    assert.equal(state.ledger.settlementTransferId, `tr-${request.paymentId}-settlement`);
+    assert.deepEqual(calls.get(request.paymentId), ['screen', 'debit', 'submit', 'settle']);
+    assert.equal((await handle.describe()).status.name, 'COMPLETED');
   });
 
   test('tells the customer the outcome on their channel, once', async () => {

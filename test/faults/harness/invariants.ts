@@ -15,7 +15,9 @@ import { messageIdFor } from '../../../services/mail';
 import { STREAMS } from '../../../services/bus';
 import type { MessageBus, StreamName } from '../../../services/bus';
 import type { CommandTraffic } from './commands';
-import type { LoadPlan, Progress } from './load';
+import type { LoadPlan, PlannedPayment, Progress, RunEnd } from './load';
+import { OperatorAction } from './load';
+import type { OperatedPayment, OperatorTruth } from './operator';
 import { sleep } from './random';
 import type { FaultStack } from './stack';
 
@@ -38,11 +40,63 @@ export const INVARIANTS = {
   eventOnce: 'every final outcome and completed registration is exactly one event in BATON_EVENTS',
   deadLetterOnce:
     'every invalid command is exactly one dead letter naming its field, and started nothing, moved no money',
+  bankAgreesWithLedger:
+    'the bank and the ledger agree: settled at the bank ⇔ a settlement; failed, returned or never submitted ⇔ a reversal',
+  clearingEmpty: 'clearing holds nothing at the end',
+  resetMovedOnce:
+    'nothing moved twice under reset: one debit, one submission, one settlement or reversal, one message',
+  noPaymentLost: 'every driven payment ended: by its run, or by resolution once its run was terminated',
+  watchdogFindsOrphans:
+    'the watchdog reports every orphaned debit and nothing else, and none is open once they are resolved',
 } as const;
 /** One of the invariant keys. */
 export type InvariantKey = keyof typeof INVARIANTS;
 /** The invariants about command events and the streams, checked only where part of the load came by the bus. */
 export const BUS_INVARIANTS: readonly InvariantKey[] = ['oneRunPerCommand', 'eventOnce', 'deadLetterOnce'];
+/** The invariants about runs operators acted on, checked only where they did. */
+export const OPERATOR_INVARIANTS: readonly InvariantKey[] = [
+  'bankAgreesWithLedger',
+  'clearingEmpty',
+  'resetMovedOnce',
+  'noPaymentLost',
+  'watchdogFindsOrphans',
+];
+
+/** How an operator's action leaves a payment's run: ended by it (terminated, cancelled) or still its own. */
+function endedByOperator(op: OperatedPayment | undefined): 'terminated' | 'cancelled' | undefined {
+  if (op?.done !== true) return undefined;
+  switch (op.action) {
+    case OperatorAction.TerminateBeforeDebit:
+    case OperatorAction.TerminateAtBank:
+    case OperatorAction.TerminateAtSettlement:
+      return 'terminated';
+    // A cancel once the payment went to the bank is refused: the run ends as its own (see workflows/payment.ts).
+    case OperatorAction.CancelAwaitingReview:
+      return 'cancelled';
+    default:
+      return undefined;
+  }
+}
+
+/** The run's end as the checks see it: the desk's, for a payment an operator acted on (a reset gives a new run). */
+function endOf(
+  payment: PlannedPayment,
+  progress: Progress,
+  op: OperatedPayment | undefined,
+): RunEnd | undefined {
+  if (op?.done !== true || op.end === undefined) return progress.ended.get(payment.workflowId);
+  const at = progress.ended.get(payment.workflowId)?.at ?? Date.now();
+  switch (op.end.kind) {
+    case 'completed':
+      return { at, status: op.end.status };
+    case 'open':
+      return undefined;
+    case 'failed':
+      return { at, failure: op.end.detail };
+    default:
+      return { at, failure: op.end.kind };
+  }
+}
 
 /** A broken invariant: which one, about what, and whether it means a lost run or a duplicated effect. */
 export interface Violation {
@@ -115,8 +169,11 @@ export async function checkInvariants(
   plan: LoadPlan,
   progress: Progress,
   forged: readonly ForgedWebhook[],
+  operators?: OperatorTruth,
 ): Promise<CheckResult> {
   const { violations, flag, tally } = violationLog();
+  /** Outcome messages nobody owes: a run terminated before it told the customer, with nothing left to resolve. */
+  const unowedMessages = new Set<string>();
 
   const transfers = await stack.ledger.listTransfers();
   const byKey = new Map<string, Transfer[]>();
@@ -143,7 +200,9 @@ export async function checkInvariants(
       }
       continue;
     }
-    const end = progress.ended.get(payment.workflowId);
+    const op = operators?.operated.get(payment.id);
+    const byOperator = endedByOperator(op);
+    const end = endOf(payment, progress, op);
     if (end === undefined) {
       flag({
         invariant: 'finished',
@@ -151,6 +210,16 @@ export async function checkInvariants(
         detail: 'accepted but never reached a final status',
         kind: 'lost',
       });
+    } else if (byOperator !== undefined) {
+      // Ended by the operator: terminated or cancelled, as the harness did it, and nothing else.
+      if (end.failure !== byOperator) {
+        flag({
+          invariant: 'finished',
+          subject,
+          detail: `${op?.action ?? '?'}: expected the run ${byOperator}, it ended ${end.failure ?? end.status ?? '?'}`,
+          kind: 'lost',
+        });
+      }
     } else if (end.failure !== undefined) {
       flag({ invariant: 'finished', subject, detail: `the run failed: ${end.failure}`, kind: 'lost' });
     }
@@ -199,11 +268,37 @@ export async function checkInvariants(
       expected = planned === 'settled' ? 'settled' : 'failed';
       reason = planned;
     }
+    if (byOperator !== undefined) {
+      // The run was ended by an operator: the money follows what the bank did, whoever moved it.
+      if (bank.length > 0) {
+        expected = bankOutcome === 'settled' ? 'settled' : 'failed';
+        reason = bankOutcome ?? 'unknown';
+      } else {
+        expected = debits.length > 0 ? 'failed' : 'rejected';
+        reason = 'never submitted';
+      }
+      if (byOperator === 'cancelled' && bank.length > 0) {
+        flag({
+          invariant: 'outcome',
+          subject,
+          detail: 'cancelled, yet submitted to the bank',
+          kind: 'other',
+        });
+      }
+      if (byOperator === 'terminated' && !operators?.resolutions.has(payment.id))
+        unowedMessages.add(`${payment.workflowId}:outcome`);
+    }
     const key =
-      expected === 'rejected' ? `rejected:${reason}` : expected === 'failed' ? `failed:${reason}` : 'settled';
+      byOperator !== undefined
+        ? `${byOperator}:${expected === 'settled' ? 'settled' : expected === 'failed' ? 'reversed' : 'nothing moved'}`
+        : expected === 'rejected'
+          ? `rejected:${reason}`
+          : expected === 'failed'
+            ? `failed:${reason}`
+            : 'settled';
     outcomes[key] = (outcomes[key] ?? 0) + 1;
 
-    if (end?.status !== undefined && end.status !== expected) {
+    if (byOperator === undefined && end?.status !== undefined && end.status !== expected) {
       flag({
         invariant: 'outcome',
         subject,
@@ -211,10 +306,10 @@ export async function checkInvariants(
         kind: 'lost',
       });
     }
-    if (wantsBank && expected !== 'rejected' && bank.length === 0) {
+    if (byOperator === undefined && wantsBank && expected !== 'rejected' && bank.length === 0) {
       flag({ invariant: 'outcome', subject, detail: 'never reached the bank', kind: 'lost' });
     }
-    if (expected === 'rejected' && bank.length > 0) {
+    if (byOperator === undefined && expected === 'rejected' && bank.length > 0) {
       flag({
         invariant: 'outcome',
         subject,
@@ -287,6 +382,9 @@ export async function checkInvariants(
         kind: 'lost',
       });
     }
+    if (operators !== undefined) {
+      checkOperatedPayment(flag, subject, op, { debits, reversals, settlements, bank });
+    }
     if (expected === 'settled') {
       settledAmount.set(
         payment.payer.accountId,
@@ -294,6 +392,9 @@ export async function checkInvariants(
       );
       if (payment.kind === 'tight') tightSettled += 1;
     }
+  }
+  if (operators !== undefined) {
+    await checkOrphans(stack, flag, operators);
   }
   const tightAccepted = plan.payments.filter(
     (p) => p.kind === 'tight' && progress.accepted.has(p.workflowId),
@@ -439,7 +540,7 @@ export async function checkInvariants(
   }
 
   // --- Messages: what the sinks hold, per purpose, against the channel each purpose was meant for.
-  const messages = await checkMessages(stack, plan, progress, flag);
+  const messages = await checkMessages(stack, plan, progress, flag, unowedMessages);
 
   // --- Forged webhooks: each refused; what they claimed never reached the ledger (checked above from the bank).
   const refused = forged.filter((f) => f.httpStatus === 401).length;
@@ -467,6 +568,122 @@ export async function checkInvariants(
   };
 }
 
+/** The checks only a scenario with operators makes, for one payment, from the ledger and the bank's records. */
+function checkOperatedPayment(
+  flag: (v: Violation) => void,
+  subject: string,
+  op: OperatedPayment | undefined,
+  {
+    debits,
+    reversals,
+    settlements,
+    bank,
+  }: { debits: Transfer[]; reversals: Transfer[]; settlements: Transfer[]; bank: SimulatedPayment[] },
+): void {
+  const effects = `debit ${debits.length}, reversal ${reversals.length}, settlement ${settlements.length}, at the bank ${bank.length}`;
+  const bankStatus = bank[0]?.status;
+  if (debits.length > 0) {
+    const settledAtBank = bankStatus === 'settled';
+    const bankFinal = bankStatus !== undefined && bankStatus !== 'pending';
+    const agrees =
+      bank.length === 0
+        ? reversals.length === 1 && settlements.length === 0
+        : bankFinal &&
+          (settledAtBank
+            ? settlements.length === 1 && reversals.length === 0
+            : reversals.length === 1 && settlements.length === 0);
+    if (!agrees) {
+      flag({
+        invariant: 'bankAgreesWithLedger',
+        subject,
+        detail: `the bank says ${bankStatus ?? 'never submitted'}; ${effects}`,
+        kind: settlements.length + reversals.length > 1 ? 'duplicated' : 'lost',
+      });
+    }
+    if (settlements.length + reversals.length === 0) {
+      flag({
+        invariant: 'noPaymentLost',
+        subject,
+        detail: `its debit is still in clearing${op?.done === true ? ` (${op.action})` : ''}`,
+        kind: 'lost',
+      });
+    }
+  } else if (settlements.length + reversals.length + bank.length > 0) {
+    flag({ invariant: 'bankAgreesWithLedger', subject, detail: `no debit, yet ${effects}`, kind: 'other' });
+  }
+  if (op?.done === true && op.end?.kind === 'open') {
+    flag({
+      invariant: 'noPaymentLost',
+      subject,
+      detail: `its run is still open after ${op.action}`,
+      kind: 'lost',
+    });
+  }
+  const reset =
+    op?.done === true &&
+    (op.action === OperatorAction.ResetToFirstTask ||
+      op.action === OperatorAction.ResetAfterEnd ||
+      op.action === OperatorAction.ResetAfterDebit);
+  if (reset && (debits.length !== 1 || bank.length !== 1 || settlements.length + reversals.length !== 1)) {
+    flag({
+      invariant: 'resetMovedOnce',
+      subject,
+      detail: `${op.action} (runs ${op.resetRunIds.join(', ')}): ${effects}`,
+      kind:
+        debits.length > 1 || bank.length > 1 || settlements.length + reversals.length > 1
+          ? 'duplicated'
+          : 'lost',
+    });
+  }
+}
+
+/** Clearing empty, and the watchdog's orphans against the harness's own. */
+async function checkOrphans(
+  stack: CheckSources,
+  flag: (v: Violation) => void,
+  { orphans }: OperatorTruth,
+): Promise<void> {
+  for (const account of await stack.ledger.listAccounts()) {
+    if (account.kind === 'clearing' && account.balance !== 0) {
+      flag({
+        invariant: 'clearingEmpty',
+        subject: `account ${account.id}`,
+        detail: `holds ${account.balance} at the end`,
+        kind: 'lost',
+      });
+    }
+  }
+  if (orphans.found === null) return;
+  const found = new Set(orphans.found);
+  const expected = new Set(orphans.expected);
+  for (const id of expected) {
+    if (!found.has(id))
+      flag({
+        invariant: 'watchdogFindsOrphans',
+        subject: `payment ${id}`,
+        detail: 'an orphan the watchdog missed',
+        kind: 'other',
+      });
+  }
+  for (const id of found) {
+    if (!expected.has(id))
+      flag({
+        invariant: 'watchdogFindsOrphans',
+        subject: `payment ${id}`,
+        detail: 'reported as orphaned, and it is not',
+        kind: 'other',
+      });
+  }
+  if ((orphans.openAfterResolution ?? 0) > 0) {
+    flag({
+      invariant: 'watchdogFindsOrphans',
+      subject: 'watchdog',
+      detail: `${orphans.openAfterResolution ?? 0} orphaned_debit finding(s) still open after every orphan was resolved`,
+      kind: 'other',
+    });
+  }
+}
+
 interface Purpose {
   key: string;
   subject: string;
@@ -481,6 +698,7 @@ async function checkMessages(
   plan: LoadPlan,
   progress: Progress,
   flag: (v: Violation) => void,
+  unowed: ReadonlySet<string> = new Set(),
 ): Promise<CheckResult['messages']> {
   const purposes = new Map<string, Purpose>();
   for (const p of plan.payments) {
@@ -588,6 +806,8 @@ async function checkMessages(
     } else if (deliveries === 0 && inDoubt) {
       // The documented trade-off: an SMS whose call broke off is never resent, so it may never arrive.
       smsInDoubtMissing += 1;
+    } else if (deliveries === 0 && unowed.has(purpose.key)) {
+      // Its run was terminated before it told the customer, and no resolution was owed: at most once is all.
     } else if (deliveries === 0) {
       const state = sendLog.get(`${purpose.key}:${purpose.channel}`)?.state ?? 'no send recorded';
       flag({

@@ -24,6 +24,36 @@ import type { FaultStack } from './stack';
 /** What a payment is meant to meet; the expected outcome follows from it and from the bank's own record. */
 export type PaymentKind = 'settle' | 'fail' | 'return' | 'review' | 'aml_hit' | 'insufficient' | 'tight';
 
+/**
+ * What an operator does to a payment's run under load, as from the Temporal UI or CLI; each names the point in the
+ * run where it strikes.
+ */
+export const OperatorAction = {
+  /** Terminated while it waits for an AML review (screening comes first): no money has moved. */
+  TerminateBeforeDebit: 'terminate_before_debit',
+  /** Terminated at the bank (submitted, the bank reference known, the webhook held): its debit is orphaned. */
+  TerminateAtBank: 'terminate_at_bank',
+  /** Terminated just after its held webhook was let go: as it settles or reverses, or just before or after. */
+  TerminateAtSettlement: 'terminate_at_settlement',
+  /** Reset to its first workflow task while it waits at the bank. */
+  ResetToFirstTask: 'reset_to_first_task',
+  /** Reset to its first workflow task after it ended. */
+  ResetAfterEnd: 'reset_to_first_task_after_end',
+  /** Reset to the workflow task that completed right after its debit, while it waits at the bank. */
+  ResetAfterDebit: 'reset_after_debit',
+  /** Temporal-cancelled while it waits for an AML review: nothing moved, it ends cancelled. */
+  CancelAwaitingReview: 'cancel_awaiting_review',
+  /**
+   * Temporal-cancelled while its submission retries on the bank's 500s: the bank may take it on any try, so the cancel
+   * must change nothing.
+   */
+  CancelWhileSubmitting: 'cancel_while_submitting',
+  /** Temporal-cancelled at the bank: the bank has the money, so the cancel must change nothing. */
+  CancelAtBank: 'cancel_at_bank',
+} as const;
+/** One of {@link OperatorAction}. */
+export type OperatorAction = (typeof OperatorAction)[keyof typeof OperatorAction];
+
 /** How a run is asked for: a client call to Temporal, or a command event on the bus. */
 export type Via = 'client' | 'bus';
 
@@ -53,6 +83,8 @@ export interface PlannedPayment {
   forge: boolean;
   /** Its webhook is held and released out of order with others. */
   outOfOrder: boolean;
+  /** What an operator does to its run, and with which tool; its AML review is then left to the operator. */
+  operator?: { action: OperatorAction; tool: 'client' | 'temporal-cli' };
 }
 
 /** How a registration's welcome is expected to travel. */
@@ -454,7 +486,8 @@ export async function driveLoad(
       progress.accepted.set(item.workflowId, Date.now());
       if (item.type === 'payment') {
         options.onPaymentAccepted?.(item);
-        if (item.kind === 'review') followers.push(approveReview(handle, progress, options));
+        if (item.kind === 'review' && item.operator === undefined)
+          followers.push(approveReview(handle, progress, options));
       }
       followers.push(
         followToEnd(handle, options).then(async (end) => {

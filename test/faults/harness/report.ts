@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Recovery } from './faults';
 import type { BusCheckResult, CheckResult, InvariantKey, Violation } from './invariants';
+import type { OperatorReport } from './operator';
 import { INVARIANTS } from './invariants';
 import { PROJECT_ROOT } from './processes';
 
@@ -56,6 +57,11 @@ export interface ScenarioReport {
         consumerStarts: number;
       })
     | null;
+  /**
+   * Where operators acted on runs: their actions by kind and tool, and the orphans they left: expected (from the
+   * ledger and what the harness terminated), found by the watchdog, missed, false alarms, resolved through the CLI.
+   */
+  operators: OperatorReport | null;
   /** Each invariant and its violations; `checked` is false where the scenario gives it nothing to check. */
   invariants: { key: InvariantKey; invariant: string; checked: boolean; violations: number }[];
   /** The first violations found (the count per invariant is complete). */
@@ -146,6 +152,24 @@ export function formatReport(reports: readonly ScenarioReport[], totalMs: number
           `${b.consumerRedeliveredAfterLostAck} of them a command redelivered after a kill dropped its ack)`,
       );
     }
+    if (r.operators !== null) {
+      const o = r.operators;
+      const list = (counts: Record<string, number>) =>
+        Object.entries(counts)
+          .map(([kind, n]) => `${kind} ${n}`)
+          .join(', ') || 'none';
+      lines.push(
+        `  ${pad(r.name, 22)} operator actions: ${list(o.actions)} (by tool: ${list(o.byTool)}; skipped ${o.skipped})`,
+        `  ${pad(r.name, 22)} orphans expected ${o.orphans.expected}, found by the watchdog ${o.orphans.found ?? `- (${o.watchdog.detail ?? 'not asked'})`}, ` +
+          `missed ${o.orphans.missed.length}, false alarms ${o.orphans.falseAlarms.length}, resolved ${o.orphans.resolved} (${list(o.orphans.resolvedAs)}), ` +
+          `refusals ${list(o.orphans.refusals)}, needs a person ${o.orphans.needsPerson.length}, open after resolving ${o.orphans.openAfterResolution ?? '-'}`,
+      );
+      if (o.watchdog.openBefore !== undefined) {
+        lines.push(
+          `  ${pad(r.name, 22)} watchdog findings open before resolving: ${list(o.watchdog.openBefore)}; after: ${list(o.watchdog.openAfter ?? {})}`,
+        );
+      }
+    }
     if (r.error !== undefined) lines.push(`  ${r.name}: ${r.error.split('\n')[0] ?? ''}`);
     for (const v of r.violations.slice(0, 10))
       lines.push(`  ${r.name}: ${v.subject} broke "${INVARIANTS[v.invariant]}": ${v.detail}`);
@@ -172,6 +196,11 @@ function totalsOf(reports: readonly ScenarioReport[]) {
     commandsPublished: reports.reduce((a, r) => a + (r.bus?.commandsPublished ?? 0), 0),
     deadLetters: reports.reduce((a, r) => a + (r.bus?.deadLetters ?? 0), 0),
     events: reports.reduce((a, r) => a + (r.bus?.events ?? 0), 0),
+    operatorActions: reports.reduce(
+      (a, r) => a + Object.values(r.operators?.actions ?? {}).reduce((x, y) => x + y, 0),
+      0,
+    ),
+    orphansResolved: reports.reduce((a, r) => a + (r.operators?.orphans.resolved ?? 0), 0),
   };
 }
 
@@ -199,6 +228,8 @@ export async function writeReport(reports: readonly ScenarioReport[], totalMs: n
         'publishes the broker answered as duplicates of a message it held (its Nats-Msg-Id window)',
       deadLetters: 'messages in BATON_DEAD_LETTERS, read back from the broker',
       events: 'messages in BATON_EVENTS, read back from the broker; eventsExpected counts the ended runs',
+      orphans:
+        'operators: payments whose run the harness terminated while their debit sat in clearing with neither settlement nor reversal; found = orphaned_debit findings of `stuck --json` after `watchdog run`',
       recoveryMs:
         'from the restart (process answering again; end of the connection kills) until the first run ended after it',
     },

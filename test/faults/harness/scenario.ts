@@ -10,10 +10,18 @@ import type { ResendMix } from './commands';
 import type { BankFaultMix, FaultContext, FaultKind } from './faults';
 import { FaultLog, forgeWebhooks, planBankFaults } from './faults';
 import { replayEveryRun } from './determinism';
-import { BUS_INVARIANTS, checkBusInvariants, checkInvariants, listRuns } from './invariants';
+import {
+  BUS_INVARIANTS,
+  checkBusInvariants,
+  checkInvariants,
+  listRuns,
+  OPERATOR_INVARIANTS,
+} from './invariants';
 import type { BusCheckResult } from './invariants';
 import { driveLoad, planLoad, Progress, seedPayers } from './load';
 import type { LoadShape } from './load';
+import { endOrphans, OperatorDesk, planOperatorActions } from './operator';
+import type { OperatorMix, OperatorReport, OperatorTruth } from './operator';
 import { PROJECT_ROOT } from './processes';
 import { Rng, sleep } from './random';
 import type { ScenarioReport } from './report';
@@ -29,6 +37,13 @@ export interface ScenarioSpec {
   /** What it shows, as the test's name. */
   title: string;
   bankFaults?: BankFaultMix;
+  /** The load's size, when not the default one (a bus scenario sets it under `bus`). */
+  load?: LoadShape;
+  /**
+   * Operators terminate, reset and cancel this many payments' runs under load, then end the orphans with `resolve`
+   * after asking the watchdog for them (see operator.ts).
+   */
+  operators?: OperatorMix;
   /** Settings of the scenario's worker beyond the stack's own. */
   workerEnv?: NodeJS.ProcessEnv;
   /** Part of the load arrives as command events, through the command consumer running as its own process. */
@@ -75,7 +90,9 @@ export async function runScenario(spec: ScenarioSpec, seed: number): Promise<Sce
   const startedAt = Date.now();
   const stack = await startFaultStack(spec.name, uniqueSchema(`faults_${spec.tag}`), spec.workerEnv);
   const rng = new Rng(seed);
-  const plan = planLoad(spec.tag, rng, spec.bus?.load);
+  const plan = planLoad(spec.tag, rng, spec.bus?.load ?? spec.load);
+  if (spec.operators !== undefined) planOperatorActions(plan, rng, spec.operators);
+  const desk = spec.operators === undefined ? undefined : new OperatorDesk(stack, rng);
   const progress = new Progress(plan.payments.length + plan.registrations.length);
   const log = new FaultLog(startedAt, stack);
   let stopped = false;
@@ -144,6 +161,7 @@ export async function runScenario(spec: ScenarioSpec, seed: number): Promise<Sce
       stop,
       onPaymentAccepted: (payment) => {
         if (payment.forge) forgers.push(forgeWebhooks(ctx, payment));
+        desk?.accepted(payment);
       },
     }).finally(() => {
       loadDone = true;
@@ -166,7 +184,9 @@ export async function runScenario(spec: ScenarioSpec, seed: number): Promise<Sce
     }
     await sleep(SETTLE_MS);
 
-    const checked = await checkInvariants(stack, plan, progress, log.forged);
+    let operators: { truth: OperatorTruth; report: OperatorReport } | undefined;
+    if (desk !== undefined) operators = await endOrphans(stack, desk);
+    const checked = await checkInvariants(stack, plan, progress, log.forged, operators?.truth);
     const busChecked: BusCheckResult | undefined =
       commands === undefined
         ? undefined
@@ -178,7 +198,17 @@ export async function runScenario(spec: ScenarioSpec, seed: number): Promise<Sce
           );
     const violations = [...checked.violations, ...(busChecked?.violations ?? [])];
     const replayFailures = await replayEveryRun(stack, [...progress.accepted.keys()]);
-    const finished = [...progress.ended.values()].filter((end) => end.failure === undefined).length;
+    // A run an operator reset is followed to its new run's end; the load saw only the old one terminated.
+    const operatedEnd = new Map(
+      [...(operators?.truth.operated.values() ?? [])].map((op) => [
+        op.workflowId,
+        op.done ? op.end : undefined,
+      ]),
+    );
+    const finished = [...progress.ended].filter(([workflowId, end]) => {
+      const byOperator = operatedEnd.get(workflowId);
+      return byOperator === undefined ? end.failure === undefined : byOperator.kind === 'completed';
+    }).length;
     const report: ScenarioReport = {
       ...base,
       durationMs: Date.now() - startedAt,
@@ -215,7 +245,8 @@ export async function runScenario(spec: ScenarioSpec, seed: number): Promise<Sce
               consumerRedeliveredAfterLostAck: stack.consumer.redeliveredAfterLostAck,
               consumerStarts: stack.consumer.starts.length,
             },
-      invariants: invariantSummary(violations, commands === undefined ? BUS_INVARIANTS : []),
+      operators: operators?.report ?? null,
+      invariants: invariantSummary(violations, unchecked(commands !== undefined, operators?.report)),
       violations: violations.slice(0, 200),
     };
     stack.log.write(
@@ -240,7 +271,8 @@ export async function runScenario(spec: ScenarioSpec, seed: number): Promise<Sce
       messages: null,
       webhooks: { delivered: 0, forgedSent: 0, forgedRefused: 0, forgedBeforeBankDecided: 0 },
       bus: null,
-      invariants: invariantSummary([], commands === undefined ? BUS_INVARIANTS : []),
+      operators: null,
+      invariants: invariantSummary([], unchecked(commands !== undefined, undefined)),
       violations: [],
     };
   } finally {
@@ -248,6 +280,18 @@ export async function runScenario(spec: ScenarioSpec, seed: number): Promise<Sce
     signalStop();
     await stack.stop();
   }
+}
+
+/** The invariants a scenario gives nothing to check: the bus's without commands, the operators' without them. */
+function unchecked(withCommands: boolean, operators: OperatorReport | undefined) {
+  return [
+    ...(withCommands ? [] : BUS_INVARIANTS),
+    ...(operators === undefined
+      ? OPERATOR_INVARIANTS
+      : operators.watchdog.available
+        ? []
+        : (['watchdogFindsOrphans'] as const)),
+  ];
 }
 
 function perTenSeconds(progress: Progress, from: number): number[] {

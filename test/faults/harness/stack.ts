@@ -99,6 +99,12 @@ export interface FaultStack {
   readonly keys: KeyRing;
   /** The prebuilt workflow bundle the worker runs, for replaying what it wrote. */
   readonly workflowBundlePath: string;
+  /** The settings the worker runs on, for baton's CLI run as an operator runs it (see test/support/cli.ts). */
+  readonly cliEnv: NodeJS.ProcessEnv;
+  /** The Temporal CLI binary that runs the dev server: the operator's own tool. */
+  readonly temporalCliPath: string;
+  /** Where the Temporal CLI reaches the dev server: `--address` and `--namespace`. */
+  readonly temporalAddress: { address: string; namespace: string };
   /** The harness's own log: what it injected and when. */
   readonly log: LineLog;
   readonly logDir: string;
@@ -237,6 +243,10 @@ export async function startFaultStack(
       TEMPORAL_TLS_SERVER_NAME: '',
       AML_WATCHLIST_PATH: '',
       WORKFLOW_BUNDLE_PATH: release.bundle,
+      // No watchdog schedule: a scenario that wants a sweep runs one by hand (`watchdog run`), and no alert mail
+      // reaches the SMTP sink, whose every message must belong to a run.
+      WATCHDOG_INTERVAL_SECONDS: '0',
+      OPS_EMAIL: '',
       ...workerEnv,
     };
     const worker = new WorkerProcess(release.worker, serviceEnv, workerLog);
@@ -274,6 +284,10 @@ export async function startFaultStack(
       bus,
       keys,
       workflowBundlePath: release.bundle,
+      cliEnv: serviceEnv,
+      temporalCliPath: cliPath,
+      // The port survives a restart of the server (see killTemporal), so the address stays valid.
+      temporalAddress: { address: devServer.address, namespace: devServer.namespace },
       log,
       logDir,
       async killTemporal(downMs) {
