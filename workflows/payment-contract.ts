@@ -138,6 +138,11 @@ export interface PaymentState {
   aml?: PaymentAmlRecord;
   bank?: { reference?: string; outcome?: BankOutcome; source?: 'webhook' | 'poll' };
   cancelRequested: boolean;
+  /**
+   * A cancellation of the workflow itself (Temporal's cancel, from the UI or CLI) that came once the payment was at
+   * the bank, and was refused: the run goes on to the bank's final status.
+   */
+  cancellationRefused?: { at: string; reason: string };
   /** How the customer was told the outcome; `no_contact` when the account has no customer to tell. */
   notification?: { outcome: DeliveryOutcome | 'no_contact'; detail?: string };
 }

@@ -171,6 +171,14 @@ export class PaymentRun {
     return { status: this.state.status };
   }
 
+  /** Notes a cancellation of the workflow that came while the payment was at the bank: the run does not stop. */
+  refuseWorkflowCancellation(): void {
+    this.state.cancellationRefused = {
+      at: new Date().toISOString(),
+      reason: `the payment was ${this.state.status}; the bank decides it now`,
+    };
+  }
+
   /** The `cancel` update's validator: refuses once the payment is with the bank. */
   assertCancellable(): void {
     // Once the bank has the payment, money may already be on its way: cancelling is no longer ours to do.

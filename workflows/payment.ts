@@ -88,6 +88,8 @@ export async function paymentWorkflow(request: PaymentRequest): Promise<PaymentS
         throw new CancelledFailure('the workflow was cancelled before the payment went to the bank');
       }
       atBank = true;
+      // Only the state changes, so runs recorded before this note replay as they were.
+      CancellationScope.current().cancelRequested.catch(() => payment.refuseWorkflowCancellation());
       await CancellationScope.nonCancellable(() => toTheBank(payment));
     } else {
       await toTheBank(payment);

@@ -43,6 +43,10 @@ export const PAYMENT_VIEW: ProcessView<PaymentState> = {
       lines.push(
         `  bank ref: ${state.bank.reference}${state.bank.outcome ? ` → ${state.bank.outcome}` : ''}`,
       );
+    if (state.cancellationRefused)
+      lines.push(
+        `  cancel:   refused at ${state.cancellationRefused.at} (${state.cancellationRefused.reason})`,
+      );
     const ledger = Object.entries(state.ledger).map(([k, v]) => `${k}=${v}`);
     if (ledger.length > 0) lines.push(`  ledger:   ${ledger.join(' ')}`);
     return lines;

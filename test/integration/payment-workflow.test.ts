@@ -162,12 +162,21 @@ async function start(
 }
 
 async function until(handle: WorkflowHandle, status: PaymentStatus): Promise<PaymentState> {
+  return untilState(handle, (state) => state.status === status, `reached ${status}`);
+}
+
+/** Queries the run until its state satisfies `holds`. */
+async function untilState(
+  handle: WorkflowHandle,
+  holds: (state: PaymentState) => boolean,
+  what: string,
+): Promise<PaymentState> {
   for (let i = 0; i < 300; i++) {
     const state = await handle.query(paymentStatusQuery);
-    if (state.status === status) return state;
+    if (holds(state)) return state;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  throw new Error(`payment never reached ${status}`);
+  throw new Error(`payment never ${what}`);
 }
 
 function settleBy(
@@ -439,10 +448,19 @@ describe('payment workflow', () => {
     const request = newRequest();
     const handle = await start(request);
     await until(handle, PaymentStatus.Submitted);
+    assert.equal((await handle.query(paymentStatusQuery)).cancellationRefused, undefined);
     await handle.cancel();
+    // The status says the cancellation was asked for and refused while the bank still decides.
+    const { cancellationRefused: waiting } = await untilState(
+      handle,
+      (s) => s.cancellationRefused !== undefined,
+      'noted the refused cancellation',
+    );
+    assert.match(waiting?.reason ?? '', /submitted; the bank decides it now/);
     await settleBy(handle, request.paymentId, 'settled');
     const state = await handle.result();
     assert.equal(state.status, PaymentStatus.Settled);
+    assert.deepEqual(state.cancellationRefused, waiting);
     assert.equal(state.ledger.settlementTransferId, `tr-${request.paymentId}-settlement`);
     assert.deepEqual(calls.get(request.paymentId), ['screen', 'debit', 'submit', 'settle']);
     assert.equal((await handle.describe()).status.name, 'COMPLETED');
