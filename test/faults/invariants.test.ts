@@ -254,6 +254,32 @@ describe('the fault suite checks', () => {
     assert.ok(result.violations.some((v) => v.invariant === 'outcome' && v.subject.includes(other.id)));
   });
 
+  it('find an orphan the watchdog missed, one it made up, a healthy run it reported, and one left open', async () => {
+    const [healthy] = plan.payments;
+    assert.ok(healthy !== undefined);
+    const result = await checkInvariants(sources, plan, progress, forged, {
+      operated: new Map(),
+      resolutions: new Map(),
+      orphans: {
+        expected: ['orphan-missed'],
+        found: [healthy.id],
+        otherFindings: [`payment_stuck ${healthy.id}`],
+        openAfterResolution: 1,
+      },
+    });
+    const watchdog = result.violations.filter((v) => v.invariant === 'watchdogFindsOrphans');
+    assert.deepEqual(
+      watchdog.map((v) => [v.subject, v.detail]),
+      [
+        ['payment orphan-missed', 'an orphan the watchdog missed'],
+        [`payment ${healthy.id}`, 'reported as orphaned, and it is not'],
+        [`payment_stuck ${healthy.id}`, 'reported once every run but the orphans had ended'],
+        ['watchdog', '1 orphaned_debit finding(s) still open after every orphan was resolved'],
+      ],
+      JSON.stringify(result.violations),
+    );
+  });
+
   it('find a forged webhook the receiver took', async () => {
     const payment = first(plan.payments, 'payment');
     forged.push({ paymentId: payment.id, variant: 'wrong_secret', httpStatus: 200, beforeBankDecided: true });

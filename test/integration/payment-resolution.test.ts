@@ -4,6 +4,7 @@
  * parked at the bank with its final status decided there and its webhook held, so only `resolve` can end it.
  */
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { paymentState, startPayment } from '../../client/payments';
 import { startLocalStack } from '../../local/stack';
@@ -159,6 +160,41 @@ describe('resolving a payment whose run was terminated at the bank', () => {
     assert.equal(run.code, 1, run.stderr);
     assert.match(run.stderr, /already_resolved/);
     assert.deepEqual(await moneyOf(runningId), ['debit', 'settlement']);
+  });
+
+  test('a reset of the terminated run after its resolution moves no money again', async () => {
+    const before = await stack.ledger.listTransfers();
+    // As `temporal workflow reset --type FirstWorkflowTask` does: the new run replays every step from the start.
+    const terminated = stack.client.workflow.getHandle<typeof paymentWorkflow>(paymentWorkflowId(settledId));
+    const { runId } = await terminated.describe();
+    const events = (await terminated.fetchHistory()).events ?? [];
+    const firstTask = events.find((e) => e.workflowTaskCompletedEventAttributes != null);
+    assert.ok(firstTask?.eventId, 'the terminated run completed a workflow task');
+    const reset = await stack.client.workflowService.resetWorkflowExecution({
+      namespace: stack.namespace,
+      workflowExecution: { workflowId: paymentWorkflowId(settledId), runId },
+      workflowTaskFinishEventId: firstTask.eventId,
+      reason: 'operator reset after the resolution',
+      requestId: randomUUID(),
+    });
+    assert.ok(reset.runId && reset.runId !== runId);
+
+    // The new run debits, submits and settles under the payment's own keys, which the ledger already holds.
+    await eventually(`the reset run of ${settledId} at the bank`, async () => {
+      const state = await paymentState(stack.client, settledId).catch(() => undefined);
+      return state?.status === PaymentStatus.Submitted || state?.status === PaymentStatus.Settled;
+    });
+    stack.bank.releaseWebhook(settledId);
+    const ended = await stack.client.workflow
+      .getHandle<typeof paymentWorkflow>(paymentWorkflowId(settledId), reset.runId)
+      .result();
+    assert.equal(ended.status, PaymentStatus.Settled);
+    assert.equal(
+      ended.ledger.settlementTransferId,
+      (await stack.ledger.getTransferByKey(`${settledId}:settlement`))?.id,
+    );
+    assert.deepEqual(await stack.ledger.listTransfers(), before);
+    await assertBalanced();
   });
 
   test('says there is nothing to resolve for an unknown payment id', async () => {

@@ -674,6 +674,14 @@ async function checkOrphans(
         kind: 'other',
       });
   }
+  for (const finding of orphans.otherFindings) {
+    flag({
+      invariant: 'watchdogFindsOrphans',
+      subject: finding,
+      detail: 'reported once every run but the orphans had ended',
+      kind: 'other',
+    });
+  }
   if ((orphans.openAfterResolution ?? 0) > 0) {
     flag({
       invariant: 'watchdogFindsOrphans',

@@ -72,13 +72,16 @@ export interface OperatorTruth {
   orphans: {
     expected: readonly string[];
     found: readonly string[] | null;
+    /** The watchdog's other findings after the load, as `kind businessId`: none is expected once every run ended. */
+    otherFindings: readonly string[];
     openAfterResolution: number | null;
   };
 }
 
 /** What the watchdog answered, or why it could not be asked. */
 export type WatchdogView =
-  { available: false; detail: string } | { available: true; orphans: string[]; open: Record<string, number> };
+  | { available: false; detail: string }
+  | { available: true; orphans: string[]; others: string[]; open: Record<string, number> };
 
 /** The scenario's figures about the operators: what they did, and the orphans they left. */
 export interface OperatorReport {
@@ -94,7 +97,7 @@ export interface OperatorReport {
     found: number | null;
     /** Expected and not found. */
     missed: string[];
-    /** Found and not an orphan. */
+    /** Found and not an orphan, and any other finding (`kind businessId`): every run but the orphans has ended. */
     falseAlarms: string[];
     /** Ended by `resolve` through the CLI. */
     resolved: number;
@@ -452,6 +455,7 @@ export async function askWatchdog(stack: FaultStack): Promise<WatchdogView> {
     available: true,
     open,
     orphans: findings.filter((f) => f.kind === 'orphaned_debit').map((f) => f.businessId),
+    others: findings.filter((f) => f.kind !== 'orphaned_debit').map((f) => `${f.kind} ${f.businessId}`),
   };
 }
 
@@ -554,7 +558,7 @@ export async function endOrphans(
     resolutions: new Map(
       [...resolutions].filter(([, r]) => r.outcome === 'settled' || r.outcome === 'reversed'),
     ),
-    orphans: { expected, found, openAfterResolution },
+    orphans: { expected, found, otherFindings: first.available ? first.others : [], openAfterResolution },
   };
   const count = (items: string[]) =>
     items.reduce<Record<string, number>>((acc, item) => ({ ...acc, [item]: (acc[item] ?? 0) + 1 }), {});
@@ -569,7 +573,10 @@ export async function endOrphans(
       expected: expected.length,
       found: found === null ? null : found.length,
       missed: found === null ? [] : expected.filter((id) => !found.includes(id)),
-      falseAlarms: found === null ? [] : found.filter((id) => !expected.includes(id)),
+      falseAlarms:
+        found === null
+          ? []
+          : [...found.filter((id) => !expected.includes(id)), ...(first.available ? first.others : [])],
       resolved: resolved.length,
       resolvedAs: count(resolved.map((r) => r.outcome ?? '?')),
       refusals: count(attempts.flatMap((r) => r.refusals)),
