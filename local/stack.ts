@@ -185,7 +185,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     });
     cleanups.push(() => bank.close());
 
-    const mailSink = await startSmtpSink({ port: options.smtpPort ?? (await freePort()) });
+    const mailSink = await startSmtpSink({ port: options.smtpPort ?? (await freePort()), log });
     cleanups.push(() => mailSink.close());
     const smsSink = await startLocalTwilio({
       port: options.twilioPort ?? (await freePort()),

@@ -5,6 +5,7 @@ import { AmountFormatError, formatMoney, parseAmount } from '../../domain/money'
 import { paymentRequestProblems } from '../../workflows/payment-checks';
 import { paymentSearchAttributes, PaymentStatus, paymentWorkflowId } from '../../workflows/payment-contract';
 import type { PaymentRequest, PaymentState } from '../../workflows/payment-contract';
+import type { Resolution } from '../../workflows/payment-resolution-contract';
 import { describeState, startAndReport, stateJson, withRun } from './runs';
 import type { ProcessView } from './runs';
 import {
@@ -137,6 +138,16 @@ export async function pay(config: Config, args: string[]): Promise<number> {
   );
 }
 
+/** A resolved payment's run stopped short of its end: the headline says how the payment did end, the last line who ended it. */
+function withResolution(text: string, paymentId: string, runStatus: string, resolution: Resolution): string {
+  const [, ...rest] = text.split('\n');
+  return [
+    `payment ${paymentId}: ${resolution.outcome} by resolution (its run stopped at ${runStatus})`,
+    ...rest,
+    `  resolution: ${resolution.outcome} by ${resolution.reviewer} at ${resolution.resolvedAt} (bank: ${resolution.bankStatus})`,
+  ].join('\n');
+}
+
 /** `status` of a payment, with its resolution when an operator ended it by `resolve`. */
 export function paymentStatus(config: Config, paymentId: string, json: boolean): Promise<number> {
   return withRun(config, PAYMENT_VIEW, paymentId, 'status', async ({ client, workflowId, uiUrl }) => {
@@ -147,10 +158,7 @@ export function paymentStatus(config: Config, paymentId: string, json: boolean):
     ]);
     const text = describeState(PAYMENT_VIEW, state, uiUrl);
     output(json)(
-      resolution === undefined
-        ? text
-        : `${text}\n  resolution: ${resolution.outcome} by ${resolution.reviewer} at ${resolution.resolvedAt}` +
-            ` (bank: ${resolution.bankStatus})`,
+      resolution === undefined ? text : withResolution(text, paymentId, state.status, resolution),
       stateJson(PAYMENT_VIEW, state, workflowId, uiUrl, resolution === undefined ? {} : { resolution }),
     );
     return 0;

@@ -134,6 +134,10 @@ describe('resolving a payment whose run was terminated at the bank', () => {
     assert.equal(shown.resolution?.outcome, 'settled');
     assert.equal(shown.resolution?.reviewer, 'ops-anna');
     const text = await cli('status', settledId);
+    assert.match(
+      text.stdout,
+      new RegExp(`^payment ${settledId}: settled by resolution \\(its run stopped at submitted\\)`),
+    );
     assert.match(text.stdout, /resolution: settled by ops-anna at .* \(bank: settled\)/);
   });
 
