@@ -27,6 +27,7 @@ import type { PaymentState } from '../workflows/payment-contract';
 import { paymentStatusQuery } from '../workflows/payment-contract';
 import { paymentResolutionWorkflowId } from '../workflows/payment-resolution-contract';
 import type { Resolution } from '../workflows/payment-resolution-contract';
+import { RegistrationStatus, registrationSearchAttributes } from '../workflows/registration-contract';
 import { FINDING_ACTIONS, FINDING_SOURCE, FindingKind, SweepSource } from '../workflows/watchdog-contract';
 import type { Finding, SourceReport, StoredFinding, SweepSummary } from '../workflows/watchdog-contract';
 
@@ -268,6 +269,7 @@ export function createWatchdogActivities(services: WatchdogServices) {
       const query = `ExecutionStatus = 'Running' AND TaskQueue = '${activityInfo().taskQueue}'`;
       const runs: WorkflowExecutionInfo[] = [];
       for await (const run of client.workflow.list({ query })) runs.push(run);
+      gaugeOpenRuns(runs);
       const found = await inBatches(runs, (run) => runFindings(run, now).catch(ignoreGone));
       return { source: SweepSource.Runs, read: true, findings: found.flat(), examined: runs.length };
     },
@@ -345,6 +347,14 @@ export function createWatchdogActivities(services: WatchdogServices) {
       const found: Finding[] = [];
       const backlog = await bus.commandBacklog();
       const waiting = backlog.pending + backlog.unacknowledged;
+      metricMeter
+        .createGauge(
+          'baton_commands_waiting',
+          'int',
+          '',
+          'Commands on the bus the consumer has not acknowledged',
+        )
+        .set(waiting);
       if (waiting > settings.commandBacklog) {
         found.push({
           kind: FindingKind.CommandBacklog,
@@ -509,4 +519,38 @@ async function inBatches<T, R>(items: readonly T[], fn: (item: T) => Promise<R>)
     results.push(...(await Promise.all(items.slice(i, i + CONCURRENCY).map(fn))));
   }
   return results;
+}
+
+/**
+ * Open runs by workflow type and the status their search attribute shows, every known status set (zero included),
+ * so a dashboard sees reviews waiting or payments at the bank, and an alert sees them go back to none.
+ */
+function gaugeOpenRuns(runs: readonly WorkflowExecutionInfo[]): void {
+  const counts = new Map<string, number>();
+  const key = (type: string, status: string) => `${type}\u0000${status}`;
+  for (const run of runs) {
+    const status =
+      run.type === 'paymentWorkflow'
+        ? run.typedSearchAttributes.get(paymentSearchAttributes.status)
+        : run.type === 'registrationWorkflow'
+          ? run.typedSearchAttributes.get(registrationSearchAttributes.status)
+          : undefined;
+    if (status === undefined) continue;
+    counts.set(key(run.type, status), (counts.get(key(run.type, status)) ?? 0) + 1);
+  }
+  const gauge = metricMeter.createGauge(
+    'baton_runs_open',
+    'int',
+    '',
+    'Open payment and registration runs by the status they are in',
+  );
+  const known: [string, readonly string[]][] = [
+    ['paymentWorkflow', Object.values(PaymentStatus)],
+    ['registrationWorkflow', Object.values(RegistrationStatus)],
+  ];
+  for (const [type, statuses] of known) {
+    for (const status of statuses) {
+      gauge.set(counts.get(key(type, status)) ?? 0, { workflow_type: type, status });
+    }
+  }
 }

@@ -8,9 +8,17 @@ import { ConfigError, loadConfig } from '../config/config';
 import { connectClient } from '../temporal/connection';
 import { busSettingsFrom, openBus } from '../workers/services';
 import { startCommandConsumer } from './command-consumer';
+import { Runtime } from '@temporalio/worker';
+import { freePort } from '../services/ports';
+import { installWorkerRuntime, runtimeMetricsUrl } from '../temporal/runtime';
+import { startOpsServer } from '../workers/ops-server';
 
 async function main(): Promise<void> {
   const config = loadConfig();
+  // The SDK runtime only carries the consumer's counters to its ops port here: this process hosts no worker.
+  const metrics = config.WORKER_METRICS === 'on';
+  installWorkerRuntime(metrics ? { metricsBindAddress: `127.0.0.1:${await freePort()}` } : {});
+  const metricsUrl = runtimeMetricsUrl();
   const bus = await openBus({ ...busSettingsFrom(config), name: 'baton-command-consumer' });
   try {
     const client = await connectClient(config);
@@ -19,15 +27,38 @@ async function main(): Promise<void> {
         bus,
         client,
         keys: config.codecKeys,
+        ...(metrics ? { meter: Runtime.instance().metricMeter } : {}),
         log: (line) => console.log(line),
+      });
+      let stopped = false;
+      void consumer.finished.finally(() => {
+        stopped = true;
+      });
+      const ops = await startOpsServer({
+        host: config.WORKER_OPS_HOST,
+        port: config.CONSUMER_OPS_PORT,
+        ...(metricsUrl === undefined ? {} : { runtimeMetricsUrl: metricsUrl }),
+        live: () => !stopped,
+        checks: {
+          bus: () => bus.ping(),
+          temporal: async () => {
+            await client.workflowService.getSystemInfo({});
+          },
+        },
+        log: (line) => console.log(line),
+      }).catch(async (error: unknown) => {
+        await consumer.stop();
+        throw error;
       });
       const stop = () => void consumer.stop();
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
       console.log(
-        `command consumer: ${config.NATS_URL} -> ${config.TEMPORAL_ADDRESS} (${config.TEMPORAL_NAMESPACE})`,
+        `command consumer: ${config.NATS_URL} -> ${config.TEMPORAL_ADDRESS} (${config.TEMPORAL_NAMESPACE}); ` +
+          `ops (metrics, health) on ${ops.url}`,
       );
       await consumer.finished;
+      await ops.close();
     } finally {
       await client.connection.close();
     }

@@ -8,6 +8,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client } from '@temporalio/client';
+import type { MetricMeter } from '@temporalio/common';
 import { isGrpcServiceError } from '@temporalio/client';
 import type { KeyRing } from '../config/key-ring';
 import {
@@ -19,6 +20,8 @@ import {
   EventRejection,
   MAX_DELIVER,
   parseCloudEvent,
+  PAYMENT_COMMAND_SUBJECT,
+  REGISTRATION_COMMAND_SUBJECT,
   STREAMS,
 } from '../services/bus';
 import type { DeliveredMessage, MessageBus, ReceivedEvent } from '../services/bus';
@@ -38,6 +41,8 @@ export interface CommandConsumerOptions {
   /** Opens the sealed personal fields of commands, and seals nothing else. */
   keys: KeyRing;
   taskQueue?: string;
+  /** Where the consumer counts commands (`baton_commands_total` by kind and result); uncounted when omitted. */
+  meter?: MetricMeter;
   /** How many commands are taken and handled together (default 32). */
   batchSize?: number;
   log?: (line: string) => void;
@@ -80,6 +85,13 @@ export function readCommand(keys: KeyRing, message: { subject: string; body: Uin
   return event.kind.type === EVENT_KINDS.paymentRequested.type
     ? paymentCommand(event)
     : registrationCommand(event);
+}
+
+/** The kind of command a subject carries, as a metric label: never anything the message itself says. */
+function commandKindOf(subject: string): 'payment' | 'registration' | 'unknown' {
+  if (subject === PAYMENT_COMMAND_SUBJECT) return 'payment';
+  if (subject === REGISTRATION_COMMAND_SUBJECT) return 'registration';
+  return 'unknown';
 }
 
 function dataProblems(problems: string[]): EventRejection {
@@ -167,6 +179,11 @@ export function startCommandConsumer(options: CommandConsumerOptions): RunningCo
     heldForTemporal: 0,
   };
   const stopping = new AbortController();
+  const commands = options.meter?.createCounter(
+    'baton_commands',
+    undefined,
+    'Command events handled, by kind and result (started, existing, dead_lettered)',
+  );
 
   async function deadLetter(message: DeliveredMessage, problems: readonly string[]): Promise<void> {
     const ids = bestEffortIds(message.body);
@@ -190,6 +207,7 @@ export function startCommandConsumer(options: CommandConsumerOptions): RunningCo
     // The same message id if this command comes back before its acknowledgement landed: one dead letter.
     await bus.publish(deadLetterSubject(message.subject), encodeCloudEvent(event), { messageId: id });
     counts.deadLettered += 1;
+    commands?.add(1, { kind: commandKindOf(message.subject), result: 'dead_lettered' });
     log(
       `dead-lettered command #${message.sequence} on ${message.subject}` +
         `${ids.correlationId === undefined ? '' : ` (correlation ${ids.correlationId})`}: ${reason}`,
@@ -252,6 +270,7 @@ export function startCommandConsumer(options: CommandConsumerOptions): RunningCo
       }
       if (outcome === 'started') counts.started += 1;
       else counts.alreadyStarted += 1;
+      commands?.add(1, { kind: command.kind, result: outcome });
       message.ack();
       log(
         `${outcome === 'started' ? 'started' : 'found the run of'} ${command.kind} ` +

@@ -65,6 +65,7 @@ export const configSchema = z.object({
   TEMPORAL_CLI_PATH: optionalText,
   TEMPORAL_PORT: port.default(7233),
   TEMPORAL_UI_PORT: port.default(8233),
+  TEMPORAL_METRICS_PORT: port.default(7234),
   DATA_DIR: z.string().min(1).default('.data'),
   DATABASE_URL: optionalText.pipe(
     z
@@ -92,6 +93,10 @@ export const configSchema = z.object({
   BANK_SIM_OUTCOME: z.enum(['settled', 'failed', 'returned']).default('settled'),
   WEBHOOK_PORT: port.default(7301),
   WEBHOOK_HOST: z.string().min(1).default('127.0.0.1'),
+  WORKER_OPS_PORT: port.default(7303),
+  WORKER_OPS_HOST: z.string().min(1).default('127.0.0.1'),
+  WORKER_METRICS: z.enum(['on', 'off']).default('on'),
+  CONSUMER_OPS_PORT: port.default(7304),
   AML_WATCHLIST_PATH: optionalText,
   WORKFLOW_BUNDLE_PATH: optionalText,
   WORKER_MAX_CACHED_WORKFLOWS: optionalText.pipe(

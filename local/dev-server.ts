@@ -29,6 +29,8 @@ export interface DevServerOptions {
   namespace?: string;
   /** Custom search attributes to register: name => type (Keyword, Int, Text, Double, Bool, Datetime, KeywordList). */
   searchAttributes: Readonly<Record<string, string>>;
+  /** Port of the server's own Prometheus metrics (`/metrics`); a free one the server picks when omitted. */
+  metricsPort?: number;
   /** Remote codec endpoint the Web UI uses to decode payloads. */
   uiCodecEndpoint?: string;
   /** Server log level: debug, info, warn, error or never (default warn). */
@@ -47,6 +49,8 @@ export interface DevServer {
   address: string;
   /** Web UI address, when the UI is served. */
   uiUrl?: string;
+  /** The server's Prometheus metrics, when a port was asked for. */
+  metricsUrl?: string;
   namespace: string;
   pid: number;
   /** Stops the server: SIGTERM, then SIGKILL if it is still there after 10 s. Safe to call more than once. */
@@ -141,6 +145,9 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   return {
     address,
     uiUrl: options.uiPort === undefined ? undefined : `http://${host}:${options.uiPort}`,
+    ...(options.metricsPort === undefined
+      ? {}
+      : { metricsUrl: `http://${host}:${options.metricsPort}/metrics` }),
     namespace,
     pid: server.pid,
     stop: server.stop,
@@ -185,6 +192,7 @@ export function devServerArgs(
     args.push('--ui-port', String(options.uiPort));
     if (options.uiCodecEndpoint) args.push('--ui-codec-endpoint', options.uiCodecEndpoint);
   }
+  if (options.metricsPort !== undefined) args.push('--metrics-port', String(options.metricsPort));
   for (const [name, type] of Object.entries(options.searchAttributes)) {
     args.push('--search-attribute', `${name}=${type}`);
   }

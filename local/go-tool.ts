@@ -291,7 +291,8 @@ export async function isExecutableFile(file: string): Promise<boolean> {
   }
 }
 
-async function findOnPath(name: string, searchPath: string | undefined): Promise<string | undefined> {
+/** The first executable called `name` in the folders of `searchPath` (a PATH value). */
+export async function findOnPath(name: string, searchPath: string | undefined): Promise<string | undefined> {
   for (const dir of (searchPath ?? '').split(path.delimiter)) {
     if (!dir) continue;
     const candidate = path.join(dir, name);

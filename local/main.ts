@@ -9,6 +9,8 @@ import { formatReport, runScenariosOn } from './scenarios';
 import { ConfigError, loadConfig } from '../config/config';
 import { WATCHDOG_SCHEDULE_ID } from '../workflows/watchdog-contract';
 import { startLocalStack } from './stack';
+import { freePort } from '../services/ports';
+import { installWorkerRuntime } from '../temporal/runtime';
 import { watchdogSettingsFrom } from '../workers/services';
 
 /** Where `npm start` mails the watchdog's findings when OPS_EMAIL is unset: the local mail sink takes any address. */
@@ -40,6 +42,10 @@ async function main(): Promise<number> {
     strict: true,
   });
   const config = loadConfig();
+  // Before the stack's first connection: the worker's metrics need the runtime installed with them.
+  if (config.WORKER_METRICS === 'on') {
+    installWorkerRuntime({ metricsBindAddress: `127.0.0.1:${await freePort()}` });
+  }
   const say = (line: string) => console.log(line);
   say(`starting baton's local stack (state in ${path.resolve(config.DATA_DIR)})...`);
   const stack = await startLocalStack({
@@ -55,6 +61,8 @@ async function main(): Promise<number> {
     twilioPort: config.TWILIO_LOCAL_PORT,
     codecPort: config.CODEC_SERVER_PORT,
     natsPort: config.NATS_PORT,
+    temporalMetricsPort: config.TEMPORAL_METRICS_PORT,
+    opsPort: config.WORKER_OPS_PORT,
     codecKeys: config.codecKeys,
     webhookSecret: config.BANK_WEBHOOK_SECRET,
     bankDelayMs: config.BANK_SIM_DELAY_MS,
@@ -108,6 +116,10 @@ async function main(): Promise<number> {
   say(`  mail sink (SMTP): ${stack.mailSink.url}`);
   say(`  SMS sink (Twilio Messages API): ${stack.smsSink.url}`);
   say(`  bank webhooks:    ${stack.worker.webhookUrl}`);
+  if (stack.worker.opsUrl) {
+    say(`  worker metrics:   ${stack.worker.opsUrl}/metrics  (health: /healthz, readiness: /readyz)`);
+  }
+  if (stack.devServer.metricsUrl) say(`  Temporal metrics: ${stack.devServer.metricsUrl}`);
   say(`  NATS (JetStream): ${stack.nats.url}  (JetStream data in ${config.DATA_DIR}/nats)`);
   say(
     `    streams: ${STREAMS.commands} (${COMMAND_SUBJECTS}), ${STREAMS.events} (${EVENT_SUBJECTS}), ` +

@@ -28,11 +28,12 @@ import { SEARCH_ATTRIBUTES } from '../temporal/search-attributes';
 import { TASK_QUEUE } from '../workflows/task-queue';
 import { openServices } from '../workers/services';
 import { startBatonWorker } from '../workers/worker';
-import { quietWorkerRuntime } from '../temporal/bundle';
+import { quietWorkerRuntime } from '../temporal/runtime';
+import { Runtime } from '@temporalio/worker';
 import type { BatonServices, RunningBatonWorker } from '../workers/worker';
 import { startDevServer } from './dev-server';
 import type { DevServer } from './dev-server';
-import { freePort } from './ports';
+import { freePort } from '../services/ports';
 import { resolveTemporalCli } from './temporal-cli';
 import { resolveNatsServer, startNatsServer } from './nats-server';
 import type { NatsServer } from './nats-server';
@@ -61,6 +62,10 @@ export interface LocalStackOptions {
   twilioPort?: number;
   /** Port of the codec server the UI decodes payloads through (only with a UI). */
   codecPort?: number;
+  /** Port of the Temporal dev server's own Prometheus metrics; a free one when omitted. */
+  temporalMetricsPort?: number;
+  /** The worker's operations port (`/metrics`, `/healthz`, `/readyz`); a free one when omitted. */
+  opsPort?: number;
   /** Port of the NATS server the stack runs (JetStream data in `<dataDir>/nats`). */
   natsPort?: number;
   /** Payload encryption keys; default: the local development ring. */
@@ -154,6 +159,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       port: options.temporalPort ?? (await freePort()),
       ...(options.uiPort === undefined ? {} : { uiPort: options.uiPort }),
       ...(codecUrl === undefined ? {} : { uiCodecEndpoint: codecUrl }),
+      metricsPort: options.temporalMetricsPort ?? (await freePort()),
       dbFile: path.join(dataDir, 'temporal.db'),
       sqliteJournal: 'wal',
       namespace: NAMESPACE,
@@ -241,7 +247,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : {}),
       services,
       webhook: { host: '127.0.0.1', port: webhookPort, secret: webhookSecret },
-      log: (line) => log(`[webhook] ${line}`),
+      ops: { host: '127.0.0.1', port: options.opsPort ?? (await freePort()) },
+      log: (line) => log(`[worker] ${line}`),
     });
     cleanups.push(() => worker.stop());
 
@@ -250,6 +257,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       client,
       keys: codecKeys,
       taskQueue,
+      meter: Runtime.instance().metricMeter,
       log: (line) => log(`[commands] ${line}`),
     });
     cleanups.push(() => commandConsumer.stop());

@@ -5,7 +5,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import { bundleWorkflowCode, DefaultLogger, Runtime } from '@temporalio/worker';
+import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
 import { FAILURE_CONVERTER_PATH } from './codec';
 
 /** The workflows module the worker bundles into its sandbox (source under tsx, compiled under plain node). */
@@ -45,13 +45,4 @@ export async function writeWorkflowBundle(file: string, bundle: WorkflowBundleWi
 export async function loadWorkflowBundle(file: string): Promise<WorkflowBundleWithSourceMap> {
   const [code, sourceMap] = await Promise.all([readFile(file, 'utf8'), readFile(`${file}.map`, 'utf8')]);
   return { code, sourceMap };
-}
-
-let runtimeInstalled = false;
-
-/** Routes the worker runtime's own logs to warnings only, once per process, before any worker exists. */
-export function quietWorkerRuntime(): void {
-  if (runtimeInstalled) return;
-  runtimeInstalled = true;
-  Runtime.install({ logger: new DefaultLogger('WARN') });
 }

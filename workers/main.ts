@@ -9,9 +9,15 @@ import { startBatonWorker } from './worker';
 import { loadWorkflowBundle } from '../temporal/bundle';
 import { connectClient, connectWorker } from '../temporal/connection';
 import { ensureWatchdogSchedule } from './watchdog-schedule';
+import { installWorkerRuntime } from '../temporal/runtime';
+import { freePort } from '../services/ports';
 
 async function main(): Promise<void> {
   const config = loadConfig();
+  // The runtime goes in before any connection; its metrics port is private, the ops port passes them on.
+  installWorkerRuntime(
+    config.WORKER_METRICS === 'on' ? { metricsBindAddress: `127.0.0.1:${await freePort()}` } : {},
+  );
   // A prebuilt bundle is read before anything connects, so a wrong path stops the worker at once.
   const workflowBundle =
     config.WORKFLOW_BUNDLE_PATH === undefined ? undefined : await readBundle(config.WORKFLOW_BUNDLE_PATH);
@@ -30,6 +36,7 @@ async function main(): Promise<void> {
         : { tuning: { maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS } }),
       services,
       webhook: { host: config.WEBHOOK_HOST, port: config.WEBHOOK_PORT, secret: config.BANK_WEBHOOK_SECRET },
+      ops: { host: config.WORKER_OPS_HOST, port: config.WORKER_OPS_PORT },
       log: (line) => console.log(line),
     });
     if (config.WATCHDOG_INTERVAL_SECONDS > 0) {
@@ -44,7 +51,7 @@ async function main(): Promise<void> {
     const cache = config.WORKER_MAX_CACHED_WORKFLOWS;
     console.log(
       `worker polling ${config.TEMPORAL_ADDRESS} (namespace ${config.TEMPORAL_NAMESPACE}); ` +
-        `bank webhooks on ${running.webhookUrl}` +
+        `bank webhooks on ${running.webhookUrl}; ops (metrics, health) on ${running.opsUrl ?? '-'}` +
         (cache === undefined
           ? ''
           : cache === 0

@@ -25,6 +25,9 @@ import { bankStatusSignal, paymentWorkflowId } from '../workflows/payment-contra
 import { TASK_QUEUE } from '../workflows/task-queue';
 import type { BankStatusSignal } from '../workflows/payment-contract';
 import { startWebhookReceiver } from './webhook-receiver';
+import { startOpsServer } from './ops-server';
+import type { OpsServer } from './ops-server';
+import { runtimeMetricsUrl } from '../temporal/runtime';
 
 /** Every service the activities drive. */
 export type BatonServices = PaymentServices &
@@ -74,6 +77,8 @@ export interface BatonWorkerOptions {
   /** Concurrency and cache settings; the SDK's defaults when omitted. */
   tuning?: BatonWorkerTuning;
   webhook: { host: string; port: number; secret: string };
+  /** The operations port (`/metrics`, `/healthz`, `/readyz`); none when omitted. */
+  ops?: { host: string; port: number };
   log?: (line: string) => void;
 }
 
@@ -81,6 +86,8 @@ export interface BatonWorkerOptions {
 export interface RunningBatonWorker {
   worker: Worker;
   webhookUrl: string;
+  /** The operations port's address, when it has one. */
+  opsUrl?: string;
   /** Settles when the worker has stopped polling (after `stop()` or a shutdown signal). */
   finished: Promise<void>;
   /** Drains the worker, then stops the webhook receiver; idempotent. */
@@ -111,6 +118,7 @@ export async function startBatonWorker(options: BatonWorkerOptions): Promise<Run
     log,
   });
   let worker: Worker;
+  let ops: OpsServer | undefined;
   try {
     worker = await Worker.create({
       connection: options.connection,
@@ -123,15 +131,17 @@ export async function startBatonWorker(options: BatonWorkerOptions): Promise<Run
       shutdownGraceTime: '10 seconds',
       ...options.tuning,
     });
+    if (options.ops !== undefined) ops = await startOps(options.ops, worker, options.services, log);
   } catch (err) {
     await receiver.close();
     throw err;
   }
-  const finished = worker.run().finally(() => receiver.close());
+  const finished = worker.run().finally(() => Promise.all([receiver.close(), ops?.close()]));
   let stopping: Promise<void> | undefined;
   return {
     worker,
     webhookUrl: receiver.url,
+    ...(ops === undefined ? {} : { opsUrl: ops.url }),
     finished,
     stop() {
       stopping ??= (async () => {
@@ -141,4 +151,33 @@ export async function startBatonWorker(options: BatonWorkerOptions): Promise<Run
       return stopping;
     },
   };
+}
+
+/** The ops server of one worker: ready while it polls and its database and bus answer. */
+function startOps(
+  address: { host: string; port: number },
+  worker: Worker,
+  services: BatonServices,
+  log: (line: string) => void,
+): Promise<OpsServer> {
+  const { bus } = services.events ?? {};
+  const url = runtimeMetricsUrl();
+  return startOpsServer({
+    ...address,
+    ...(url === undefined ? {} : { runtimeMetricsUrl: url }),
+    live: () => worker.getState() !== 'FAILED',
+    checks: {
+      worker: () => {
+        const state = worker.getState();
+        return state === 'RUNNING'
+          ? Promise.resolve()
+          : Promise.reject(new Error(`the worker is ${state.toLowerCase()}, not polling`));
+      },
+      database: async () => {
+        await services.ledger.database.query('select 1');
+      },
+      ...(bus === undefined ? {} : { bus: () => bus.ping() }),
+    },
+    log,
+  });
 }

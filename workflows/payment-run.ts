@@ -45,6 +45,13 @@ import type { JsonRecord } from '../domain/input-checks';
 import { formatMoney, isCurrency } from '../domain/money';
 import { contactForAccount, deliver } from './notify';
 import { currentDetails } from './payment-details';
+import {
+  countAmlDecision,
+  countNotification,
+  countPaymentStarted,
+  countPaymentStatus,
+  countReviewStarted,
+} from './metrics';
 import { retryForever, retryThenAsk } from './retry-presets';
 
 // Ledger and AML steps retry until they succeed: an outage must delay a payment, never lose it. Business
@@ -213,6 +220,7 @@ export class PaymentRun {
     ]);
     this.record(PaymentStatus.Received);
     setCurrentDetails(currentDetails(this.state, this.timings));
+    countPaymentStarted(currency);
   }
 
   /** Checks the request; rejects the payment as invalid when it fails. Returns whether it passed. */
@@ -247,6 +255,7 @@ export class PaymentRun {
       ...(result.matchedEntryId === undefined ? {} : { matchedEntryId: result.matchedEntryId }),
     };
     upsertSearchAttributes([{ key: paymentSearchAttributes.amlDecision, value: result.decision }]);
+    countAmlDecision(result.decision);
     this.record('aml_screened', `${result.decision} (score ${result.score})`);
     if (result.decision === AmlDecision.Hit) {
       throw new PaymentStop(PaymentStatus.Rejected, RejectionReason.AmlHit, result.reasons.join('; '));
@@ -258,6 +267,7 @@ export class PaymentRun {
   private async awaitReview(): Promise<void> {
     const { state } = this;
     this.moveTo(PaymentStatus.AwaitingAmlReview);
+    countReviewStarted();
     const waiting = condition(
       () => this.reviewDecision !== undefined || state.cancelRequested,
       this.timings.amlReviewTimeoutMs,
@@ -484,8 +494,10 @@ export class PaymentRun {
       });
       state.notification = delivery;
       this.record('customer_notified', delivery.outcome);
+      countNotification('payment_outcome', contact.channel, delivery.outcome);
     } catch (err) {
       state.notification = { outcome: 'undeliverable', detail: failureMessage(err) };
+      countNotification('payment_outcome', 'unknown', 'undeliverable');
       log.warn('payment notification failed', { paymentId: request.paymentId, error: failureMessage(err) });
     }
   }
@@ -529,6 +541,13 @@ export class PaymentRun {
     this.record(status, detail);
     upsertSearchAttributes([{ key: paymentSearchAttributes.status, value: status }]);
     setCurrentDetails(currentDetails(this.state, this.timings));
+    const { reason, amountMinor, currency } = this.state;
+    countPaymentStatus({
+      status,
+      ...(reason === undefined ? {} : { reason }),
+      amountMinor,
+      currency: typeof currency === 'string' && isCurrency(currency) ? currency : undefined,
+    });
   }
 
   private record(name: string, detail?: string): void {

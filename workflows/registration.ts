@@ -33,6 +33,7 @@ import type { PreferenceChange, RegistrationRequest, RegistrationState } from '.
 import { proxySummarizedActivities } from './activity-summary';
 import { retryForever } from './retry-presets';
 import { DOMAIN_EVENTS, publishRegistrationCompleted } from './domain-events';
+import { countNotification, countRegistrationEnded } from './metrics';
 
 // Creating the customer and the account must eventually happen; a database outage only delays them.
 const { createCustomer, openCustomerAccount, setContactPreference } =
@@ -74,6 +75,9 @@ export async function registrationWorkflow(request: RegistrationRequest): Promis
     record(status, detail);
     upsertSearchAttributes([{ key: registrationSearchAttributes.status, value: status }]);
     setCurrentDetails(registrationDetails(state));
+    if (status === RegistrationStatus.Completed || status === RegistrationStatus.Rejected) {
+      countRegistrationEnded(status, state.reason);
+    }
   };
 
   setHandler(registrationStatusQuery, () => state);
@@ -166,6 +170,7 @@ export async function registrationWorkflow(request: RegistrationRequest): Promis
   });
   state.welcome = welcome.outcome;
   if (welcome.detail !== undefined) state.welcomeDetail = welcome.detail;
+  countNotification('welcome', state.channel, welcome.outcome);
   moveTo(RegistrationStatus.Welcomed, welcome.outcome);
 
   moveTo(RegistrationStatus.Completed);

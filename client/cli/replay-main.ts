@@ -10,7 +10,7 @@ import { isGrpcServiceError, ServiceError } from '@temporalio/client';
 import type { History } from '@temporalio/common/lib/proto-utils';
 import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { ConfigError, loadConfig } from '../../config/config';
-import { quietWorkerRuntime } from '../../temporal/bundle';
+import { quietWorkerRuntime } from '../../temporal/runtime';
 import { replayHistories } from '../../temporal/replay';
 import type { HistoryToReplay } from '../../temporal/replay';
 import { noPositionals, output, parse, UsageError, withClient } from './support';

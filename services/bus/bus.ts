@@ -100,6 +100,8 @@ export interface MessageBus {
   read(stream: StreamName, options?: ReadOptions): AsyncIterable<StoredMessage>;
   /** How many commands wait for the consumer, and how many it holds unacknowledged. */
   commandBacklog(): Promise<{ pending: number; unacknowledged: number }>;
+  /** Resolves once the server answered a round trip: the bus is reachable now. */
+  ping(): Promise<void>;
   /** Closes the connection after flushing what was published. */
   close(): Promise<void>;
 }

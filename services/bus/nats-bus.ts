@@ -220,6 +220,10 @@ class NatsBus implements MessageBus {
     return { pending: info.num_pending, unacknowledged: info.num_ack_pending };
   }
 
+  async ping(): Promise<void> {
+    await this.nc.rtt();
+  }
+
   async close(): Promise<void> {
     if (this.nc.isClosed()) return;
     await this.nc.drain();

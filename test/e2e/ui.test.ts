@@ -17,7 +17,7 @@ import { startLocalStack } from '../../local/stack';
 import type { LocalStack } from '../../local/stack';
 import { PaymentStatus } from '../../workflows/payment-contract';
 import type { PaymentRequest } from '../../workflows/payment-contract';
-import { freePort } from '../support/ports';
+import { freePort } from '../../services/ports';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const ARTIFACTS = path.join(ROOT, 'test-results', 'e2e');

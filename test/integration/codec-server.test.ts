@@ -26,7 +26,7 @@ import {
 import { generateKey, parseKeyRing } from '../../config/key-ring';
 import type { CodecServer } from '../../temporal/codec';
 import type { EchoActivities, EchoInput, echoWorkflow, refuseWorkflow } from '../support/codec-workflows';
-import { freePort } from '../support/ports';
+import { freePort } from '../../services/ports';
 import { assertNoTrace } from '../support/traces';
 import { startTestTemporal } from '../support/temporal';
 import type { TestTemporal } from '../support/temporal';

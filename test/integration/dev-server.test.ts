@@ -10,7 +10,7 @@ import { SEARCH_ATTRIBUTES } from '../../temporal/search-attributes';
 import { DevServerError, DevServerErrorCode, startDevServer } from '../../local/dev-server';
 import type { DevServer } from '../../local/dev-server';
 import { resolveTemporalCli } from '../../local/temporal-cli';
-import { freePort } from '../support/ports';
+import { freePort } from '../../services/ports';
 
 const execFileAsync = promisify(execFile);
 

@@ -21,7 +21,7 @@ import { openPersonalFields } from '../../services/bus/sealing';
 import { startCommandConsumer } from '../../client/command-consumer';
 import { createDataConverter } from '../../temporal/codec';
 import { listByCorrelation } from '../../client/processes';
-import { freePort } from '../../local/ports';
+import { freePort } from '../../services/ports';
 import { paymentWorkflowId } from '../../workflows/payment-contract';
 import { contractProblems, loadContract } from '../support/asyncapi';
 import { runCli } from '../support/cli';

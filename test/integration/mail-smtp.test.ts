@@ -13,7 +13,7 @@ import {
 import { startSmtpSink } from '../../local/stand-ins/smtp-sink';
 import type { MailMessage, MailerOptions } from '../../services/mail';
 import type { SmtpSink, SmtpSinkOptions } from '../../local/stand-ins/smtp-sink';
-import { freePort } from '../support/ports';
+import { freePort } from '../../services/ports';
 
 const FROM = 'baton <no-reply@baton.local>';
 const ROOT = path.resolve(__dirname, '../..');

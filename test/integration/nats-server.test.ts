@@ -7,7 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { freePort } from '../../local/ports';
+import { freePort } from '../../services/ports';
 import {
   NatsServerError,
   NatsServerErrorCode,

@@ -8,7 +8,7 @@ import { after, before, beforeEach, describe, test } from 'node:test';
 import { SmsPermanentError, SmsTransientError, TwilioSms } from '../../services/sms';
 import { startLocalTwilio } from '../../local/stand-ins/local-twilio';
 import type { LocalTwilio } from '../../local/stand-ins/local-twilio';
-import { freePort } from '../support/ports';
+import { freePort } from '../../services/ports';
 
 const ACCOUNT_SID = `AC${randomBytes(16).toString('hex')}`;
 const AUTH_TOKEN = randomBytes(16).toString('hex');

@@ -13,7 +13,7 @@ import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection } from '@temporalio/worker';
 import type { temporal } from '@temporalio/proto';
 import { paymentState, startPayment } from '../../client/payments';
-import { freePort } from '../../local/ports';
+import { freePort } from '../../services/ports';
 import { startLocalStack } from '../../local/stack';
 import type { LocalStack } from '../../local/stack';
 import { EVENT_KINDS, STREAMS } from '../../services/bus';

@@ -1,9 +1,9 @@
 /** A real Temporal dev server for a test file: in memory, on a free port, with baton's search attributes. */
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
-import { quietWorkerRuntime } from '../../temporal/bundle';
+import { quietWorkerRuntime } from '../../temporal/runtime';
 import { startDevServer } from '../../local/dev-server';
-import { freePort } from '../../local/ports';
+import { freePort } from '../../services/ports';
 import { resolveTemporalCli } from '../../local/temporal-cli';
 import { SEARCH_ATTRIBUTES } from '../../temporal/search-attributes';
 

@@ -4,7 +4,8 @@
  * it polls.
  */
 import { NativeConnection, Worker } from '@temporalio/worker';
-import { loadWorkflowBundle, quietWorkerRuntime } from '../../temporal/bundle';
+import { loadWorkflowBundle } from '../../temporal/bundle';
+import { quietWorkerRuntime } from '../../temporal/runtime';
 
 function required(name: string): string {
   const value = process.env[name];

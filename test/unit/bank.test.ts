@@ -17,7 +17,7 @@ import type { BankSimulator } from '../../local/stand-ins/bank-simulator';
 import { startWebhookReceiver } from '../../workers/webhook-receiver';
 import type { BankStatusDelivery, DeliveryResult, WebhookReceiver } from '../../workers/webhook-receiver';
 import type { BankOutcome } from '../../domain/payment-terms';
-import { freePort } from '../support/ports';
+import { freePort } from '../../services/ports';
 import { CORRELATION_ID_HTTP_HEADER } from '../../domain/correlation';
 
 const SECRET = 'whsec-test-0123456789';

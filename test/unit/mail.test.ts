@@ -15,7 +15,7 @@ import { decodeHeaderValue, parseMail } from '../../local/stand-ins/mime';
 import { startSmtpSink } from '../../local/stand-ins/smtp-sink';
 import type { MailMessage, PaymentOutcomeKind } from '../../services/mail';
 import type { SmtpSink } from '../../local/stand-ins/smtp-sink';
-import { freePort } from '../support/ports';
+import { freePort } from '../../services/ports';
 
 const HOSTILE_NAME = '<script>alert("x")</script> & Co';
 const ESCAPED_HOSTILE_NAME = '&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; Co';

@@ -31,7 +31,7 @@ import { startDevServer } from '../../../local/dev-server';
 import { resolveNatsServer, startNatsServer } from '../../../local/nats-server';
 import type { DevServer } from '../../../local/dev-server';
 import type { NatsServer } from '../../../local/nats-server';
-import { freePort } from '../../../local/ports';
+import { freePort } from '../../../services/ports';
 import { resolveTemporalCli } from '../../../local/temporal-cli';
 import { SEARCH_ATTRIBUTES } from '../../../temporal/search-attributes';
 import { dropSchema, TEST_DATABASE_URL } from '../../support/postgres';

@@ -1,4 +1,4 @@
-/** Free TCP ports on loopback, for stacks and tests that must never collide with a running one. */
+/** Free TCP ports on loopback: for stacks and tests that must never collide with a running one, and private ports. */
 import net from 'node:net';
 
 /** Asks the OS for a port that is free on 127.0.0.1 right now. */
