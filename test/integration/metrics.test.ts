@@ -17,12 +17,12 @@ import { resolvePrometheusTool, startPrometheus } from '../../local/prometheus';
 import type { RunningPrometheus } from '../../local/prometheus';
 import { startLocalStack } from '../../local/stack';
 import type { LocalStack } from '../../local/stack';
-import { PAYMENT_COMMAND_SUBJECT } from '../../services/bus';
 import { installWorkerRuntime } from '../../temporal/runtime';
 import { BUSINESS_METRICS } from '../../workflows/metrics';
 import { PaymentStatus } from '../../workflows/payment-contract';
 import type { paymentWorkflow } from '../../workflows/payment';
 import { runCli } from '../support/cli';
+import { publishMalformedPaymentCommand } from '../support/commands';
 import { dropSchema, TEST_DATABASE_URL, uniqueSchema } from '../support/postgres';
 
 const RULES_FILE = path.resolve(__dirname, '../../deploy/prometheus/alerts.yml');
@@ -192,16 +192,7 @@ describe('a real Prometheus', () => {
     // What the rules watch, made the way it happens: a dead-lettered command, a run whose type no worker has
     // (its workflow task fails), and a watchdog sweep that sets the findings and backlog gauges.
     const eventId = `metrics-${tag}-malformed`;
-    const body = {
-      specversion: '1.0',
-      id: eventId,
-      type: 'com.example.payment.requested',
-      source: 'urn:t',
-      data: {},
-    };
-    await stack.bus.publish(PAYMENT_COMMAND_SUBJECT, new TextEncoder().encode(JSON.stringify(body)), {
-      messageId: eventId,
-    });
+    await publishMalformedPaymentCommand(stack.bus, eventId);
     const wedged = `metrics-${tag}-no-such-type`;
     await stack.client.workflow.start('noSuchWorkflow', {
       workflowId: wedged,

@@ -19,6 +19,7 @@ import type { paymentWorkflow } from '../../workflows/payment';
 import { WATCHDOG_SCHEDULE_ID } from '../../workflows/watchdog-contract';
 import type { StoredFinding, SweepSummary } from '../../workflows/watchdog-contract';
 import { runCli } from '../support/cli';
+import { publishMalformedPaymentCommand } from '../support/commands';
 import { webhookDecidedPayment } from '../support/payments';
 import { dropSchema, TEST_DATABASE_URL, uniqueSchema } from '../support/postgres';
 
@@ -305,16 +306,7 @@ describe('the watchdog', () => {
 
   test('reports a dead-lettered command', async () => {
     const eventId = `wd-${tag}-malformed`;
-    const body = {
-      specversion: '1.0',
-      id: eventId,
-      type: 'com.example.payment.requested',
-      source: 'urn:test',
-      data: {},
-    };
-    await stack.bus.publish(PAYMENT_COMMAND_SUBJECT, new TextEncoder().encode(JSON.stringify(body)), {
-      messageId: eventId,
-    });
+    await publishMalformedPaymentCommand(stack.bus, eventId);
     const finding = await eventually('the dead letter found', async () => {
       await sweep();
       return (await openFindings()).find(
