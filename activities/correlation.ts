@@ -15,6 +15,8 @@ import type {
   Next,
 } from '@temporalio/worker';
 import { CORRELATION_HEADER, CORRELATION_ID_PATTERN } from '../domain/correlation';
+import { annotateActiveSpan, TRACE_ATTRIBUTES } from '../services/telemetry/tracing';
+import { businessIdAttributes } from '../temporal/tracing';
 
 const current = new AsyncLocalStorage<string | undefined>();
 
@@ -37,11 +39,19 @@ function headerValue(input: ActivityExecuteInput): string | undefined {
 }
 
 class CorrelationInbound implements ActivityInboundCallsInterceptor {
+  constructor(private readonly workflowId: string | undefined) {}
+
   execute(
     input: ActivityExecuteInput,
     next: Next<ActivityInboundCallsInterceptor, 'execute'>,
   ): Promise<unknown> {
-    return current.run(headerValue(input), () => next(input));
+    const correlationId = headerValue(input);
+    // The activity's span (opened by the tracing interceptor, outside this one) gets the process's ids.
+    annotateActiveSpan({
+      ...(this.workflowId === undefined ? {} : businessIdAttributes(this.workflowId)),
+      ...(correlationId === undefined ? {} : { [TRACE_ATTRIBUTES.correlationId]: correlationId }),
+    });
+    return current.run(correlationId, () => next(input));
   }
 }
 
@@ -56,7 +66,7 @@ class CorrelationOutbound implements ActivityOutboundCallsInterceptor {
 }
 
 /** The activity interceptors every baton worker installs. */
-export const correlationActivityInterceptors: ActivityInterceptorsFactory = () => ({
-  inbound: new CorrelationInbound(),
+export const correlationActivityInterceptors: ActivityInterceptorsFactory = (ctx) => ({
+  inbound: new CorrelationInbound(ctx.info.workflowExecution?.workflowId),
   outbound: new CorrelationOutbound(),
 });

@@ -4,6 +4,8 @@
  * shares the one durable consumer, and a command is handed to one of them at a time. Stops on SIGINT or SIGTERM,
  * handing back the commands it holds.
  */
+// First: the libraries it traces must be patched before anything loads them.
+import '../services/telemetry/instrument';
 import { ConfigError, loadConfig } from '../config/config';
 import { connectClient } from '../temporal/connection';
 import { busSettingsFrom, openBus } from '../workers/services';
@@ -12,9 +14,14 @@ import { Runtime } from '@temporalio/worker';
 import { freePort } from '../services/ports';
 import { installWorkerRuntime, runtimeMetricsUrl } from '../temporal/runtime';
 import { startOpsServer } from '../workers/ops-server';
+import { startTracing } from '../services/telemetry/tracing';
 
 async function main(): Promise<void> {
   const config = loadConfig();
+  const tracing = startTracing({
+    serviceName: 'baton-consumer',
+    endpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT,
+  });
   // The SDK runtime only carries the consumer's counters to its ops port here: this process hosts no worker.
   const metrics = config.WORKER_METRICS === 'on';
   installWorkerRuntime(metrics ? { metricsBindAddress: `127.0.0.1:${await freePort()}` } : {});
@@ -64,6 +71,7 @@ async function main(): Promise<void> {
     }
   } finally {
     await bus.close();
+    await tracing.shutdown();
   }
 }
 

@@ -33,6 +33,7 @@ import { registrationRequestProblems } from '../workflows/registration-checks';
 import type { PaymentRequest } from '../workflows/payment-contract';
 import type { RegistrationRequest } from '../workflows/registration-contract';
 import { TASK_QUEUE } from '../workflows/task-queue';
+import { contextFromHeaders, inSpan, SpanKind, TRACE_ATTRIBUTES } from '../services/telemetry/tracing';
 
 /** What the consumer needs. */
 export interface CommandConsumerOptions {
@@ -262,7 +263,22 @@ export function startCommandConsumer(options: CommandConsumerOptions): RunningCo
         message.ack();
         return;
       }
-      const outcome = await startHolding(command);
+      // The start runs in the publisher's trace (its `traceparent` header), so asker and run are one trace.
+      const outcome = await inSpan(
+        `process ${message.subject}`,
+        {
+          kind: SpanKind.CONSUMER,
+          parent: contextFromHeaders(message.headers),
+          attributes: {
+            [TRACE_ATTRIBUTES.commandKind]: command.kind,
+            [TRACE_ATTRIBUTES.correlationId]: command.correlationId,
+            ...(command.kind === 'payment'
+              ? { [TRACE_ATTRIBUTES.paymentId]: command.request.paymentId }
+              : { [TRACE_ATTRIBUTES.registrationId]: command.request.registrationId }),
+          },
+        },
+        () => startHolding(command),
+      );
       if (outcome === undefined) {
         // Stopping: hand it back now rather than after the redelivery timer.
         message.nak(0);

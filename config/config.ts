@@ -62,6 +62,7 @@ export const configSchema = z.object({
   TEMPORAL_TLS_SERVER_NAME: optionalText,
   TEMPORAL_API_KEY: optionalText,
   TEMPORAL_UI_URL: z.url().default('http://localhost:8233'),
+  JAEGER_QUERY_URL: z.url().default('http://127.0.0.1:16686'),
   TEMPORAL_CLI_PATH: optionalText,
   TEMPORAL_PORT: port.default(7233),
   TEMPORAL_UI_PORT: port.default(8233),
@@ -97,6 +98,8 @@ export const configSchema = z.object({
   WORKER_OPS_HOST: z.string().min(1).default('127.0.0.1'),
   WORKER_METRICS: z.enum(['on', 'off']).default('on'),
   CONSUMER_OPS_PORT: port.default(7304),
+  /** OTLP/HTTP address traces are exported to (`<it>/v1/traces`); no export when unset. */
+  OTEL_EXPORTER_OTLP_ENDPOINT: optionalText.pipe(z.url().optional()),
   AML_WATCHLIST_PATH: optionalText,
   WORKFLOW_BUNDLE_PATH: optionalText,
   WORKER_MAX_CACHED_WORKFLOWS: optionalText.pipe(

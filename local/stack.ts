@@ -233,6 +233,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       connection,
       namespace: NAMESPACE,
       dataConverter: createDataConverter(codecKeys),
+      interceptors: { workflow: tracingClientInterceptors() },
     });
     const nativeConnection = await NativeConnection.connect({ address: devServer.address });
     cleanups.push(() => nativeConnection.close());
@@ -302,3 +303,4 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     throw err;
   }
 }
+import { tracingClientInterceptors } from '../temporal/tracing';

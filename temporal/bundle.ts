@@ -7,17 +7,20 @@ import path from 'node:path';
 import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
 import { FAILURE_CONVERTER_PATH } from './codec';
+import { TRACING_WORKFLOW_INTERCEPTORS } from './tracing';
 
 /** The workflows module the worker bundles into its sandbox (source under tsx, compiled under plain node). */
 export const WORKFLOWS_PATH = require.resolve('../workflows');
 
 /**
  * The workflow interceptors bundled beside them: signals and updates handled after their activation's other jobs,
- * and the correlation id carried to every activity and log line.
+ * the correlation id carried to every activity and log line, and the SDK's tracing (innermost, so a signal's span
+ * covers its handling, not its wait). None issues a command: runs from before each one replay unchanged.
  */
 export const WORKFLOW_INTERCEPTOR_PATHS = [
   require.resolve('../workflows/message-order'),
   require.resolve('../workflows/correlation'),
+  TRACING_WORKFLOW_INTERCEPTORS,
 ];
 
 // The bundler reports every module it packs at info level; only problems are worth a line.

@@ -8,6 +8,7 @@ import { Client, Connection } from '@temporalio/client';
 import type { TLSConfig } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { createDataConverter } from './codec';
+import { tracingClientInterceptors } from './tracing';
 import type { Config } from '../config/config';
 
 type TemporalSettings = Pick<
@@ -58,13 +59,17 @@ export function temporalConnectionOptions(config: TemporalSettings): TemporalCon
   return options;
 }
 
-/** Connects a client to the configured namespace. Close it with `client.connection.close()`. */
+/**
+ * Connects a client to the configured namespace, traced (its starts, signals and updates are spans when the
+ * process has tracing on). Close it with `client.connection.close()`.
+ */
 export async function connectClient(config: TemporalSettings): Promise<Client> {
   const connection = await Connection.connect(temporalConnectionOptions(config));
   return new Client({
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
     dataConverter: createDataConverter(config.codecKeys),
+    interceptors: { workflow: tracingClientInterceptors() },
   });
 }
 

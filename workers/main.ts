@@ -2,6 +2,8 @@
  * The worker process: hosts the workflows and activities and the bank webhook receiver, against whatever Temporal,
  * database and bank the environment names. Stops gracefully on SIGINT or SIGTERM.
  */
+// First: the libraries it traces must be patched before anything loads them.
+import '../services/telemetry/instrument';
 import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { ConfigError, loadConfig } from '../config/config';
 import { openServices, serviceSettingsFrom } from './services';
@@ -11,9 +13,14 @@ import { connectClient, connectWorker } from '../temporal/connection';
 import { ensureWatchdogSchedule } from './watchdog-schedule';
 import { installWorkerRuntime } from '../temporal/runtime';
 import { freePort } from '../services/ports';
+import { startTracing } from '../services/telemetry/tracing';
 
 async function main(): Promise<void> {
   const config = loadConfig();
+  const tracing = startTracing({
+    serviceName: 'baton-worker',
+    endpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT,
+  });
   // The runtime goes in before any connection; its metrics port is private, the ops port passes them on.
   installWorkerRuntime(
     config.WORKER_METRICS === 'on' ? { metricsBindAddress: `127.0.0.1:${await freePort()}` } : {},
@@ -51,7 +58,8 @@ async function main(): Promise<void> {
     const cache = config.WORKER_MAX_CACHED_WORKFLOWS;
     console.log(
       `worker polling ${config.TEMPORAL_ADDRESS} (namespace ${config.TEMPORAL_NAMESPACE}); ` +
-        `bank webhooks on ${running.webhookUrl}; ops (metrics, health) on ${running.opsUrl ?? '-'}` +
+        `bank webhooks on ${running.webhookUrl}; ops (metrics, health) on ${running.opsUrl ?? '-'}; ` +
+        `traces ${config.OTEL_EXPORTER_OTLP_ENDPOINT === undefined ? 'not exported' : `to ${config.OTEL_EXPORTER_OTLP_ENDPOINT}`}` +
         (cache === undefined
           ? ''
           : cache === 0
@@ -64,6 +72,7 @@ async function main(): Promise<void> {
     await connection.close();
     await client.connection.close();
     await services.close();
+    await tracing.shutdown();
   }
 }
 

@@ -28,6 +28,14 @@ import { startWebhookReceiver } from './webhook-receiver';
 import { startOpsServer } from './ops-server';
 import type { OpsServer } from './ops-server';
 import { runtimeMetricsUrl } from '../temporal/runtime';
+import { trace } from '@opentelemetry/api';
+import {
+  businessIdAttributes,
+  runTraceContext,
+  tracingActivityInterceptors,
+  workflowSpanSinks,
+} from '../temporal/tracing';
+import { currentTracing, inSpan, SpanKind } from '../services/telemetry/tracing';
 
 /** Every service the activities drive. */
 export type BatonServices = PaymentServices &
@@ -94,16 +102,35 @@ export interface RunningBatonWorker {
   stop(): Promise<void>;
 }
 
-/** Delivers a verified bank webhook to the payment workflow it concerns, as a signal. */
+/**
+ * Delivers a verified bank webhook to the payment workflow it concerns, as a signal. Traced, the signal joins the
+ * payment's own trace (the bank knows nothing of it), linked to the webhook's HTTP request.
+ */
 export function deliverBankStatus(client: Client) {
-  return async ({ paymentId, signal }: { paymentId: string; signal: BankStatusSignal }) => {
+  const signalRun = async (workflowId: string, signal: BankStatusSignal) => {
     try {
-      await client.workflow.getHandle(paymentWorkflowId(paymentId)).signal(bankStatusSignal, signal);
+      await client.workflow.getHandle(workflowId).signal(bankStatusSignal, signal);
       return 'delivered' as const;
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) return 'unknown_payment' as const;
       throw err;
     }
+  };
+  return async ({ paymentId, signal }: { paymentId: string; signal: BankStatusSignal }) => {
+    const workflowId = paymentWorkflowId(paymentId);
+    if (currentTracing()?.enabled !== true) return signalRun(workflowId, signal);
+    const parent = await runTraceContext(client, workflowId);
+    const request = trace.getActiveSpan()?.spanContext();
+    return inSpan(
+      `bank webhook ${signal.outcome}`,
+      {
+        kind: SpanKind.CONSUMER,
+        attributes: businessIdAttributes(workflowId),
+        ...(parent === undefined ? {} : { parent }),
+        ...(request === undefined || parent === undefined ? {} : { links: [{ context: request }] }),
+      },
+      () => signalRun(workflowId, signal),
+    );
   };
 }
 
@@ -127,7 +154,9 @@ export async function startBatonWorker(options: BatonWorkerOptions): Promise<Run
       workflowBundle: options.workflowBundle ?? (await bundleWorkflows()),
       activities: createActivities(options.services, options.client),
       dataConverter: createDataConverter(options.codecKeys),
-      interceptors: { activity: [correlationActivityInterceptors] },
+      // The tracing interceptor first: the correlation one names its ids on the activity's span.
+      interceptors: { activity: [tracingActivityInterceptors, correlationActivityInterceptors] },
+      sinks: workflowSpanSinks(currentTracing()),
       shutdownGraceTime: '10 seconds',
       ...options.tuning,
     });

@@ -9,18 +9,20 @@ import type { EventKind, MessageBus, StoredMessage } from '../../services/bus';
 import { busSettingsFrom, openBus } from '../../workers/services';
 import { PAYMENT_REQUEST_OPTIONS, paymentRequestFromFlags } from './payment-commands';
 import { REGISTRATION_REQUEST_OPTIONS, registrationRequestFromFlags } from './registration-commands';
-import { correlationIdFlag, noPositionals, output, parse, UsageError } from './support';
+import { correlationIdFlag, noPositionals, output, parse, traced, UsageError } from './support';
 
 /** Where another domain's commands say they come from, unless `--source` names it. */
 const CLI_SOURCE = 'urn:baton:cli';
 
 async function withBus<T>(config: Config, fn: (bus: MessageBus) => Promise<T>): Promise<T> {
-  const bus = await openBus({ ...busSettingsFrom(config), name: 'baton-cli' });
-  try {
-    return await fn(bus);
-  } finally {
-    await bus.close();
-  }
+  return traced(config, async () => {
+    const bus = await openBus({ ...busSettingsFrom(config), name: 'baton-cli' });
+    try {
+      return await fn(bus);
+    } finally {
+      await bus.close();
+    }
+  });
 }
 
 /** `publish pay|register <the flags of pay or register> [--event-id <id>] [--source <uri>]`. */

@@ -1,10 +1,12 @@
 /**
  * baton's command line: start, inspect, cancel, review, resolve and list payments, register customers and change how
- * they are welcomed, show ledger balances, and export a run's history. Each command lives with its process
- * (`payment-commands.ts`, `resolution-commands.ts`, `registration-commands.ts`, `account-commands.ts`,
- * `history.ts`); this file holds the usage and the dispatch. Exit codes: 0 success, 2 invalid input (nothing was
- * started), 1 anything else.
+ * they are welcomed, show ledger balances, export a run's history, and draw a process's trace from Jaeger. Each
+ * command lives with its process (`payment-commands.ts`, `resolution-commands.ts`, `registration-commands.ts`,
+ * `account-commands.ts`, `history.ts`, `trace-commands.ts`); this file holds the usage and the dispatch. Exit
+ * codes: 0 success, 2 invalid input (nothing was started), 1 anything else.
  */
+// First: the libraries it traces must be patched before anything loads them.
+import '../../services/telemetry/instrument';
 import { ConfigError, loadConfig } from '../../config/config';
 import type { Config } from '../../config/config';
 import { paymentWorkflowId } from '../../workflows/payment-contract';
@@ -33,7 +35,9 @@ commands:
   stuck [--kind <kind>] [--json]
   watchdog install [--interval <seconds>] [--json]
   watchdog run [--json]
-  history <workflowId | paymentId | registrationId> [--run <runId>] [--out <file>] [--decode]`;
+  history <workflowId | paymentId | registrationId> [--run <runId>] [--out <file>] [--decode]
+  trace (<paymentId | registrationId> [--lookback <30m | 12h | 2d>] | --trace-id <traceId>)
+      [--svg <file>] [--json]`;
 
 /** The usage lines of one command (its line and the indented lines under it); undefined for an unknown one. */
 function usageOf(command: string): string | undefined {
@@ -61,6 +65,7 @@ const COMMANDS: Record<string, (config: Config, args: string[]) => Promise<numbe
   publish: async (config, args) => (await import('./event-commands')).publish(config, args),
   events: async (config, args) => (await import('./event-commands')).events(config, args),
   history: async (config, args) => (await import('./history')).historyCommand(config, args),
+  trace: async (config, args) => (await import('./trace-commands')).trace(config, args),
   stuck: async (config, args) => (await import('./watchdog-commands')).stuck(config, args),
   watchdog: async (config, args) => (await import('./watchdog-commands')).watchdog(config, args),
 };

@@ -60,11 +60,30 @@ export function randomSuffix(): string {
 export async function withClient<T>(config: Config, fn: (client: Client) => Promise<T>): Promise<T> {
   // Loaded here, not at the top: commands refused for their input never need the Temporal client.
   const { connectClient } = await import('../../temporal/connection');
-  const client = await connectClient(config);
+  return traced(config, async () => {
+    const client = await connectClient(config);
+    try {
+      return await fn(client);
+    } finally {
+      await client.connection.close();
+    }
+  });
+}
+
+/**
+ * Runs a command that reaches Temporal or the bus with tracing on when OTEL_EXPORTER_OTLP_ENDPOINT is set: what it
+ * starts or publishes is the first span of the process's trace. The spans are sent before the command returns.
+ */
+export async function traced<T>(config: Config, fn: () => Promise<T>): Promise<T> {
+  const { startTracing } = await import('../../services/telemetry/tracing');
+  const tracing = startTracing({
+    serviceName: 'baton-client',
+    endpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT,
+  });
   try {
-    return await fn(client);
+    return await fn();
   } finally {
-    await client.connection.close();
+    await tracing.flush().catch(() => undefined);
   }
 }
 

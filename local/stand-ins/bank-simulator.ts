@@ -27,6 +27,7 @@ import type {
   SubmitPaymentRequest,
 } from '../../services/bank/messages';
 import { signWebhook } from '../../services/bank/signature';
+import { context, ROOT_CONTEXT } from '@opentelemetry/api';
 
 /** How the simulator is started. */
 export interface BankSimulatorOptions {
@@ -294,7 +295,9 @@ class LocalBank implements BankSimulator {
     };
     this.byKey.set(key, record);
     this.byReference.set(record.reference, record);
-    void this.settleLater(record);
+    // A real bank knows nothing of baton's traces: its webhook starts outside them, and baton joins it to the
+    // payment's trace itself (workers/worker.ts).
+    void context.with(ROOT_CONTEXT, () => this.settleLater(record));
     return this.answerOrLose(scenario, {
       status: 201,
       body: { reference: record.reference, status: record.status },

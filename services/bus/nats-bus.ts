@@ -16,6 +16,7 @@ import type { Consumer, JetStreamClient, JetStreamManager, JsMsg, StreamConfig }
 import { credsAuthenticator, headers as natsHeaders, nanos } from '@nats-io/nats-core';
 import type { MsgHdrs, NatsConnection } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
+import { inSpan, SpanKind, traceHeaders } from '../telemetry/tracing';
 import {
   COMMAND_CONSUMER,
   COMMAND_SUBJECTS,
@@ -175,10 +176,14 @@ class NatsBus implements MessageBus {
     body: Uint8Array,
     options: { messageId: string; headers?: Readonly<Record<string, string>> },
   ): Promise<PublishReceipt> {
-    const hdrs = natsHeaders();
-    for (const [key, value] of Object.entries(options.headers ?? {})) hdrs.set(key, value);
-    const ack = await this.js.publish(subject, body, { msgID: options.messageId, headers: hdrs });
-    return { stream: ack.stream, sequence: ack.seq, duplicate: ack.duplicate };
+    return inSpan(`publish ${subject}`, { kind: SpanKind.PRODUCER }, async () => {
+      const hdrs = natsHeaders();
+      // The trace goes with the message (W3C `traceparent`), so whoever consumes it continues this trace.
+      const all = { ...options.headers, ...traceHeaders() };
+      for (const [key, value] of Object.entries(all)) hdrs.set(key, value);
+      const ack = await this.js.publish(subject, body, { msgID: options.messageId, headers: hdrs });
+      return { stream: ack.stream, sequence: ack.seq, duplicate: ack.duplicate };
+    });
   }
 
   async pullCommands(options: { max: number; waitMs: number }): Promise<DeliveredMessage[]> {

@@ -11,6 +11,7 @@ import { z } from 'zod';
 import { CORRELATION_ID_HTTP_HEADER, CORRELATION_ID_PATTERN } from '../../domain/correlation';
 import { renderMessage } from './templates';
 import type { MailMessage } from './templates';
+import { inSpan, SpanKind } from '../telemetry/tracing';
 
 /** The Message-ID of the message sent under `key` (`<workflowId>:<purpose>`): the same key, the same id. */
 export function messageIdFor(key: string, domain = 'baton.local'): string {
@@ -200,6 +201,21 @@ export class Mailer {
       throw new MailPermanentError(`mail not sent: invalid ${field}`, { code: 'EENVELOPE', command: 'API' });
     }
     const rendered = renderMessage(input.message);
+    return inSpan(
+      'smtp send',
+      {
+        kind: SpanKind.CLIENT,
+        attributes: { 'baton.mail_kind': input.message.kind, 'messaging.message.id': messageId },
+      },
+      () => this.deliver(input, rendered, messageId),
+    );
+  }
+
+  private async deliver(
+    input: SendMailInput,
+    rendered: ReturnType<typeof renderMessage>,
+    messageId: string,
+  ): Promise<SendMailResult> {
     try {
       const info = await this.transport.sendMail({
         from: this.from,

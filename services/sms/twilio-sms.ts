@@ -9,6 +9,7 @@ import type RequestClient from 'twilio/lib/base/RequestClient';
 import type Response from 'twilio/lib/http/response';
 import { z } from 'zod';
 import { classifyTwilioError } from './errors';
+import { inSpan, SpanKind } from '../telemetry/tracing';
 
 /** How to reach Twilio and who the messages come from. */
 export interface TwilioSmsOptions {
@@ -121,12 +122,16 @@ export class TwilioSms {
   }
 
   /** Asks Twilio to send one message, exactly once: a failure is classified and thrown, never retried here. */
-  async send(input: SmsSendInput): Promise<SmsSendResult> {
-    try {
-      const message = await this.client.messages.create({ to: input.to, body: input.body, ...this.sender });
-      return { sid: message.sid, status: message.status };
-    } catch (error) {
-      throw classifyTwilioError(error);
-    }
+  send(input: SmsSendInput): Promise<SmsSendResult> {
+    // The SDK's own HTTP request is a child span of this one; neither names the phone number or the text.
+    return inSpan('twilio send sms', { kind: SpanKind.CLIENT }, async (span) => {
+      try {
+        const message = await this.client.messages.create({ to: input.to, body: input.body, ...this.sender });
+        span.setAttribute('baton.sms_status', message.status);
+        return { sid: message.sid, status: message.status };
+      } catch (error) {
+        throw classifyTwilioError(error);
+      }
+    });
   }
 }

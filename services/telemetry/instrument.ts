@@ -1,0 +1,33 @@
+/**
+ * Imported first by every baton entry point, before anything loads `pg` or `http`: OpenTelemetry patches those
+ * libraries as they are loaded, so a module loaded earlier would go untraced. It only registers the
+ * instrumentations; their spans go nowhere until the process calls `startTracing` (services/telemetry/tracing.ts),
+ * and an outgoing call with no business trace around it makes no span at all.
+ */
+import type { IncomingMessage } from 'node:http';
+import { registerInstrumentations } from '@opentelemetry/instrumentation';
+import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
+import { PgInstrumentation } from '@opentelemetry/instrumentation-pg';
+import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici';
+
+/** Operations endpoints scraped every few seconds: a span each would bury the business traces. */
+const UNTRACED_PATHS = new Set(['/metrics', '/healthz', '/readyz']);
+
+function untracedIncoming(request: IncomingMessage): boolean {
+  const path = (request.url ?? '').split('?')[0] ?? '';
+  return UNTRACED_PATHS.has(path);
+}
+
+registerInstrumentations({
+  instrumentations: [
+    // The webhook receiver and the local stand-ins' servers; Twilio's SDK calls out through node:http.
+    new HttpInstrumentation({
+      ignoreIncomingRequestHook: untracedIncoming,
+      requireParentforOutgoingSpans: true,
+    }),
+    // The bank client uses fetch (undici).
+    new UndiciInstrumentation({ requireParentforSpans: true }),
+    // The ledger's statements, as text with placeholders: bound values (names, IBANs) are never recorded.
+    new PgInstrumentation({ requireParentSpan: true, enhancedDatabaseReporting: false }),
+  ],
+});
