@@ -13,8 +13,8 @@ export class BenchUsageError extends Error {
   override readonly name = 'BenchUsageError';
 }
 
-/** Phases a run can leave out; `at-70` and `in-flight` run only with `--targets`. */
-export const BENCH_PHASES = ['ceiling', 'payments', 'replay', 'at-70', 'in-flight'] as const;
+/** Phases a run can leave out; `at-70` and `in-flight` run only with `--targets`; `tracing` is four phases. */
+export const BENCH_PHASES = ['ceiling', 'payments', 'tracing', 'replay', 'at-70', 'in-flight'] as const;
 /** One of {@link BENCH_PHASES}. */
 export type BenchPhase = (typeof BENCH_PHASES)[number];
 
@@ -53,6 +53,9 @@ export interface BenchOptions {
   skip: BenchPhase[];
   /** Also run the target checks: 70 % of peak as an arrival rate, and all payments in flight at once. */
   targets: boolean;
+  /** Payments in each of the tracing section's four phases (off, on, on, off), and the warm-up before each. */
+  tracingPayments: number;
+  tracingWarmup: number;
   /** Extra Node.js flags for the worker process (e.g. heap limits); not with `--in-process`. */
   workerNodeOptions: string[];
   /** `tsx`: the worker process runs the sources; `compiled`: a release built with `npm run build`, as deployed. */
@@ -91,6 +94,8 @@ export const BENCH_USAGE = `npm run bench -- [options]
       --ceiling-codec     the ceiling encrypts its payloads with baton's codec too
       --skip LIST         leave out phases: ${BENCH_PHASES.join(',')}
       --targets           also check the targets (70 % of peak as arrival rate; all N in flight at once)
+      --tracing-n N       payments in each phase of the tracing section (off, on, on, off; default 200);
+                          --skip tracing leaves the section out
       --worker-node-options "FLAGS"
                           extra Node.js flags for the worker process, e.g. "--max-semi-space-size=2"
       --worker-runtime R  tsx (default: the worker process runs the sources) | compiled (a release from
@@ -171,6 +176,7 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
         'ceiling-codec': { type: 'boolean' },
         skip: { type: 'string' },
         targets: { type: 'boolean' },
+        'tracing-n': { type: 'string' },
         'replay-rounds': { type: 'string' },
         'worker-node-options': { type: 'string' },
         'worker-runtime': { type: 'string' },
@@ -209,6 +215,7 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
   if (accounts < currencies.length) {
     throw new BenchUsageError('--accounts must be at least the number of currencies');
   }
+  const tracingPayments = numberFlag(positiveInt('--tracing-n').default(200), values['tracing-n']);
   const eager = values.eager ?? false;
   if (values['worker-runtime'] === 'compiled' && (eager || values['in-process'] === true)) {
     throw new BenchUsageError(
@@ -249,6 +256,8 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
     ceilingCodec: values['ceiling-codec'] ?? false,
     skip: listOf('--skip', BENCH_PHASES, values.skip),
     targets: values.targets ?? false,
+    tracingPayments,
+    tracingWarmup: warmup ?? Math.min(50, Math.ceil(tracingPayments / 10)),
     workerNodeOptions: (values['worker-node-options'] ?? '').split(' ').filter((flag) => flag !== ''),
     workerRuntime: oneOf('--worker-runtime', ['tsx', 'compiled'] as const, values['worker-runtime'], 'tsx'),
     replayRounds: numberFlag(positiveInt('--replay-rounds').default(5), values['replay-rounds']),

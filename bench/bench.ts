@@ -2,8 +2,9 @@
  * `npm run bench`: how fast baton moves payments on this machine, and how much of that is Temporal's own limit.
  * Brings up a Temporal dev server (SQLite file), the ledger (PostgreSQL, or PGlite), the bank simulator settling at
  * once and the SMTP sink, all on free ports; runs the engine ceiling (the payment's shape, no work) and then real
- * payments with the same worker settings; replays the history fixtures; writes a JSON report and an SVG chart
- * under bench/results/. `--json` prints the report alone on stdout; progress goes to stderr.
+ * payments with the same worker settings; measures tracing off against on (a real Jaeger); replays the history
+ * fixtures; writes a JSON report and an SVG chart under bench/results/. `--json` prints the report alone on
+ * stdout; progress goes to stderr.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
@@ -27,6 +28,8 @@ import { startPayment } from '../client/payments';
 import { bundleWorkflows, writeWorkflowBundle } from '../temporal/bundle';
 import { quietWorkerRuntime } from '../temporal/runtime';
 import { startDevServer } from '../local/dev-server';
+import { resolveJaeger, startJaeger } from '../local/jaeger';
+import type { ResolvedJaeger } from '../local/jaeger';
 import { freePort } from '../services/ports';
 import { resolveTemporalCli } from '../local/temporal-cli';
 import { formatMoney } from '../domain/money';
@@ -43,6 +46,8 @@ import type { Launched } from './driver';
 import { runPhase } from './phase';
 import type { Launcher, PhaseResult } from './phase';
 import { loadAverage } from './proc';
+import { compareTracing } from './tracing';
+import type { TracingComparison } from './tracing';
 import { measureReplaySpeed } from './replay-speed';
 import type { ReplaySpeed } from './replay-speed';
 import { buildReport, summaryText } from './report';
@@ -141,6 +146,11 @@ function eagerly(handle: WorkflowHandle): boolean {
   return 'eagerlyStarted' in handle && handle.eagerlyStarted === true;
 }
 
+/** The payment id of one run of a phase: what the launcher starts, and what the tracing check looks up. */
+function benchPaymentId(tag: string, index: number, warmup: boolean): string {
+  return `bench-${tag}-${warmup ? 'w' : 'm'}${index}`;
+}
+
 function paymentLauncher(
   options: BenchOptions,
   tag: string,
@@ -149,7 +159,7 @@ function paymentLauncher(
   beforeStart?: (paymentId: string) => void,
 ): Launcher {
   return async (client, index, warmup): Promise<Launched> => {
-    const paymentId = `bench-${tag}-${warmup ? 'w' : 'm'}${index}`;
+    const paymentId = benchPaymentId(tag, index, warmup);
     const request = paymentRequest(paymentId, index, accounts);
     beforeStart?.(paymentId);
     if (options.start === 'direct') {
@@ -219,6 +229,16 @@ async function runBenchmark(options: BenchOptions, say: (line: string) => void) 
     });
     cleanups.push(() => devServer.stop());
     say(`Temporal dev server on ${devServer.address} (SQLite file, pid ${devServer.pid})`);
+
+    // Found (or built) before any phase runs, so a missing Jaeger stops the run at once, not after the others.
+    let jaegerBinary: ResolvedJaeger | undefined;
+    if (!options.skip.includes('tracing')) {
+      jaegerBinary = await resolveJaeger({ onProgress: say }).catch((err: unknown) => {
+        throw new Error(
+          `the tracing section needs Jaeger (or leave it out with --skip tracing): ${String(err)}`,
+        );
+      });
+    }
 
     // The deployed form: the release `npm run build` makes, with the benchmark's own worker process compiled in.
     let compiledWorker: string | undefined;
@@ -398,6 +418,55 @@ async function runBenchmark(options: BenchOptions, say: (line: string) => void) 
       });
     }
 
+    // Tracing off against on, A B B A, each phase with a fresh worker process of its own (never in the harness,
+    // whatever --in-process says: tracing is per process), closed loop at -c, on one Jaeger that lives as long.
+    let tracing: { comparison: TracingComparison; results: PhaseResult[] } | undefined;
+    if (jaegerBinary !== undefined) {
+      const jaeger = await startJaeger({
+        binaryPath: jaegerBinary.path,
+        otlpHttpPort: await freePort(),
+        queryPort: await freePort(),
+      });
+      cleanups.push(() => jaeger.stop());
+      say(`Jaeger on ${jaeger.otlpEndpoint} (OTLP/HTTP) and ${jaeger.queryUrl} (query), pid ${jaeger.pid}`);
+      try {
+        tracing = await compareTracing({
+          jaeger,
+          payments: options.tracingPayments,
+          warmup: options.tracingWarmup,
+          concurrency: options.concurrency,
+          say,
+          run: async ({ side, round, endpoint, interceptors }) => {
+            const phaseTag = `t${side}${round}${tag}`;
+            const taskQueue = `bench-tracing-${side}${round}-${tag}`;
+            const result = await runPhase({
+              ...common,
+              name: `tracing ${side} ${round}`,
+              inProcess: false,
+              total: options.tracingPayments,
+              warmup: options.tracingWarmup,
+              worker: {
+                ...workerConfig('payment', taskQueue),
+                shareConnection: false,
+                eager: false,
+                tracing: endpoint === undefined ? {} : { endpoint },
+              },
+              client: new Client({
+                connection,
+                namespace: NAMESPACE,
+                dataConverter: createDataConverter(codecKeys),
+                interceptors: { workflow: interceptors },
+              }),
+              launch: paymentLauncher(options, phaseTag, taskQueue, accounts),
+            });
+            return { result, paymentId: (index) => benchPaymentId(phaseTag, index, false) };
+          },
+        });
+      } finally {
+        await jaeger.stop();
+      }
+    }
+
     // Target checks: latency at 70 % of the peak as an open-loop arrival rate, and memory with every payment
     // in flight at once (the bank holds each until all could have started).
     let atSeventyPercent: PhaseResult | undefined;
@@ -454,7 +523,16 @@ async function runBenchmark(options: BenchOptions, say: (line: string) => void) 
       loadAverageAtEnd: loadAverage(),
       temporalCli: cli.path,
     };
-    return buildReport({ options, environment, ceiling, payments, atSeventyPercent, allInFlight, replay });
+    return buildReport({
+      options,
+      environment,
+      ceiling,
+      payments,
+      atSeventyPercent,
+      allInFlight,
+      tracing,
+      replay,
+    });
   } finally {
     while (cleanups.length > 0) {
       const cleanup = cleanups.pop();
@@ -470,8 +548,9 @@ function chartSeries(report: ReturnType<typeof buildReport>): ChartSeries[] {
     'at 70%': '#2ca02c',
     'in flight': '#9467bd',
   };
+  // The tracing phases run at another N (--tracing-n); the report holds them in full.
   return report.phases
-    .filter((phase) => phase.name !== 'in flight')
+    .filter((phase) => phase.name !== 'in flight' && !phase.name.startsWith('tracing '))
     .map((phase) => ({
       label: phase.name,
       color: colors[phase.name] ?? '#333',

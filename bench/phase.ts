@@ -91,6 +91,8 @@ async function forkWorker(
 }
 
 async function inProcessWorker(config: WorkerHostConfig): Promise<RunningWorker> {
+  // Tracing installs a process-wide provider and must be loaded first: the harness is neither a worker nor first.
+  if (config.tracing !== undefined) throw new Error('a traced worker runs in a process of its own');
   const host = await startWorkerHost(config);
   return {
     pid: process.pid,

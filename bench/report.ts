@@ -1,11 +1,12 @@
 /**
  * The benchmark's report: the headline figures (our throughput and latency against the same-run engine ceiling,
- * worker memory, replay speed), where each target stands, the settings and machine it ran on, and every phase in
- * full. Also the few lines printed when `--json` is not asked for.
+ * worker memory, replay speed), what tracing costs (off against on), where each target stands, the settings and
+ * machine it ran on, and every phase in full. Also the few lines printed when `--json` is not asked for.
  */
 import type { BenchOptions } from './args';
 import type { PhaseResult } from './phase';
 import type { ReplaySpeed } from './replay-speed';
+import type { TracingComparison } from './tracing';
 import { ratio } from './stats';
 
 /** The machine and code a run measured. */
@@ -35,6 +36,8 @@ export interface ReportInput {
   payments: PhaseResult | undefined;
   atSeventyPercent: PhaseResult | undefined;
   allInFlight: PhaseResult | undefined;
+  /** The tracing section: its comparison, and its four phases in full. */
+  tracing: { comparison: TracingComparison; results: PhaseResult[] } | undefined;
   replay: ReplaySpeed | undefined;
 }
 
@@ -101,9 +104,13 @@ function targets(input: ReportInput): Record<string, TargetStanding> {
 /** Builds the report document and the chart's subtitle. */
 export function buildReport(input: ReportInput) {
   const { options, ceiling, payments, replay } = input;
-  const phases = [ceiling, payments, input.atSeventyPercent, input.allInFlight].filter(
-    (p): p is PhaseResult => p !== undefined,
-  );
+  const phases = [
+    ceiling,
+    payments,
+    ...(input.tracing?.results ?? []),
+    input.atSeventyPercent,
+    input.allInFlight,
+  ].filter((p): p is PhaseResult => p !== undefined);
   const arrival =
     options.rate === undefined ? `${options.concurrency} in flight` : `${options.rate}/s arriving`;
   const document = {
@@ -123,6 +130,7 @@ export function buildReport(input: ReportInput) {
     ceiling_worker_cpu: ceiling ? cpu(ceiling.worker) : null,
     ceiling_server_cpu: ceiling ? cpu(ceiling.server) : null,
     replay_per_s: replay?.perSecond ?? null,
+    tracing: input.tracing?.comparison ?? null,
     steps_ms: payments?.stepsMs ?? null,
     ceiling_steps_ms: ceiling?.stepsMs ?? null,
     failed: { payments: payments?.failed ?? null, ceiling: ceiling?.failed ?? null },
@@ -153,6 +161,8 @@ export function buildReport(input: ReportInput) {
       bank_delay_ms: options.bankDelayMs,
       ceiling_local_steps: options.ceilingLocalSteps,
       ceiling_codec: options.ceilingCodec,
+      tracing_payments: options.tracingPayments,
+      tracing_warmup: options.tracingWarmup,
     },
     environment: input.environment,
     replay: replay ?? null,
@@ -181,11 +191,30 @@ export function summaryText(report: BenchReport): string {
       `ceiling ${report.ceiling_server_cpu?.ms_per_run ?? '-'})`,
     `  replay: ${report.replay_per_s ?? '-'} histories/s`,
   );
+  const tracing = report.tracing;
+  if (tracing !== null) {
+    const side = (pool: TracingComparison['off']) =>
+      `${pool.throughput_per_s}/s, p50/p99 ${pool.latency_ms.p50}/${pool.latency_ms.p99} ms, ` +
+      `worker ${pool.worker_cpu_ms_per_payment} ms CPU/payment`;
+    lines.push(
+      `  tracing (${tracing.order.join(' ')}, ${tracing.payments} payments each): ` +
+        tracing.phases.map((p) => `${p.side} ${p.throughput_per_s}/s`).join(', '),
+      `    off ${side(tracing.off)}`,
+      `    on  ${side(tracing.on)}`,
+      `    on/off throughput ${tracing.throughput_ratio ?? '-'}, p50 ${signed(tracing.latency_p50_delta_ms)} ms, ` +
+        `p99 ${signed(tracing.latency_p99_delta_ms)} ms, worker CPU ${signed(tracing.worker_cpu_ms_per_payment_delta)} ` +
+        `ms/payment; traces in Jaeger ${tracing.traces_verified ? 'verified' : 'NOT as expected (see tracing.phases)'}`,
+    );
+  }
   for (const standing of Object.values(report.targets)) {
     const mark = standing.met === null ? 'n/a ' : standing.met ? 'MET ' : 'MISS';
     lines.push(`  [${mark}] ${standing.target}: ${standing.value ?? '-'} (${standing.detail})`);
   }
   return lines.join('\n');
+}
+
+function signed(value: number): string {
+  return value > 0 ? `+${value}` : String(value);
 }
 
 function fmt(latency: { p50: number; p95: number; p99: number } | null): string {

@@ -22,9 +22,11 @@ interface Experiment {
   after: { label: string; args: string[] };
 }
 
-const PAYMENTS_ONLY = ['--skip', 'ceiling,replay'];
-const CEILING_ONLY = ['--skip', 'payments,replay'];
-const BOTH = ['--skip', 'replay'];
+// The tracing section is a comparison of its own (off, on, on, off): no experiment here runs it.
+const PAYMENTS_ONLY = ['--skip', 'ceiling,tracing,replay'];
+const CEILING_ONLY = ['--skip', 'payments,tracing,replay'];
+const BOTH = ['--skip', 'tracing,replay'];
+const IN_FLIGHT_ONLY = ['--targets', '--skip', 'ceiling,payments,tracing,replay,at-70'];
 
 /** The experiments, in the order the README lists them. */
 const EXPERIMENTS: Experiment[] = [
@@ -106,7 +108,7 @@ const EXPERIMENTS: Experiment[] = [
     name: 'memory-cache',
     question:
       'worker memory with every payment in flight: the SDK default cache against 100 cached workflows',
-    common: ['--targets', '--skip', 'ceiling,payments,replay,at-70'],
+    common: IN_FLIGHT_ONLY,
     before: { label: 'sdk default cache', args: [] },
     after: { label: 'cache 100', args: ['--cache', '100'] },
   },
@@ -114,7 +116,7 @@ const EXPERIMENTS: Experiment[] = [
     name: 'memory-heap',
     question:
       'worker memory with every payment in flight: default V8 young generation against a 2 MiB semi-space',
-    common: ['--targets', '--skip', 'ceiling,payments,replay,at-70'],
+    common: IN_FLIGHT_ONLY,
     before: { label: 'default', args: [] },
     after: { label: 'semi-space 2 MiB', args: ['--worker-node-options=--max-semi-space-size=2'] },
   },
@@ -122,7 +124,7 @@ const EXPERIMENTS: Experiment[] = [
     name: 'runtime',
     question:
       'worker memory with every payment in flight: the sources under tsx against the compiled release (npm run build)',
-    common: ['--targets', '--skip', 'ceiling,payments,replay,at-70'],
+    common: IN_FLIGHT_ONLY,
     before: { label: 'tsx', args: [] },
     after: { label: 'compiled', args: ['--worker-runtime', 'compiled'] },
   },

@@ -2,7 +2,8 @@
  * The worker under test, for either phase: baton's own worker (workflows, activities, webhook receiver, ledger,
  * mailer) for payments, or the ceiling worker (the no-op workflow of the same shape) with the same settings. It
  * runs in a process of its own (worker-process.ts) so its CPU and memory can be read alone, or inside the harness
- * when eager start needs the client and worker to share one connection.
+ * when eager start needs the client and worker to share one connection. With `tracing`, the payment worker traces
+ * as `npm run worker` does.
  */
 import { Client, Connection } from '@temporalio/client';
 import type { WorkflowClientInterceptor } from '@temporalio/client';
@@ -16,6 +17,9 @@ import { openServices } from '../workers/services';
 import { startBatonWorker } from '../workers/worker';
 import { loadWorkflowBundle } from '../temporal/bundle';
 import { quietWorkerRuntime } from '../temporal/runtime';
+import { tracingClientInterceptors } from '../temporal/tracing';
+import { startTracing } from '../services/telemetry/tracing';
+import type { Tracing } from '../services/telemetry/tracing';
 import type { BatonWorkerTuning, RunningBatonWorker } from '../workers/worker';
 import { createCeilingActivities } from './ceiling/activities';
 import type { CeilingSignalStats } from './ceiling/activities';
@@ -65,6 +69,12 @@ export const workerHostConfigSchema = z.object({
       smtpUrl: z.string(),
     })
     .optional(),
+  /**
+   * Payment only, in a process of its own: trace as `npm run worker` does, with OTEL_EXPORTER_OTLP_ENDPOINT set to
+   * `endpoint`, or unset when it is absent (a tracer provider that exports nothing). The process must have loaded
+   * services/telemetry/instrument first (phase.ts preloads it). Without `tracing` the worker sets none of it up.
+   */
+  tracing: z.object({ endpoint: z.string().optional() }).optional(),
 });
 /** See {@link workerHostConfigSchema}. */
 export type WorkerHostConfig = z.infer<typeof workerHostConfigSchema>;
@@ -110,16 +120,30 @@ export async function startWorkerHost(config: WorkerHostConfig): Promise<WorkerH
     : await Connection.connect({ address: config.temporalAddress });
   const usesCodec = config.mode === 'payment' || config.codec;
   if (config.eager && !config.shareConnection) throw new Error('eager start needs a shared connection');
+  if (config.tracing !== undefined && config.mode !== 'payment') throw new Error('only payments are traced');
+  // Before the client: its tracing interceptors take their tracer from the provider installed here.
+  const tracing: Tracing | undefined =
+    config.tracing === undefined
+      ? undefined
+      : startTracing({ serviceName: 'baton-worker', endpoint: config.tracing.endpoint });
   const client = new Client({
     connection: separate ?? nativeConnection,
     namespace: config.namespace,
     ...(usesCodec ? { dataConverter: createDataConverter(codecKeys) } : {}),
-    // Added under the client's own start, so a payment started the usual way (startPayment) asks for it too.
-    ...(config.eager ? { interceptors: { workflow: [requestEagerStart] } } : {}),
+    interceptors: {
+      workflow: [
+        // As workers/main.ts's client (connectClient): the webhook's signals are spans of the payment's trace.
+        ...(tracing === undefined ? [] : tracingClientInterceptors()),
+        // Added under the client's own start, so a payment started the usual way (startPayment) asks for it too.
+        ...(config.eager ? [requestEagerStart] : []),
+      ],
+    },
   });
   const closeConnections = async () => {
     await separate?.close();
     await nativeConnection.close();
+    // Last, as workers/main.ts does: what the drained worker still buffered is sent.
+    await tracing?.shutdown();
   };
   const bundle = config.bundlePath === undefined ? undefined : await loadWorkflowBundle(config.bundlePath);
 

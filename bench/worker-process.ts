@@ -4,7 +4,6 @@
  * `ready` on the IPC channel once polling, and on `stop` drains, reports the ledger check, and exits.
  */
 import { z } from 'zod';
-import { startWorkerHost, workerHostConfigSchema } from './worker-host';
 import type { LedgerCheck, WorkerHost } from './worker-host';
 
 /** Messages the worker process sends its parent. */
@@ -14,6 +13,8 @@ export type WorkerProcessMessage =
   | { type: 'failed'; message: string };
 
 const parentMessage = z.object({ type: z.literal('stop') });
+/** Enough of the configuration to know, before anything else loads, that the worker traces. */
+const tracedConfig = z.object({ tracing: z.object({}) });
 
 function send(message: WorkerProcessMessage): Promise<void> {
   return new Promise((resolve) => {
@@ -23,7 +24,12 @@ function send(message: WorkerProcessMessage): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const config = workerHostConfigSchema.parse(JSON.parse(process.env.BENCH_WORKER_CONFIG ?? 'null'));
+  const raw: unknown = JSON.parse(process.env.BENCH_WORKER_CONFIG ?? 'null');
+  // A traced worker loads the instrumentation before anything loads pg or http, as workers/main.ts's first import
+  // does; so the worker host, which loads them, is imported only after it.
+  if (tracedConfig.safeParse(raw).success) await import('../services/telemetry/instrument');
+  const { startWorkerHost, workerHostConfigSchema } = await import('./worker-host');
+  const config = workerHostConfigSchema.parse(raw);
   let host: WorkerHost;
   try {
     host = await startWorkerHost(config);

@@ -12,9 +12,14 @@ import { busSettingsFrom, openBus } from '../workers/services';
 import { startCommandConsumer } from './command-consumer';
 import { Runtime } from '@temporalio/worker';
 import { freePort } from '../services/ports';
-import { installWorkerRuntime, runtimeMetricsUrl } from '../temporal/runtime';
+import { installWorkerRuntime, runtimeMetricsUrl, temporalLogger } from '../temporal/runtime';
 import { startOpsServer } from '../workers/ops-server';
 import { startTracing } from '../services/telemetry/tracing';
+import { createLogger, lineLog } from '../services/telemetry/logger';
+
+/** The consumer's JSON log, the SDK runtime's lines included. */
+const logger = createLogger({ service: 'baton-consumer' });
+const log = lineLog(logger);
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -24,7 +29,10 @@ async function main(): Promise<void> {
   });
   // The SDK runtime only carries the consumer's counters to its ops port here: this process hosts no worker.
   const metrics = config.WORKER_METRICS === 'on';
-  installWorkerRuntime(metrics ? { metricsBindAddress: `127.0.0.1:${await freePort()}` } : {});
+  installWorkerRuntime({
+    logger: temporalLogger(logger),
+    ...(metrics ? { metricsBindAddress: `127.0.0.1:${await freePort()}` } : {}),
+  });
   const metricsUrl = runtimeMetricsUrl();
   const bus = await openBus({ ...busSettingsFrom(config), name: 'baton-command-consumer' });
   try {
@@ -35,7 +43,7 @@ async function main(): Promise<void> {
         client,
         keys: config.codecKeys,
         ...(metrics ? { meter: Runtime.instance().metricMeter } : {}),
-        log: (line) => console.log(line),
+        log,
       });
       let stopped = false;
       void consumer.finished.finally(() => {
@@ -52,7 +60,7 @@ async function main(): Promise<void> {
             await client.workflowService.getSystemInfo({});
           },
         },
-        log: (line) => console.log(line),
+        log,
       }).catch(async (error: unknown) => {
         await consumer.stop();
         throw error;
@@ -60,7 +68,7 @@ async function main(): Promise<void> {
       const stop = () => void consumer.stop();
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
-      console.log(
+      log(
         `command consumer: ${config.NATS_URL} -> ${config.TEMPORAL_ADDRESS} (${config.TEMPORAL_NAMESPACE}); ` +
           `ops (metrics, health) on ${ops.url}`,
       );
@@ -76,6 +84,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  console.error(err instanceof ConfigError ? err.message : err);
+  if (err instanceof ConfigError) logger.fatal(err.message);
+  else logger.fatal({ err }, 'the command consumer failed');
   process.exit(err instanceof ConfigError ? 2 : 1);
 });

@@ -67,6 +67,9 @@ export const configSchema = z.object({
   TEMPORAL_PORT: port.default(7233),
   TEMPORAL_UI_PORT: port.default(8233),
   TEMPORAL_METRICS_PORT: port.default(7234),
+  /** Where `npm start` runs Jaeger: its query API (and UI placeholder) and its OTLP/HTTP receiver. */
+  JAEGER_PORT: port.default(16686),
+  JAEGER_OTLP_PORT: port.default(4318),
   DATA_DIR: z.string().min(1).default('.data'),
   DATABASE_URL: optionalText.pipe(
     z

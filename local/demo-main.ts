@@ -6,6 +6,8 @@
 import { parseArgs } from 'node:util';
 import { startLocalStack } from './stack';
 import { formatReport, runScenariosOn } from './scenarios';
+import { createLogger, lineLog } from '../services/telemetry/logger';
+import { installWorkerRuntime, temporalLogger } from '../temporal/runtime';
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
@@ -13,11 +15,17 @@ async function main(): Promise<number> {
     strict: true,
   });
   const say = (line: string) => console.log(line);
+  // Verbose, every component's lines (and the workflows' and activities', through the SDK) are JSON log lines.
+  const logger = values.verbose ? createLogger({ service: 'baton-demo' }) : undefined;
+  if (logger !== undefined) installWorkerRuntime({ logger: temporalLogger(logger) });
   say('starting an ephemeral baton stack (Temporal dev server, ledger, bank simulator, worker)...');
   const stack = await startLocalStack({
-    log: (line) => {
-      if (values.verbose || !line.startsWith('[')) say(line);
-    },
+    log:
+      logger === undefined
+        ? (line) => {
+            if (!line.startsWith('[')) say(line);
+          }
+        : lineLog(logger),
   });
   let report;
   try {

@@ -2,6 +2,8 @@
  * `npm start`: the whole local stack on the configured ports, state kept in DATA_DIR (.data/). Runs the demo
  * scenarios once (skip with `--no-demo`), prints where to look, and stays up until Ctrl-C, then shuts down cleanly.
  */
+// First: the libraries it traces must be patched before anything loads them.
+import '../services/telemetry/instrument';
 import { COMMAND_SUBJECTS, DEAD_LETTER_SUBJECTS, EVENT_SUBJECTS, STREAMS } from '../services/bus';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -10,7 +12,7 @@ import { ConfigError, loadConfig } from '../config/config';
 import { WATCHDOG_SCHEDULE_ID } from '../workflows/watchdog-contract';
 import { startLocalStack } from './stack';
 import { freePort } from '../services/ports';
-import { installWorkerRuntime } from '../temporal/runtime';
+import { installWorkerRuntime, temporalLogger } from '../temporal/runtime';
 import { watchdogSettingsFrom } from '../workers/services';
 
 /** Where `npm start` mails the watchdog's findings when OPS_EMAIL is unset: the local mail sink takes any address. */
@@ -18,6 +20,52 @@ const LOCAL_OPS_EMAIL = 'ops@baton.local';
 import type { LocalStack } from './stack';
 import { startPayment } from '../client/payments';
 import { AML_DEMO_NAMES } from './demo-names';
+import { resolveJaeger, startJaeger } from './jaeger';
+import type { Jaeger } from './jaeger';
+import { startTracing } from '../services/telemetry/tracing';
+import { createLogger, lineLog } from '../services/telemetry/logger';
+import type { Log } from '../services/telemetry/logger';
+import type { Tracing } from '../services/telemetry/tracing';
+import type { Config } from '../config/config';
+
+/** The stack's traces: a Jaeger of its own, and this process exporting to it. */
+interface LocalTracing {
+  jaeger: Jaeger;
+  tracing: Tracing;
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs Jaeger (found or built like the Temporal CLI) and exports the stack's spans to it. Tracing is a help, not a
+ * part of the product: when Jaeger cannot be had, the stack runs untraced and says why.
+ */
+async function startLocalTracing(
+  config: Config,
+  say: (line: string) => void,
+  jaegerLog: Log | undefined,
+): Promise<LocalTracing | undefined> {
+  try {
+    const binary = await resolveJaeger({ onProgress: say });
+    const jaeger = await startJaeger({
+      binaryPath: binary.path,
+      otlpHttpPort: config.JAEGER_OTLP_PORT,
+      queryPort: config.JAEGER_PORT,
+      ...(jaegerLog === undefined ? {} : { log: (line: string) => jaegerLog(`[jaeger] ${line}`) }),
+    });
+    const tracing = startTracing({ serviceName: 'baton-worker', endpoint: jaeger.otlpEndpoint });
+    return {
+      jaeger,
+      tracing,
+      async stop() {
+        await tracing.shutdown().catch(() => undefined);
+        await jaeger.stop();
+      },
+    };
+  } catch (error) {
+    say(`traces: off (${error instanceof Error ? error.message.split('\n')[0] : String(error)})`);
+    return undefined;
+  }
+}
 
 /** Starts a payment whose beneficiary needs an AML review, and leaves it waiting. Returns its id. */
 async function parkPaymentForReview(stack: LocalStack): Promise<string> {
@@ -38,15 +86,26 @@ async function parkPaymentForReview(stack: LocalStack): Promise<string> {
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
-    options: { 'no-demo': { type: 'boolean', default: false }, verbose: { type: 'boolean', default: false } },
+    options: {
+      'no-demo': { type: 'boolean', default: false },
+      'no-tracing': { type: 'boolean', default: false },
+      verbose: { type: 'boolean', default: false },
+    },
     strict: true,
   });
   const config = loadConfig();
+  // Verbose, every component's lines (and the workflows' and activities', through the SDK) are JSON log lines.
+  const logger = values.verbose ? createLogger({ service: 'baton-local' }) : undefined;
   // Before the stack's first connection: the worker's metrics need the runtime installed with them.
-  if (config.WORKER_METRICS === 'on') {
-    installWorkerRuntime({ metricsBindAddress: `127.0.0.1:${await freePort()}` });
-  }
+  installWorkerRuntime({
+    ...(logger === undefined ? {} : { logger: temporalLogger(logger) }),
+    ...(config.WORKER_METRICS === 'on' ? { metricsBindAddress: `127.0.0.1:${await freePort()}` } : {}),
+  });
   const say = (line: string) => console.log(line);
+  // Before the worker exists: it hands its workflow spans to the tracing it finds at start.
+  const traces = values['no-tracing']
+    ? undefined
+    : await startLocalTracing(config, say, logger === undefined ? undefined : lineLog(logger));
   say(`starting baton's local stack (state in ${path.resolve(config.DATA_DIR)})...`);
   const stack = await startLocalStack({
     dataDir: path.resolve(config.DATA_DIR),
@@ -72,9 +131,12 @@ async function main(): Promise<number> {
       intervalSeconds: config.WATCHDOG_INTERVAL_SECONDS,
       settings: { ...watchdogSettingsFrom(config), opsEmail: config.OPS_EMAIL ?? LOCAL_OPS_EMAIL },
     },
-    log: (line) => {
-      if (values.verbose || !line.startsWith('[')) say(line);
-    },
+    log:
+      logger === undefined
+        ? (line) => {
+            if (!line.startsWith('[')) say(line);
+          }
+        : lineLog(logger),
   });
 
   let stopping = false;
@@ -83,10 +145,13 @@ async function main(): Promise<number> {
       if (stopping) return;
       stopping = true;
       say(`\n${signal} received: shutting down...`);
-      stack.stop().then(resolve, (err: unknown) => {
-        console.error(err);
-        resolve();
-      });
+      stack
+        .stop()
+        .then(() => traces?.stop())
+        .then(resolve, (err: unknown) => {
+          console.error(err);
+          resolve();
+        });
     };
     process.on('SIGINT', () => stop('SIGINT'));
     process.on('SIGTERM', () => stop('SIGTERM'));
@@ -120,6 +185,15 @@ async function main(): Promise<number> {
     say(`  worker metrics:   ${stack.worker.opsUrl}/metrics  (health: /healthz, readiness: /readyz)`);
   }
   if (stack.devServer.metricsUrl) say(`  Temporal metrics: ${stack.devServer.metricsUrl}`);
+  if (traces !== undefined) {
+    say(
+      `  traces (Jaeger):  OTLP in at ${traces.jaeger.otlpEndpoint}, query API at ${traces.jaeger.queryUrl}/api/traces`,
+    );
+    say(`    draw one: npm run client -- trace <paymentId>  (add --svg trace.svg for a picture)`);
+    say(
+      `    and trace the CLI's own calls too: export OTEL_EXPORTER_OTLP_ENDPOINT=${traces.jaeger.otlpEndpoint}`,
+    );
+  }
   say(`  NATS (JetStream): ${stack.nats.url}  (JetStream data in ${config.DATA_DIR}/nats)`);
   say(
     `    streams: ${STREAMS.commands} (${COMMAND_SUBJECTS}), ${STREAMS.events} (${EVENT_SUBJECTS}), ` +

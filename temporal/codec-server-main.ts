@@ -5,16 +5,20 @@
  */
 import { ConfigError } from '../config/config';
 import { loadCodecServerSettings, startCodecServer } from './codec/codec-server';
+import { createLogger, lineLog } from '../services/telemetry/logger';
+
+const logger = createLogger({ service: 'codec-server' });
+const log = lineLog(logger);
 
 async function main(): Promise<void> {
   const settings = loadCodecServerSettings();
   if (settings.usingLocalDevKeys) {
-    console.warn(
+    logger.warn(
       'codec server: using the published local development keys; set BATON_CODEC_KEYS for real data',
     );
   }
-  const server = await startCodecServer({ ...settings, log: (line) => console.log(line) });
-  console.log(
+  const server = await startCodecServer({ ...settings, log });
+  log(
     `codec server listening on ${server.url} (active key "${settings.ring.activeKeyId}", ` +
       `origins ${settings.allowedOrigins.join(' ')}${settings.authToken === undefined ? '' : ', bearer token required'})`,
   );
@@ -23,10 +27,10 @@ async function main(): Promise<void> {
     process.once('SIGTERM', resolve);
   });
   await server.close();
-  console.log('codec server stopped');
+  log('codec server stopped');
 }
 
 main().catch((error: unknown) => {
-  console.error('codec server failed:', error instanceof Error ? error.message : error);
+  logger.fatal(`codec server failed: ${error instanceof Error ? error.message : String(error)}`);
   process.exitCode = error instanceof ConfigError ? 2 : 1;
 });

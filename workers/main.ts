@@ -11,9 +11,14 @@ import { startBatonWorker } from './worker';
 import { loadWorkflowBundle } from '../temporal/bundle';
 import { connectClient, connectWorker } from '../temporal/connection';
 import { ensureWatchdogSchedule } from './watchdog-schedule';
-import { installWorkerRuntime } from '../temporal/runtime';
+import { installWorkerRuntime, temporalLogger } from '../temporal/runtime';
 import { freePort } from '../services/ports';
 import { startTracing } from '../services/telemetry/tracing';
+import { createLogger, lineLog } from '../services/telemetry/logger';
+
+/** The worker's JSON log: its own lines, and the SDK's (workflows, activities, the core) through the runtime. */
+const logger = createLogger({ service: 'baton-worker' });
+const log = lineLog(logger);
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -22,9 +27,10 @@ async function main(): Promise<void> {
     endpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT,
   });
   // The runtime goes in before any connection; its metrics port is private, the ops port passes them on.
-  installWorkerRuntime(
-    config.WORKER_METRICS === 'on' ? { metricsBindAddress: `127.0.0.1:${await freePort()}` } : {},
-  );
+  installWorkerRuntime({
+    logger: temporalLogger(logger),
+    ...(config.WORKER_METRICS === 'on' ? { metricsBindAddress: `127.0.0.1:${await freePort()}` } : {}),
+  });
   // A prebuilt bundle is read before anything connects, so a wrong path stops the worker at once.
   const workflowBundle =
     config.WORKFLOW_BUNDLE_PATH === undefined ? undefined : await readBundle(config.WORKFLOW_BUNDLE_PATH);
@@ -44,19 +50,19 @@ async function main(): Promise<void> {
       services,
       webhook: { host: config.WEBHOOK_HOST, port: config.WEBHOOK_PORT, secret: config.BANK_WEBHOOK_SECRET },
       ops: { host: config.WORKER_OPS_HOST, port: config.WORKER_OPS_PORT },
-      log: (line) => console.log(line),
+      log,
     });
     if (config.WATCHDOG_INTERVAL_SECONDS > 0) {
       // Every worker makes sure of the schedule: the first one creates it, a changed interval updates it.
       const schedule = await ensureWatchdogSchedule(client, {
         intervalSeconds: config.WATCHDOG_INTERVAL_SECONDS,
       });
-      console.log(
+      log(
         `watchdog schedule ${schedule.scheduleId}: every ${schedule.intervalSeconds} s (${schedule.change})`,
       );
     }
     const cache = config.WORKER_MAX_CACHED_WORKFLOWS;
-    console.log(
+    log(
       `worker polling ${config.TEMPORAL_ADDRESS} (namespace ${config.TEMPORAL_NAMESPACE}); ` +
         `bank webhooks on ${running.webhookUrl}; ops (metrics, health) on ${running.opsUrl ?? '-'}; ` +
         `traces ${config.OTEL_EXPORTER_OTLP_ENDPOINT === undefined ? 'not exported' : `to ${config.OTEL_EXPORTER_OTLP_ENDPOINT}`}` +
@@ -92,6 +98,7 @@ async function readBundle(file: string): Promise<WorkflowBundleWithSourceMap> {
 }
 
 main().catch((err: unknown) => {
-  console.error(err instanceof ConfigError ? err.message : err);
+  if (err instanceof ConfigError) logger.fatal(err.message);
+  else logger.fatal({ err }, 'the worker failed');
   process.exit(err instanceof ConfigError ? 2 : 1);
 });

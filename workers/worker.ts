@@ -18,6 +18,7 @@ import type { WatchdogSettings } from '../activities/watchdog';
 import type { FindingStore } from '../services/watchdog/findings';
 import type { EventServices } from '../activities/events';
 import { correlationActivityInterceptors } from '../activities/correlation';
+import { activityLogInterceptors } from '../activities/logging';
 import { bundleWorkflows } from '../temporal/bundle';
 import { createDataConverter } from '../temporal/codec';
 import type { KeyRing } from '../config/key-ring';
@@ -154,8 +155,11 @@ export async function startBatonWorker(options: BatonWorkerOptions): Promise<Run
       workflowBundle: options.workflowBundle ?? (await bundleWorkflows()),
       activities: createActivities(options.services, options.client),
       dataConverter: createDataConverter(options.codecKeys),
-      // The tracing interceptor first: the correlation one names its ids on the activity's span.
-      interceptors: { activity: [tracingActivityInterceptors, correlationActivityInterceptors] },
+      // The tracing interceptor first: the correlation one names its ids on the activity's span, and the log
+      // line of each attempt carries both.
+      interceptors: {
+        activity: [tracingActivityInterceptors, correlationActivityInterceptors, activityLogInterceptors],
+      },
       sinks: workflowSpanSinks(currentTracing()),
       shutdownGraceTime: '10 seconds',
       ...options.tuning,

@@ -4,7 +4,7 @@ import { startBankSimulator } from './bank-simulator';
 
 serveUntilStopped(
   'bank simulator',
-  (config) =>
+  (config, log) =>
     startBankSimulator({
       host: config.BANK_SIM_HOST,
       port: config.BANK_SIM_PORT,
@@ -13,7 +13,7 @@ serveUntilStopped(
       ...(config.BANK_API_KEY === undefined ? {} : { apiKey: config.BANK_API_KEY }),
       defaultOutcome: config.BANK_SIM_OUTCOME,
       defaultDelayMs: config.BANK_SIM_DELAY_MS,
-      log: (line) => console.log(line),
+      log,
     }),
   (simulator, config) => `listening on ${simulator.url}, webhooks to ${config.BANK_WEBHOOK_URL}`,
 );

@@ -7,13 +7,13 @@ import { startLocalTwilio } from './local-twilio';
 
 serveUntilStopped(
   'local twilio',
-  (config) =>
+  (config, log) =>
     startLocalTwilio({
       host: config.TWILIO_LOCAL_HOST,
       port: config.TWILIO_LOCAL_PORT,
       accountSid: config.TWILIO_ACCOUNT_SID,
       authToken: config.TWILIO_AUTH_TOKEN,
-      log: (line) => console.log(line),
+      log,
     }),
   (twilio, config) => `listening on ${twilio.url} for account ${config.TWILIO_ACCOUNT_SID}`,
 );

@@ -5,26 +5,33 @@
  */
 import { ConfigError, loadConfig } from '../../config/config';
 import type { Config } from '../../config/config';
+import { createLogger, lineLog } from '../../services/telemetry/logger';
+import type { Log } from '../../services/telemetry/logger';
 
-/** Runs a server built from configuration until the process is asked to stop. */
+/**
+ * Runs a server built from configuration until the process is asked to stop; it logs JSON lines, its `service`
+ * being its name in kebab case (`bank-simulator`).
+ */
 export function serveUntilStopped<S extends { close(): Promise<void> }>(
   name: string,
-  start: (config: Config) => Promise<S>,
+  start: (config: Config, log: Log) => Promise<S>,
   describe: (server: S, config: Config) => string,
 ): void {
+  const logger = createLogger({ service: name.toLowerCase().replace(/\s+/g, '-') });
+  const log = lineLog(logger);
   const run = async () => {
     const config = loadConfig();
-    const server = await start(config);
-    console.log(`${name} ${describe(server, config)}`);
+    const server = await start(config, log);
+    log(`${name} ${describe(server, config)}`);
     await new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);
       process.once('SIGTERM', resolve);
     });
     await server.close();
-    console.log(`${name} stopped`);
+    log(`${name} stopped`);
   };
   run().catch((error: unknown) => {
-    console.error(`${name} failed:`, error instanceof Error ? error.message : error);
+    logger.fatal(`${name} failed: ${error instanceof Error ? error.message : String(error)}`);
     process.exitCode = error instanceof ConfigError ? 2 : 1;
   });
 }

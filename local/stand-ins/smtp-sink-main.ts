@@ -7,11 +7,11 @@ import { startSmtpSink } from './smtp-sink';
 
 serveUntilStopped(
   'SMTP sink',
-  (config) =>
+  (config, log) =>
     startSmtpSink({
       host: config.SMTP_SINK_HOST,
       port: config.SMTP_SINK_PORT,
-      log: (line) => console.log(line),
+      log,
     }),
   (sink) => `listening on ${sink.url}`,
 );

@@ -384,7 +384,7 @@ describe('local-twilio-main', () => {
       const url = await new Promise<string>((resolve, reject) => {
         child.stdout?.on('data', (chunk: Buffer) => {
           stdout += chunk.toString();
-          const match = /listening on (http:\/\/\S+)/.exec(stdout);
+          const match = /listening on (http:\/\/[^\s"]+)/.exec(stdout);
           if (match?.[1] !== undefined) resolve(match[1]);
         });
         child.once('exit', () => reject(new Error(`exited early: ${stdout}`)));

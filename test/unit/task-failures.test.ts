@@ -1,7 +1,11 @@
 /** The fault suite's reading of workflow task failures from a worker's log, on lines as the SDK core prints them. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { Writable } from 'node:stream';
 import { WorkflowTaskFailures } from '../faults/harness/task-failures';
+import { logText } from '../faults/harness/processes';
+import { createLogger } from '../../services/telemetry/logger';
+import { temporalLogger } from '../../temporal/runtime';
 
 const RUN = '01a2372f-d2af-7cdd-b6f8-d71fb70c5d4c';
 const E = '\u001b';
@@ -39,6 +43,41 @@ describe('workflow task failures in the worker log', () => {
     failures.observe(THROWN('run-a'));
     assert.deepEqual(failures.problems, [
       'run run-a: its workflow task failed 3 times: TypeError: state.bank is undefined',
+    ]);
+  });
+
+  test('reads the same failure from the JSON line a worker writes when the core forwards it to its logger', () => {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        lines.push(
+          ...chunk
+            .toString()
+            .split('\n')
+            .filter((l) => l !== ''),
+        );
+        done();
+      },
+    });
+    // What the SDK's runtime logger hands on for a core line: its message, and the core's fields as metadata.
+    temporalLogger(createLogger({ service: 'baton-worker', destination: sink })).warn(
+      'Failing workflow task',
+      {
+        sdkComponent: 'core',
+        target: 'temporalio_sdk_core::worker::workflow',
+        run_id: RUN,
+        failure:
+          'Failure { failure: Some(Failure { message: "[TMPRL1100] Nondeterminism error: Update machine does not ' +
+          'handle this event: HistoryEvent(id: 16, UpsertWorkflowSearchAttributes)", source: "" }) }',
+      },
+    );
+    assert.equal(lines.length, 1);
+    assert.ok(lines[0]?.startsWith('{'), 'a JSON line');
+    const failures = new WorkflowTaskFailures();
+    failures.observe(logText(lines[0] ?? ''));
+    assert.deepEqual(failures.problems, [
+      `run ${RUN}: nondeterminism: [TMPRL1100] Nondeterminism error: Update machine does not handle this event: ` +
+        'HistoryEvent(id: 16, UpsertWorkflowSearchAttributes)',
     ]);
   });
 });

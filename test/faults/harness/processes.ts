@@ -45,6 +45,26 @@ process.on('exit', () => {
   for (const child of alive) child.kill('SIGKILL');
 });
 
+/**
+ * A line as text: baton's processes log JSON objects (pino), read here as their message followed by each other
+ * field as `key=value`, the shape the SDK core's text lines have (so `run_id=…` and `failure=…` read alike).
+ */
+export function logText(line: string): string {
+  if (!line.startsWith('{')) return line;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(line);
+  } catch {
+    return line;
+  }
+  if (typeof parsed !== 'object' || parsed === null || !('msg' in parsed)) return line;
+  const { msg, level: _level, time: _time, service: _service, ...fields } = parsed as Record<string, unknown>;
+  const parts = Object.entries(fields).map(
+    ([key, value]) => `${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`,
+  );
+  return [String(msg), ...parts].join(' ');
+}
+
 /** How one start of a process went. */
 export interface ProcessStart {
   /** When the process was spawned. */
@@ -107,8 +127,9 @@ export class ServiceProcess {
     let becameReady = false;
     let markReady: () => void = () => undefined;
     const ready = new Promise<void>((resolve) => (markReady = resolve));
-    const onLine = (line: string) => {
-      this.log.write(`[${this.label} ${pid}] ${line}`);
+    const onLine = (raw: string) => {
+      this.log.write(`[${this.label} ${pid}] ${raw}`);
+      const line = logText(raw);
       this.observe(line);
       if (line.startsWith(this.spec.readyPrefix)) {
         becameReady = true;
