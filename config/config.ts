@@ -103,6 +103,8 @@ export const configSchema = z.object({
   CONSUMER_OPS_PORT: port.default(7304),
   /** OTLP/HTTP address traces are exported to (`<it>/v1/traces`); no export when unset. */
   OTEL_EXPORTER_OTLP_ENDPOINT: optionalText.pipe(z.url().optional()),
+  /** Lowest level of the JSON log lines (services/telemetry/logger.ts reads it too). */
+  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
   AML_WATCHLIST_PATH: optionalText,
   WORKFLOW_BUNDLE_PATH: optionalText,
   WORKER_MAX_CACHED_WORKFLOWS: optionalText.pipe(

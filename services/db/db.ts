@@ -5,6 +5,7 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { PGlite, types as pgliteTypes } from '@electric-sql/pglite';
+import { inSqlSpan } from '../telemetry/tracing';
 import { Pool } from 'pg';
 import type { PoolClient } from 'pg';
 
@@ -253,7 +254,9 @@ export class PgliteDatabase implements SqlDatabase {
   }
 
   query(text: string, params: readonly unknown[] = []): Promise<SqlRow[]> {
-    return this.gate.runLocal(async () => (await this.pglite.query<SqlRow>(text, [...params])).rows);
+    return this.gate.runLocal(() =>
+      inSqlSpan(text, async () => (await this.pglite.query<SqlRow>(text, [...params])).rows),
+    );
   }
 
   exec(script: string): Promise<void> {
@@ -266,7 +269,8 @@ export class PgliteDatabase implements SqlDatabase {
     return this.gate.runLocal(() =>
       this.pglite.transaction((tx) =>
         fn({
-          query: async (text, params = []) => (await tx.query<SqlRow>(text, [...params])).rows,
+          query: (text, params = []) =>
+            inSqlSpan(text, async () => (await tx.query<SqlRow>(text, [...params])).rows),
           exec: async (script) => {
             await tx.exec(script);
           },

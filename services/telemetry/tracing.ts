@@ -135,6 +135,24 @@ function errorName(error: unknown): string {
   return error instanceof Error ? error.name : 'Error';
 }
 
+/**
+ * Runs one SQL statement of embedded PGlite as a span, named and tagged as the PostgreSQL instrumentation names a
+ * server's (`pg.query:SELECT`, `db.system`, `db.statement` with its placeholders, never its values); only inside a
+ * trace, as for the server.
+ */
+export function inSqlSpan<T>(text: string, fn: () => Promise<T>): Promise<T> {
+  if (trace.getActiveSpan() === undefined) return fn();
+  const verb = /^\s*(\w+)/.exec(text)?.[1]?.toUpperCase() ?? 'SQL';
+  return inSpan(
+    `pg.query:${verb}`,
+    {
+      kind: SpanKind.CLIENT,
+      attributes: { 'db.system': 'postgresql', 'db.name': 'pglite', 'db.statement': text },
+    },
+    fn,
+  );
+}
+
 /** Adds attributes to the span that is active now, if any (ids only). */
 export function annotateActiveSpan(attributes: Attributes): void {
   trace.getActiveSpan()?.setAttributes(attributes);

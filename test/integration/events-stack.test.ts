@@ -26,6 +26,7 @@ import { paymentWorkflowId } from '../../workflows/payment-contract';
 import { contractProblems, loadContract } from '../support/asyncapi';
 import { runCli } from '../support/cli';
 import { dropSchema, TEST_DATABASE_URL, uniqueSchema } from '../support/postgres';
+import { eventually } from '../support/eventually';
 
 const schema = uniqueSchema('events');
 let stack: LocalStack;
@@ -48,15 +49,6 @@ async function readAll(
     found.push({ message, event });
   }
   return found;
-}
-
-async function eventually<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
-  for (let i = 0; i < 600; i++) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`never saw ${what}`);
 }
 
 /** A command consumer of the stack's bus and task queue, starting runs through `client`. */

@@ -4,7 +4,6 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { freePort } from '../../services/ports';
 import {
@@ -16,6 +15,7 @@ import {
   startJaeger,
 } from '../../local/jaeger';
 import type { Jaeger, JaegerTrace } from '../../local/jaeger';
+import { eventually } from '../support/eventually';
 
 /** How long a span may take to become readable; the poll ends as soon as it is. */
 const VISIBLE_WITHIN_MS = 15_000;
@@ -27,17 +27,6 @@ let started: Jaeger | undefined;
 function jaeger(): Jaeger {
   assert.ok(started, 'Jaeger did not start');
   return started;
-}
-
-/** Calls `read` until it returns a value, failing after {@link VISIBLE_WITHIN_MS}. */
-async function eventually<T>(what: string, read: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + VISIBLE_WITHIN_MS;
-  for (;;) {
-    const value = await read();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) assert.fail(`${what} did not appear within ${VISIBLE_WITHIN_MS} ms`);
-    await sleep(100);
-  }
 }
 
 before(async () => {
@@ -102,7 +91,9 @@ describe('the local Jaeger', () => {
     });
     assert.equal(response.status, 200, await response.text());
 
-    const trace: JaegerTrace = await eventually('the trace', () => getTrace(queryUrl, traceId));
+    const trace: JaegerTrace = await eventually('the trace', () => getTrace(queryUrl, traceId), {
+      timeoutMs: VISIBLE_WITHIN_MS,
+    });
     assert.equal(trace.traceID, traceId);
     assert.equal(trace.spans.length, 1);
     const [span] = trace.spans;
@@ -122,15 +113,19 @@ describe('the local Jaeger', () => {
     );
     assert.equal(trace.processes[span.processID]?.serviceName, service);
 
-    const found = await eventually('the trace in a search', async () => {
-      const traces = await findTraces(queryUrl, {
-        service,
-        tags: { 'payment.id': paymentId },
-        lookbackMs: 60 * 60_000,
-        limit: 10,
-      });
-      return traces.length > 0 ? traces : undefined;
-    });
+    const found = await eventually(
+      'the trace in a search',
+      async () => {
+        const traces = await findTraces(queryUrl, {
+          service,
+          tags: { 'payment.id': paymentId },
+          lookbackMs: 60 * 60_000,
+          limit: 10,
+        });
+        return traces.length > 0 ? traces : undefined;
+      },
+      { timeoutMs: VISIBLE_WITHIN_MS },
+    );
     assert.deepEqual(
       found.map((each) => each.traceID),
       [traceId],

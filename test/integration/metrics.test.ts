@@ -24,6 +24,7 @@ import type { paymentWorkflow } from '../../workflows/payment';
 import { runCli } from '../support/cli';
 import { publishMalformedPaymentCommand } from '../support/commands';
 import { dropSchema, TEST_DATABASE_URL, uniqueSchema } from '../support/postgres';
+import { eventually } from '../support/eventually';
 
 const RULES_FILE = path.resolve(__dirname, '../../deploy/prometheus/alerts.yml');
 const schema = uniqueSchema('metrics');
@@ -32,24 +33,6 @@ let stack: LocalStack;
 let opsUrl: string;
 let prometheus: RunningPrometheus | undefined;
 let promDir: string | undefined;
-
-/** Polls `check` until it holds: conditions, never a sleep that asserts timing. */
-async function eventually<T>(what: string, check: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + 90_000;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-  throw new Error(
-    `timed out waiting for ${what}${last === undefined ? '' : ` (last error: ${last instanceof Error ? last.message : JSON.stringify(last)})`}`,
-  );
-}
 
 /** The samples of `name` in a Prometheus text exposition, each with its labels. */
 function samples(text: string, name: string): { labels: Record<string, string>; value: number }[] {

@@ -22,6 +22,7 @@ import { runCli } from '../support/cli';
 import { publishMalformedPaymentCommand } from '../support/commands';
 import { webhookDecidedPayment } from '../support/payments';
 import { dropSchema, TEST_DATABASE_URL, uniqueSchema } from '../support/postgres';
+import { eventually } from '../support/eventually';
 
 const schema = uniqueSchema('watchdog');
 const tag = Date.now().toString(36);
@@ -30,17 +31,6 @@ let stack: LocalStack;
 let env: NodeJS.ProcessEnv;
 
 const cli = (...args: string[]) => runCli(env, ...args);
-
-/** Polls `check` until it holds: conditions, never a sleep that asserts timing. */
-async function eventually<T>(what: string, check: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + 90_000;
-  while (Date.now() < deadline) {
-    const value = await check();
-    if (value !== undefined) return value;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 async function sweep(): Promise<SweepSummary> {
   const run = await cli('watchdog', 'run', '--json');
