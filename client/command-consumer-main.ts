@@ -84,7 +84,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  if (err instanceof ConfigError) logger.fatal(err.message);
+  // A setting to fix is told plainly, to the person starting the process.
+  if (err instanceof ConfigError) console.error(err.message);
   else logger.fatal({ err }, 'the command consumer failed');
   process.exit(err instanceof ConfigError ? 2 : 1);
 });

@@ -31,6 +31,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  logger.fatal(`codec server failed: ${error instanceof Error ? error.message : String(error)}`);
+  // A setting to fix is told plainly, to the person starting the server.
+  if (error instanceof ConfigError) console.error(`codec server failed: ${error.message}`);
+  else logger.fatal(`codec server failed: ${error instanceof Error ? error.message : String(error)}`);
   process.exitCode = error instanceof ConfigError ? 2 : 1;
 });

@@ -98,7 +98,8 @@ async function readBundle(file: string): Promise<WorkflowBundleWithSourceMap> {
 }
 
 main().catch((err: unknown) => {
-  if (err instanceof ConfigError) logger.fatal(err.message);
+  // A setting to fix is told plainly, to the person starting the process.
+  if (err instanceof ConfigError) console.error(err.message);
   else logger.fatal({ err }, 'the worker failed');
   process.exit(err instanceof ConfigError ? 2 : 1);
 });

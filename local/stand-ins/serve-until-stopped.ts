@@ -31,7 +31,9 @@ export function serveUntilStopped<S extends { close(): Promise<void> }>(
     log(`${name} stopped`);
   };
   run().catch((error: unknown) => {
-    logger.fatal(`${name} failed: ${error instanceof Error ? error.message : String(error)}`);
+    // A setting to fix is told plainly, to the person starting the server.
+    if (error instanceof ConfigError) console.error(`${name} failed: ${error.message}`);
+    else logger.fatal(`${name} failed: ${error instanceof Error ? error.message : String(error)}`);
     process.exitCode = error instanceof ConfigError ? 2 : 1;
   });
 }

@@ -17,7 +17,7 @@ export interface LoggerOptions {
   service: string;
   /** Lowest level written (default `info`, or LOG_LEVEL). */
   level?: string;
-  /** Where lines go (default stdout, written synchronously so a crash loses none). */
+  /** Where lines go (default: errors to stderr, the rest to stdout). */
   destination?: DestinationStream;
 }
 
@@ -35,7 +35,15 @@ export function createLogger(options: LoggerOptions): Logger {
         return span === undefined ? {} : { trace_id: span.traceId, span_id: span.spanId };
       },
     },
-    options.destination ?? pino.destination({ dest: 1, sync: true }),
+    options.destination ??
+      // Errors go to stderr, the rest to stdout; written synchronously so a crash loses no line.
+      pino.multistream(
+        [
+          { level: 'trace', stream: pino.destination({ dest: 1, sync: true }) },
+          { level: 'error', stream: pino.destination({ dest: 2, sync: true }) },
+        ],
+        { dedupe: true },
+      ),
   );
 }
 

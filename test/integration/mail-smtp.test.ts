@@ -14,6 +14,7 @@ import { startSmtpSink } from '../../local/stand-ins/smtp-sink';
 import type { MailMessage, MailerOptions } from '../../services/mail';
 import type { SmtpSink, SmtpSinkOptions } from '../../local/stand-ins/smtp-sink';
 import { freePort } from '../../services/ports';
+import { logMessages } from '../support/logs';
 
 const FROM = 'baton <no-reply@baton.local>';
 const ROOT = path.resolve(__dirname, '../..');
@@ -303,7 +304,7 @@ describe('the SMTP sink as its own process', () => {
     const seen = (pattern: RegExp) =>
       new Promise<void>((resolve, reject) => {
         const check = () => {
-          if (!pattern.test(stdout)) return;
+          if (!pattern.test(logMessages(stdout))) return;
           waiters.delete(check);
           resolve();
         };

@@ -18,7 +18,8 @@ import { startTracing, TRACE_ATTRIBUTES } from '../../services/telemetry/tracing
 import type { Tracing } from '../../services/telemetry/tracing';
 import { installWorkerRuntime } from '../../temporal/runtime';
 import { BUSINESS_METRICS } from '../../workflows/metrics';
-import { PaymentStatus } from '../../workflows/payment-contract';
+import { PaymentStatus, paymentWorkflowId } from '../../workflows/payment-contract';
+import { createCloudEvent, encodeCloudEvent, EVENT_KINDS, PAYMENT_COMMAND_SUBJECT } from '../../services/bus';
 import type { paymentWorkflow } from '../../workflows/payment';
 import { eventually } from '../support/eventually';
 import { dropSchema, TEST_DATABASE_URL, uniqueSchema } from '../support/postgres';
@@ -145,5 +146,61 @@ describe('tracing', () => {
       new RegExp(`^${BUSINESS_METRICS.paymentsEnded}\\{[^}]*outcome="settled"[^}]*\\} 1$`, 'm'),
       'the scrape counts the payment under its outcome',
     );
+  });
+
+  test('continues the trace of the system that published a payment command into the run it starts', async () => {
+    const paymentId = `traced-command-${tag}`;
+    const event = createCloudEvent(stack.codecKeys, EVENT_KINDS.paymentRequested, {
+      id: `cmd-${tag}`,
+      subject: paymentId,
+      correlationId: `order-${tag}`,
+      time: new Date().toISOString(),
+      source: 'urn:test:disbursement',
+      data: {
+        paymentId,
+        fromAccountId: 'A-1001-EUR',
+        amountMinor: 7_00,
+        currency: 'EUR',
+        beneficiary: { name: AML_DEMO_NAMES.clear, country: 'DE', iban: 'DE89370400440532013000' },
+      },
+    });
+    // The publisher's own trace: its publish span is the root of the whole process.
+    await stack.bus.publish(PAYMENT_COMMAND_SUBJECT, encodeCloudEvent(event), { messageId: event.id });
+    const state = await eventually('the commanded payment to settle', async () => {
+      try {
+        const result = await stack.client.workflow
+          .getHandle<typeof paymentWorkflow>(paymentWorkflowId(paymentId))
+          .result();
+        return result;
+      } catch {
+        return undefined;
+      }
+    });
+    assert.equal(state.status, PaymentStatus.Settled);
+    await tracing.flush();
+
+    const trace = await eventually('the commanded payment trace in Jaeger', async () => {
+      const traces = await findTraces(jaeger.queryUrl, {
+        service: 'baton-worker',
+        tags: { [TRACE_ATTRIBUTES.paymentId]: paymentId },
+      });
+      const found = traces.find((t) => names(t).includes(`publish ${PAYMENT_COMMAND_SUBJECT}`));
+      if (found === undefined) throw new Error(`${traces.length} traces, none from the publish`);
+      const needed = [
+        `process ${PAYMENT_COMMAND_SUBJECT}`,
+        'StartWorkflow:paymentWorkflow',
+        'RunWorkflow:paymentWorkflow',
+        'HandleSignal:bankStatus',
+      ];
+      const missing = needed.filter((name) => !names(found).includes(name));
+      if (missing.length > 0) throw new Error(`missing ${missing.join(', ')} in ${names(found).join(', ')}`);
+      return found;
+    });
+    const publish = trace.spans.find((s) => s.operationName === `publish ${PAYMENT_COMMAND_SUBJECT}`);
+    assert.equal(publish?.references.length ?? 0, 0, 'the publish is the root');
+    const consume = trace.spans.find((s) => s.operationName === `process ${PAYMENT_COMMAND_SUBJECT}`);
+    assert.equal(consume?.references[0]?.spanID, publish?.spanID, 'the consumer continues the publisher');
+    assert.equal(tagOf(consume as JaegerSpan, TRACE_ATTRIBUTES.correlationId), `order-${tag}`);
+    assert.ok(!JSON.stringify(trace).includes(AML_DEMO_NAMES.clear), 'no beneficiary name in the trace');
   });
 });
