@@ -11,6 +11,7 @@ import { z } from 'zod';
 import { createDataConverter } from '../temporal/codec';
 import { LOCAL_DEV_KEYS, parseKeyRing } from '../config/key-ring';
 import { replayHistories } from '../temporal/replay';
+import { workflowSpanSinks } from '../temporal/tracing';
 
 /** Where the replay fixtures live. */
 export const FIXTURES_DIR = path.join(__dirname, '..', 'test', 'replay', 'histories');
@@ -58,7 +59,12 @@ export async function measureReplaySpeed(
       }
     }
     const results = Worker.runReplayHistories(
-      { workflowBundle: bundle, dataConverter, replayName: 'bench-replay' },
+      {
+        workflowBundle: bundle,
+        dataConverter,
+        replayName: 'bench-replay',
+        sinks: workflowSpanSinks(undefined),
+      },
       histories(),
     );
     let count = 0;

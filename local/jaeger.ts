@@ -6,7 +6,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { z } from 'zod';
+import { DEFAULT_LOOKBACK, fetchTrace, searchTraces, TraceNotFoundError } from '../client/traces';
+import type { JaegerTrace } from '../client/traces';
 import {
   GoToolError,
   GoToolErrorCode,
@@ -327,148 +328,46 @@ async function jaegerAnswers(
   if (exported.status !== 200) throw new Error(`the OTLP receiver answered ${exported.status}`);
 }
 
-const QUERY_TIMEOUT_MS = 10_000;
-
-/** A list field Jaeger may send as `null` (a nil Go slice), read as an empty list. */
-function list<T extends z.ZodType>(item: T) {
-  return z
-    .array(item)
-    .nullish()
-    .transform((items) => items ?? []);
-}
-
-const keyValueSchema = z.object({
-  key: z.string(),
-  /** The attribute's type; arrays and maps arrive as JSON text of type `string`. */
-  type: z.enum(['string', 'bool', 'int64', 'float64', 'binary']),
-  value: z.union([z.string(), z.number(), z.boolean()]),
-});
-
-const referenceSchema = z.object({
-  refType: z.enum(['CHILD_OF', 'FOLLOWS_FROM']),
-  traceID: z.string(),
-  spanID: z.string(),
-});
-
-const logSchema = z.object({ timestamp: z.number(), fields: list(keyValueSchema) });
-
-const spanSchema = z.object({
-  traceID: z.string(),
-  spanID: z.string(),
-  operationName: z.string(),
-  references: list(referenceSchema),
-  startTime: z.number(),
-  duration: z.number(),
-  tags: list(keyValueSchema),
-  logs: list(logSchema),
-  processID: z.string(),
-  warnings: list(z.string()),
-});
-
-const processSchema = z.object({ serviceName: z.string(), tags: list(keyValueSchema) });
-
-const traceSchema = z.object({
-  traceID: z.string(),
-  spans: list(spanSchema),
-  processes: z.record(z.string(), processSchema),
-  warnings: list(z.string()),
-});
-
-const responseSchema = z.object({
-  data: list(traceSchema),
-  errors: list(z.object({ code: z.number().optional(), msg: z.string() })),
-});
-
-/** A typed attribute of a span or process (Jaeger calls them tags). */
-export type JaegerKeyValue = z.infer<typeof keyValueSchema>;
-/** A link from a span to another; a span's parent is its `CHILD_OF` reference. */
-export type JaegerReference = z.infer<typeof referenceSchema>;
-/** A span event (`timestamp` in µs since the epoch; its name is the `event` field). */
-export type JaegerLog = z.infer<typeof logSchema>;
-/**
- * One span; `startTime` is µs since the epoch, `duration` µs, `processID` a key of the trace's `processes`. Jaeger adds
- * tags of its own (`span.kind`, `otel.scope.name`, `otel.status_code`, `error`).
- */
-export type JaegerSpan = z.infer<typeof spanSchema>;
-/** The service (OTel resource) that emitted spans. */
-export type JaegerProcess = z.infer<typeof processSchema>;
-/** A trace as the query API returns it; its spans come in no particular order. */
-export type JaegerTrace = z.infer<typeof traceSchema>;
-
 /** What {@link findTraces} searches for. */
 export interface JaegerTraceQuery {
   /** Service name (the OTel resource's `service.name`); Jaeger requires it. */
   service: string;
   /**
-   * Attributes every matching trace has on one span (span, scope or resource attributes, or a span event's),
-   * compared as strings. `error` is special: `true` matches spans with status ERROR, `false` those with status OK.
+   * Attributes every matching trace has on one span (span, scope or resource attributes), compared as strings.
+   * `error` is special: `true` matches spans with status ERROR, `false` those with status OK.
    */
   tags?: Readonly<Record<string, string>>;
-  /** How far back span start times may lie (default Jaeger's, two days). */
+  /** How far back span start times may lie (default two days). */
   lookbackMs?: number;
-  /** Most traces returned (default Jaeger's, 100). */
+  /** Most traces returned (default 20). */
   limit?: number;
-}
-
-/** The query API refused a request or answered something unreadable. */
-export class JaegerQueryError extends Error {
-  override readonly name = 'JaegerQueryError';
-
-  constructor(
-    readonly url: string,
-    readonly status: number,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
 }
 
 /**
  * The trace with this id (lowercase hex, as OTel writes it), or undefined while Jaeger has none. Jaeger writes an id
- * whose upper 64 bits are zero with 16 digits.
+ * whose upper 64 bits are zero with 16 digits. Read through the CLI's reader (client/traces.ts).
  */
 export async function getTrace(queryUrl: string, traceId: string): Promise<JaegerTrace | undefined> {
-  const traces = await queryTraces(`${queryUrl}/api/traces/${encodeURIComponent(traceId)}`, {
-    notFoundIsEmpty: true,
-  });
-  return traces[0];
+  try {
+    return await fetchTrace({ baseUrl: queryUrl }, traceId);
+  } catch (error) {
+    if (error instanceof TraceNotFoundError) return undefined;
+    throw error;
+  }
 }
 
 /** The traces of a service that match a query; the memory store lists the most recently written first. */
 export function findTraces(queryUrl: string, query: JaegerTraceQuery): Promise<JaegerTrace[]> {
-  const params = new URLSearchParams({ service: query.service });
-  if (query.tags !== undefined && Object.keys(query.tags).length > 0) {
-    params.set('tags', JSON.stringify(query.tags));
-  }
-  if (query.lookbackMs !== undefined) {
-    params.set('start', String(Math.floor((Date.now() - query.lookbackMs) * 1000)));
-  }
-  if (query.limit !== undefined) params.set('limit', String(query.limit));
-  return queryTraces(`${queryUrl}/api/traces?${params.toString()}`, { notFoundIsEmpty: false });
+  const ms = query.lookbackMs ?? DEFAULT_LOOKBACK.ms;
+  return searchTraces(
+    { baseUrl: queryUrl },
+    {
+      service: query.service,
+      tags: query.tags ?? {},
+      lookback: { label: `${Math.max(1, Math.ceil(ms / 60_000))}m`, ms },
+      ...(query.limit === undefined ? {} : { limit: query.limit }),
+    },
+  );
 }
 
-async function queryTraces(url: string, options: { notFoundIsEmpty: boolean }): Promise<JaegerTrace[]> {
-  const response = await fetch(url, { signal: AbortSignal.timeout(QUERY_TIMEOUT_MS) });
-  if (response.status === 404 && options.notFoundIsEmpty) {
-    await response.body?.cancel();
-    return [];
-  }
-  const text = await response.text();
-  let body: z.infer<typeof responseSchema>;
-  try {
-    body = responseSchema.parse(JSON.parse(text));
-  } catch (error) {
-    throw new JaegerQueryError(
-      url,
-      response.status,
-      `Jaeger answered ${response.status} with an unreadable body: ${text.slice(0, 200)}`,
-      { cause: error },
-    );
-  }
-  if (response.status !== 200 || body.errors.length > 0) {
-    const reasons = body.errors.map((error) => error.msg).join('; ');
-    throw new JaegerQueryError(url, response.status, `Jaeger refused ${url}: ${response.status} ${reasons}`);
-  }
-  return body.data;
-}
+export type { JaegerSpan, JaegerTrace } from '../client/traces';

@@ -10,6 +10,7 @@ import { createDataConverter } from './codec';
 import { LOCAL_DEV_KEYS, parseKeyRing } from '../config/key-ring';
 import type { KeyRing } from '../config/key-ring';
 import { bundleWorkflows } from './bundle';
+import { workflowSpanSinks } from './tracing';
 
 /** A history to replay and where it came from (a fixture file, a live run). */
 export interface HistoryToReplay {
@@ -45,7 +46,13 @@ export async function replayHistories(
   for await (const item of histories) {
     try {
       await Worker.runReplayHistory(
-        { workflowBundle: bundle, dataConverter, replayName: `replay:${item.source}` },
+        {
+          workflowBundle: bundle,
+          dataConverter,
+          replayName: `replay:${item.source}`,
+          // The bundle's tracing interceptors call their sink; replays export nothing through it.
+          sinks: workflowSpanSinks(undefined),
+        },
         item.history,
         item.workflowId,
       );

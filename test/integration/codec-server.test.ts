@@ -30,6 +30,7 @@ import { freePort } from '../../services/ports';
 import { assertNoTrace } from '../support/traces';
 import { startTestTemporal } from '../support/temporal';
 import type { TestTemporal } from '../support/temporal';
+import { workflowSpanSinks } from '../../temporal/tracing';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const NAME = 'Zoë Privatperson';
@@ -118,6 +119,7 @@ describe('encrypted payloads on a real Temporal server', () => {
       namespace: temporal.client.options.namespace,
       taskQueue,
       workflowBundle,
+      sinks: workflowSpanSinks(undefined),
       activities,
       dataConverter,
     });

@@ -27,6 +27,7 @@ import { PaymentStatus } from '../../workflows/payment-contract';
 import type { PaymentRequest } from '../../workflows/payment-contract';
 import { runCli } from '../support/cli';
 import type { CliRun } from '../support/cli';
+import { workflowSpanSinks } from '../../temporal/tracing';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const CHILD_TIMEOUT_MS = 120_000;
@@ -165,6 +166,7 @@ describe('history export', () => {
           // Stored histories are encrypted: the replayer reads them with the stack's keys, as the worker does.
           {
             workflowBundle: currentBundle,
+            sinks: workflowSpanSinks(undefined),
             dataConverter: createDataConverter(stack.codecKeys),
             replayName: `export-${name}`,
           },

@@ -29,6 +29,7 @@ import type { PaymentRequest, PaymentState } from '../../workflows/payment-contr
 import type { BankOutcome } from '../../domain/payment-terms';
 import { startTestTemporal } from '../support/temporal';
 import type { TestTemporal } from '../support/temporal';
+import { workflowSpanSinks } from '../../temporal/tracing';
 
 /** How the stubbed services behave for one payment. */
 interface Behaviour {
@@ -195,6 +196,7 @@ before(async () => {
     connection: temporal.nativeConnection,
     taskQueue: TASK_QUEUE,
     workflowBundle: bundle,
+    sinks: workflowSpanSinks(undefined),
     activities: { ...stubActivities, ...stubNotifications, ...createEventActivities({}) },
   });
   running = worker.run();

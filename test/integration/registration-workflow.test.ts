@@ -23,6 +23,7 @@ import {
 import type { RegistrationRequest } from '../../workflows/registration-contract';
 import { startTestTemporal } from '../support/temporal';
 import type { TestTemporal } from '../support/temporal';
+import { workflowSpanSinks } from '../../temporal/tracing';
 
 type SendMode = SendResult['status'] | 'broken';
 
@@ -123,6 +124,7 @@ before(async () => {
     connection: temporal.nativeConnection,
     taskQueue: TASK_QUEUE,
     workflowBundle: await bundleWorkflows(),
+    sinks: workflowSpanSinks(undefined),
     activities: { ...stubRegistration, ...stubNotifications, ...createEventActivities({}) },
   });
   running = worker.run();

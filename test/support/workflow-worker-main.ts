@@ -6,6 +6,7 @@
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { loadWorkflowBundle } from '../../temporal/bundle';
 import { quietWorkerRuntime } from '../../temporal/runtime';
+import { workflowSpanSinks } from '../../temporal/tracing';
 
 function required(name: string): string {
   const value = process.env[name];
@@ -21,6 +22,7 @@ async function main(): Promise<void> {
       connection,
       taskQueue: required('TASK_QUEUE'),
       workflowBundle: await loadWorkflowBundle(required('WORKFLOW_BUNDLE_PATH')),
+      sinks: workflowSpanSinks(undefined),
       stickyQueueScheduleToStartTimeout: Number(required('STICKY_TIMEOUT_MS')),
     });
     const running = worker.run();

@@ -4,6 +4,7 @@ import { createDataConverter } from '../../../temporal/codec';
 import { LOCAL_DEV_KEYS, parseKeyRing } from '../../../config/key-ring';
 import { loadWorkflowBundle } from '../../../temporal/bundle';
 import type { FaultStack } from './stack';
+import { workflowSpanSinks } from '../../../temporal/tracing';
 
 /**
  * Replays the history of every run the scenario started with the worker's own workflow bundle and nothing cached;
@@ -24,6 +25,7 @@ export async function replayEveryRun(stack: FaultStack, workflowIds: readonly st
   const results = Worker.runReplayHistories(
     {
       workflowBundle: await loadWorkflowBundle(stack.workflowBundlePath),
+      sinks: workflowSpanSinks(undefined),
       dataConverter: createDataConverter(parseKeyRing(LOCAL_DEV_KEYS)),
       replayName: `faults-${stack.name}`,
     },
