@@ -9,13 +9,7 @@ import { Client, Connection } from '@temporalio/client';
 import { AML_DEMO_NAMES } from '../../local/demo-names';
 import { startLocalStack } from '../../local/stack';
 import type { LocalStack } from '../../local/stack';
-import {
-  createCloudEvent,
-  encodeCloudEvent,
-  EVENT_KINDS,
-  PAYMENT_COMMAND_SUBJECT,
-  STREAMS,
-} from '../../services/bus';
+import { EVENT_KINDS, PAYMENT_COMMAND_SUBJECT, STREAMS } from '../../services/bus';
 import type { StoredMessage, StreamName } from '../../services/bus';
 import { openPersonalFields } from '../../services/bus/sealing';
 import { startCommandConsumer } from '../../client/command-consumer';
@@ -27,6 +21,7 @@ import { contractProblems, loadContract } from '../support/asyncapi';
 import { runCli } from '../support/cli';
 import { dropSchema, TEST_DATABASE_URL, uniqueSchema } from '../support/postgres';
 import { eventually } from '../support/eventually';
+import { paymentCommand as buildPaymentCommand } from '../support/commands';
 
 const schema = uniqueSchema('events');
 let stack: LocalStack;
@@ -59,22 +54,7 @@ const eventWithId = (stream: StreamName, id: string) =>
   eventually(`event ${id}`, async () => (await readAll(stream)).find((entry) => entry.event.id === id));
 
 function paymentCommand(paymentId: string, id: string, overrides: Record<string, unknown> = {}): Uint8Array {
-  const event = createCloudEvent(stack.codecKeys, EVENT_KINDS.paymentRequested, {
-    id,
-    subject: paymentId,
-    correlationId: `order-${paymentId}`,
-    time: new Date().toISOString(),
-    source: 'urn:test:disbursement',
-    data: {
-      paymentId,
-      fromAccountId: 'A-1001-EUR',
-      amountMinor: 1250,
-      currency: 'EUR',
-      beneficiary: { name: NAME, country: 'DE', iban: IBAN },
-      ...overrides,
-    },
-  });
-  return encodeCloudEvent(event);
+  return buildPaymentCommand(stack.codecKeys, { paymentId, eventId: id, data: overrides });
 }
 
 async function runExists(paymentId: string): Promise<boolean> {

@@ -19,10 +19,11 @@ import type { Tracing } from '../../services/telemetry/tracing';
 import { installWorkerRuntime } from '../../temporal/runtime';
 import { BUSINESS_METRICS } from '../../workflows/metrics';
 import { PaymentStatus, paymentWorkflowId } from '../../workflows/payment-contract';
-import { createCloudEvent, encodeCloudEvent, EVENT_KINDS, PAYMENT_COMMAND_SUBJECT } from '../../services/bus';
+import { PAYMENT_COMMAND_SUBJECT } from '../../services/bus';
 import type { paymentWorkflow } from '../../workflows/payment';
 import { eventually } from '../support/eventually';
 import { dropSchema, TEST_DATABASE_URL, uniqueSchema } from '../support/postgres';
+import { paymentCommand } from '../support/commands';
 
 const schema = uniqueSchema('tracing');
 const tag = Date.now().toString(36);
@@ -150,22 +151,15 @@ describe('tracing', () => {
 
   test('continues the trace of the system that published a payment command into the run it starts', async () => {
     const paymentId = `traced-command-${tag}`;
-    const event = createCloudEvent(stack.codecKeys, EVENT_KINDS.paymentRequested, {
-      id: `cmd-${tag}`,
-      subject: paymentId,
+    const eventId = `cmd-${tag}`;
+    const body = paymentCommand(stack.codecKeys, {
+      paymentId,
+      eventId,
       correlationId: `order-${tag}`,
-      time: new Date().toISOString(),
-      source: 'urn:test:disbursement',
-      data: {
-        paymentId,
-        fromAccountId: 'A-1001-EUR',
-        amountMinor: 7_00,
-        currency: 'EUR',
-        beneficiary: { name: AML_DEMO_NAMES.clear, country: 'DE', iban: 'DE89370400440532013000' },
-      },
+      data: { amountMinor: 7_00 },
     });
     // The publisher's own trace: its publish span is the root of the whole process.
-    await stack.bus.publish(PAYMENT_COMMAND_SUBJECT, encodeCloudEvent(event), { messageId: event.id });
+    await stack.bus.publish(PAYMENT_COMMAND_SUBJECT, body, { messageId: eventId });
     const state = await eventually('the commanded payment to settle', async () => {
       try {
         const result = await stack.client.workflow
