@@ -3,7 +3,7 @@
  * registration), through activities, after the ledger effect committed.
  */
 import type { EventActivities } from '../activities/events';
-import { proxySummarizedActivities } from './activity-summary';
+import { proxySummarizedActivities, proxySummarizedLocalActivities } from './activity-summary';
 import { retryForever } from './retry-presets';
 
 /**
@@ -16,6 +16,16 @@ export const DOMAIN_EVENTS = 'domain-events';
 /** The publishing activities, each called as `(summary, input)`. */
 export const { publishPaymentOutcome, publishRegistrationCompleted } =
   proxySummarizedActivities<EventActivities>({
+    startToCloseTimeout: '30 seconds',
+    retry: retryForever,
+  });
+
+/**
+ * The same publishing as local activities, for runs under the payment's lean steps: a publish is short and safe to
+ * repeat (the event id is the bus's deduplication key), so it needs no task of its own.
+ */
+export const { publishPaymentOutcome: publishPaymentOutcomeLocally } =
+  proxySummarizedLocalActivities<EventActivities>({
     startToCloseTimeout: '30 seconds',
     retry: retryForever,
   });

@@ -6,7 +6,7 @@ import { ActivityFailure } from '@temporalio/workflow';
 import type { MessageContent, NotificationActivities } from '../activities/notifications';
 import { DeliveryOutcome } from '../domain/customer-terms';
 import type { Channel } from '../domain/customer-terms';
-import { proxySummarizedActivities } from './activity-summary';
+import { proxySummarizedActivities, proxySummarizedLocalActivities } from './activity-summary';
 import { retryForAWhile } from './retry-presets';
 
 const {
@@ -76,7 +76,17 @@ export async function deliver(input: {
   };
 }
 
-/** The customer behind a ledger account, and their channel, if any. */
-export async function contactForAccount(accountId: string) {
-  return (await findContact(`find the customer of ${accountId}`, { accountId })).contact;
+// A look-up in baton's own database, short and read-only: as a local activity it needs no task of its own.
+const { contactForAccount: findContactLocally } = proxySummarizedLocalActivities<NotificationActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: retryForAWhile,
+});
+
+/**
+ * The customer behind a ledger account, and their channel, if any; `local` looks it up as a local activity (the
+ * payment's lean steps).
+ */
+export async function contactForAccount(accountId: string, { local = false }: { local?: boolean } = {}) {
+  const find = local ? findContactLocally : findContact;
+  return (await find(`find the customer of ${accountId}`, { accountId })).contact;
 }

@@ -12,7 +12,7 @@ import { searchAttributeKeys } from '../temporal/search-attributes';
  * Revision of the payment workflow's code, as replay fixture files are named (`payment-settled.v1.json`). Bump it
  * with every change made behind a patch, and record the new revision's fixtures beside the old ones.
  */
-export const PAYMENT_REVISION = 'v5';
+export const PAYMENT_REVISION = 'v6';
 
 /** Workflow id of a payment: a business key, so starting the same payment twice finds the same run. */
 export function paymentWorkflowId(paymentId: string): string {

@@ -16,9 +16,10 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
+import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import type { PaymentActivities } from '../activities/payment';
 import type { PaymentOutcome } from '../activities/events';
-import { DOMAIN_EVENTS, publishPaymentOutcome } from './domain-events';
+import { DOMAIN_EVENTS, publishPaymentOutcome, publishPaymentOutcomeLocally } from './domain-events';
 import {
   DEFAULT_PAYMENT_TIMINGS,
   FINAL_PAYMENT_STATUSES,
@@ -39,7 +40,7 @@ import type {
   PaymentTimings,
   ReviewDecision,
 } from './payment-contract';
-import { proxySummarizedActivities } from './activity-summary';
+import { proxySummarizedActivities, proxySummarizedLocalActivities } from './activity-summary';
 import { isRecord } from '../domain/input-checks';
 import type { JsonRecord } from '../domain/input-checks';
 import { formatMoney, isCurrency } from '../domain/money';
@@ -57,8 +58,18 @@ import { retryForever, retryThenAsk } from './retry-presets';
 // Ledger and AML steps retry until they succeed: an outage must delay a payment, never lose it. Business
 // refusals are non-retryable failures and end the retries at once.
 // Submitting retries the same way; the payment id is the bank's idempotency key, so a retry never pays twice.
-const { debitAccount, reverseDebit, screenBeneficiary, submitToBank, settlePayment } =
-  proxySummarizedActivities<PaymentActivities>({ startToCloseTimeout: '30 seconds', retry: retryForever });
+const regular = proxySummarizedActivities<PaymentActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: retryForever,
+});
+const { reverseDebit, submitToBank } = regular;
+// The lean steps' local activities: the same retries, run by the worker that runs the workflow task. Screening is
+// in memory, the debit and the settlement are one ledger call each under the payment's idempotency keys, so a
+// worker that dies mid-step and a new one that runs it again move the money once.
+const local = proxySummarizedLocalActivities<PaymentActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: retryForever,
+});
 // A poll is a question, not a commitment: a few tries, then the workflow decides what to do.
 const { fetchBankStatus } = proxySummarizedActivities<PaymentActivities>({
   startToCloseTimeout: '30 seconds',
@@ -97,6 +108,10 @@ export class PaymentRun {
   private readonly compensations: Compensation[] = [];
   private readonly bankSignals: BankStatusSignal[] = [];
   private reviewDecision: ReviewDecision | undefined;
+  /** Search attributes set since the last upsert (lean steps only; otherwise each change is upserted at once). */
+  private readonly pendingAttributes = new Map<string, SearchAttributeUpdatePair>();
+  /** The activities of screening, the debit and the settlement: local under the lean steps, regular before. */
+  private readonly ledgerSteps: Pick<typeof regular, 'screenBeneficiary' | 'debitAccount' | 'settlePayment'>;
   /** The amount as the summaries and the customer's message show it. */
   private readonly amount: string;
   private readonly country: string;
@@ -104,12 +119,14 @@ export class PaymentRun {
   /**
    * `request` is what the caller sent, known to be an object and nothing more; `messagesAfterOtherJobs` is the
    * run's answer to the message-ordering patch, which decides where the review handler is registered (see
-   * {@link PaymentRun.acceptReviews}).
+   * {@link PaymentRun.acceptReviews}); `lean` is its answer to the lean-steps patch (see payment.ts).
    */
   constructor(
     private readonly request: PaymentRequest & JsonRecord,
     private readonly messagesAfterOtherJobs: boolean,
+    private readonly lean: boolean = false,
   ) {
+    this.ledgerSteps = lean ? local : regular;
     this.timings = { ...DEFAULT_PAYMENT_TIMINGS, ...request.timings };
     this.state = {
       paymentId: request.paymentId,
@@ -211,13 +228,21 @@ export class PaymentRun {
     // the index.
     const currency =
       typeof request.currency === 'string' && isCurrency(request.currency) ? request.currency : undefined;
-    upsertSearchAttributes([
+    const received: SearchAttributeUpdatePair[] = [
       { key: paymentSearchAttributes.status, value: PaymentStatus.Received },
       ...(Number.isSafeInteger(request.amountMinor)
         ? [{ key: paymentSearchAttributes.amount, value: request.amountMinor }]
         : []),
       ...(currency === undefined ? [] : [{ key: paymentSearchAttributes.currency, value: currency }]),
-    ]);
+    ];
+    if (this.lean) {
+      // The client's start sets these already (they are in the run's first event): only a starter that did not, or
+      // set them otherwise, costs an upsert, made with the next state change's.
+      const atStart = workflowInfo().typedSearchAttributes;
+      this.setAttributes(received.filter(({ key, value }) => atStart.get(key) !== value));
+    } else {
+      upsertSearchAttributes(received);
+    }
     this.record(PaymentStatus.Received);
     setCurrentDetails(currentDetails(this.state, this.timings));
     countPaymentStarted(currency);
@@ -243,18 +268,21 @@ export class PaymentRun {
   /** AML-screens the beneficiary: a hit rejects the payment, a possible match waits for a compliance officer. */
   async screen(): Promise<void> {
     const { request } = this;
-    const result = await screenBeneficiary(`AML screening of the beneficiary (${this.country})`, {
-      paymentId: request.paymentId,
-      beneficiary: request.beneficiary,
-      amountMinor: request.amountMinor,
-      currency: request.currency,
-    });
+    const result = await this.ledgerSteps.screenBeneficiary(
+      `AML screening of the beneficiary (${this.country})`,
+      {
+        paymentId: request.paymentId,
+        beneficiary: request.beneficiary,
+        amountMinor: request.amountMinor,
+        currency: request.currency,
+      },
+    );
     this.state.aml = {
       decision: result.decision,
       score: result.score,
       ...(result.matchedEntryId === undefined ? {} : { matchedEntryId: result.matchedEntryId }),
     };
-    upsertSearchAttributes([{ key: paymentSearchAttributes.amlDecision, value: result.decision }]);
+    this.setAttributes([{ key: paymentSearchAttributes.amlDecision, value: result.decision }]);
     countAmlDecision(result.decision);
     this.record('aml_screened', `${result.decision} (score ${result.score})`);
     if (result.decision === AmlDecision.Hit) {
@@ -319,16 +347,19 @@ export class PaymentRun {
       },
     });
     try {
-      const result = await debitAccount(`debit ${this.amount} from ${request.fromAccountId}`, {
-        paymentId: request.paymentId,
-        fromAccountId: request.fromAccountId,
-        amountMinor: request.amountMinor,
-        currency: request.currency,
-      });
+      const result = await this.ledgerSteps.debitAccount(
+        `debit ${this.amount} from ${request.fromAccountId}`,
+        {
+          paymentId: request.paymentId,
+          fromAccountId: request.fromAccountId,
+          amountMinor: request.amountMinor,
+          currency: request.currency,
+        },
+      );
       state.ledger.debitTransferId = result.transferId;
       if (result.customerId !== null) {
         state.customerId = result.customerId;
-        upsertSearchAttributes([{ key: paymentSearchAttributes.customerId, value: result.customerId }]);
+        this.setAttributes([{ key: paymentSearchAttributes.customerId, value: result.customerId }]);
       }
     } catch (err) {
       switch (failureType(err)) {
@@ -427,9 +458,12 @@ export class PaymentRun {
   /** Settled: clearing to settlement, and nothing left to undo. Failed or returned: the debit is reversed. */
   async settleOrReverse(outcome: BankOutcome): Promise<void> {
     if (outcome === 'settled') {
-      const { transferId } = await settlePayment(`settle ${this.amount}: clearing to settlement`, {
-        paymentId: this.request.paymentId,
-      });
+      const { transferId } = await this.ledgerSteps.settlePayment(
+        `settle ${this.amount}: clearing to settlement`,
+        {
+          paymentId: this.request.paymentId,
+        },
+      );
       if (transferId !== null) this.state.ledger.settlementTransferId = transferId;
       this.compensations.length = 0;
       this.moveTo(PaymentStatus.Settled);
@@ -442,6 +476,8 @@ export class PaymentRun {
 
   /** Runs the registered undo steps, newest first; a failing one fails the run. */
   async compensate(): Promise<void> {
+    // What the index should say about the run so far goes out before the undo steps are waited on.
+    if (this.compensations.length > 0) this.flushAttributes();
     // Compensations run even when the workflow itself is being cancelled, newest first.
     await CancellationScope.nonCancellable(async () => {
       while (this.compensations.length > 0) {
@@ -474,7 +510,7 @@ export class PaymentRun {
     const { request, state } = this;
     // Telling the customer is a courtesy: whatever happens here, the payment's outcome and money stand.
     try {
-      const contact = await contactForAccount(request.fromAccountId);
+      const contact = await contactForAccount(request.fromAccountId, { local: this.lean });
       if (contact === null) {
         state.notification = { outcome: 'no_contact' };
         return;
@@ -507,14 +543,16 @@ export class PaymentRun {
    * effect committed. Ids, status and amounts only; a request refused as invalid reports only what was valid.
    */
   async announceOutcome(): Promise<void> {
-    if (!this.isFinal() || !patched(DOMAIN_EVENTS)) return;
+    // The lean steps came after the events: a run under them publishes without asking (see payment.ts).
+    if (!this.isFinal() || !(this.lean || patched(DOMAIN_EVENTS))) return;
     const { state } = this;
     const { workflowId } = workflowInfo();
     const outcome = state.status as PaymentOutcome;
     const paymentId = paymentIdFromWorkflowId(workflowId) ?? workflowId;
     // A request refused as invalid may hold anything: only text goes out as text, only a whole number as an amount.
     const text = (value: unknown) => (typeof value === 'string' ? value : '');
-    const result = await publishPaymentOutcome(`announce payment.${outcome}`, {
+    const publish = this.lean ? publishPaymentOutcomeLocally : publishPaymentOutcome;
+    const result = await publish(`announce payment.${outcome}`, {
       workflowId,
       occurredAt: new Date().toISOString(),
       outcome,
@@ -539,7 +577,10 @@ export class PaymentRun {
   moveTo(status: PaymentStatus, detail?: string): void {
     this.state.status = status;
     this.record(status, detail);
-    upsertSearchAttributes([{ key: paymentSearchAttributes.status, value: status }]);
+    this.setAttributes([{ key: paymentSearchAttributes.status, value: status }]);
+    // Under the lean steps, `debited` is never what the run waits in: the submission (or a stop) follows in the
+    // same workflow task, and its status goes out with the debit's attributes in one upsert.
+    if (status !== PaymentStatus.Debited) this.flushAttributes();
     setCurrentDetails(currentDetails(this.state, this.timings));
     const { reason, amountMinor, currency } = this.state;
     countPaymentStatus({
@@ -548,6 +589,25 @@ export class PaymentRun {
       amountMinor,
       currency: typeof currency === 'string' && isCurrency(currency) ? currency : undefined,
     });
+  }
+
+  /**
+   * Sets search attributes: at once in a run from before the lean steps, as it always did; under them, kept until
+   * the next state change the run may wait in, so one workflow task makes one upsert.
+   */
+  private setAttributes(pairs: SearchAttributeUpdatePair[]): void {
+    if (!this.lean) {
+      if (pairs.length > 0) upsertSearchAttributes(pairs);
+      return;
+    }
+    for (const pair of pairs) this.pendingAttributes.set(pair.key.name, pair);
+  }
+
+  /** Upserts the attributes kept since the last upsert, in one command. */
+  private flushAttributes(): void {
+    if (this.pendingAttributes.size === 0) return;
+    upsertSearchAttributes([...this.pendingAttributes.values()]);
+    this.pendingAttributes.clear();
   }
 
   private record(name: string, detail?: string): void {
@@ -574,11 +634,18 @@ function isWellFormedBankSignal(signal: unknown): signal is BankStatusSignal {
   );
 }
 
+/**
+ * The business failure an activity raised, if it raised one: wrapped in an `ActivityFailure` when the activity was a
+ * regular one, as it was raised when it was local (the lean steps).
+ */
+function businessFailure(err: unknown): ApplicationFailure | undefined {
+  if (err instanceof ActivityFailure) return err.cause instanceof ApplicationFailure ? err.cause : undefined;
+  return err instanceof ApplicationFailure ? err : undefined;
+}
+
 /** The `type` of the business failure an activity raised, if it raised one. */
 function failureType(err: unknown): string | undefined {
-  if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure)
-    return err.cause.type ?? undefined;
-  return undefined;
+  return businessFailure(err)?.type ?? undefined;
 }
 
 /** What went wrong, as the activity's own failure says it when there is one. */

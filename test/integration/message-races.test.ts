@@ -5,7 +5,11 @@
  * completion no workflow task has processed yet, keeps the run, then gets that workflow task with the message. The
  * run it writes must replay on a worker with nothing cached, and finish as the message asked.
  *
- * RECORD_RACE_FIXTURES=1 also keeps each raced history as a replay fixture of the current payment revision.
+ * The runs are of the revision before the lean steps (v5), whose screening is a regular activity: its completion is
+ * what races the message. Under the lean steps screening is local, in the same task as the run's start, so that race
+ * is left to the runs from before them that are still open; a build with the lean steps must finish those.
+ *
+ * RECORD_RACE_FIXTURES=1 also keeps each raced history as a replay fixture of that revision.
  */
 import { createEventActivities } from '../../activities/events';
 import type { EventActivities } from '../../activities/events';
@@ -30,7 +34,6 @@ import {
   bankStatusSignal,
   cancelUpdate,
   PaymentStatus,
-  PAYMENT_REVISION,
   paymentStatusQuery,
   paymentWorkflowId,
   reviewUpdate,
@@ -38,9 +41,12 @@ import {
 import type { PaymentRequest, PaymentState } from '../../workflows/payment-contract';
 import { HISTORIES_DIR, listInManifest } from '../replay/record-histories';
 import { startTestTemporal } from '../support/temporal';
+import { bundleOldBuild, WORKFLOW_API_BEFORE } from '../support/builds';
 import type { TestTemporal } from '../support/temporal';
 
 const EventType = proto.api.enums.v1.EventType;
+/** The payment revision whose runs race here: the last before the lean steps. */
+const RACED_REVISION = 'v5';
 const TASK_QUEUE = `message-races-${process.pid}`;
 /** Short, so the query and the workflow task leave the dead worker's sticky queue within seconds. */
 const STICKY_TIMEOUT_MS = 3_000;
@@ -51,6 +57,7 @@ const WORKER_MAIN = path.join(__dirname, '..', 'support', 'workflow-worker-main.
 
 let temporal: TestTemporal;
 let bundle: WorkflowBundleWithSourceMap;
+let currentBundle: WorkflowBundleWithSourceMap;
 let bundleDir: string;
 let activityWorker: Worker;
 let activityWorkerRun: Promise<void>;
@@ -243,10 +250,10 @@ function acceptedAfterOtherCommands(history: proto.api.history.v1.IHistory): boo
 
 async function keepAsFixture(race: Race, workflowId: string, json: string): Promise<void> {
   const branch = `payment-race-${race.name}`;
-  const file = `${branch}.${PAYMENT_REVISION}.json`;
+  const file = `${branch}.${RACED_REVISION}.json`;
   await writeFile(path.join(HISTORIES_DIR, file), json + '\n');
   await listInManifest([
-    { file, workflowId, workflowType: 'paymentWorkflow', branch, revision: PAYMENT_REVISION, open: false },
+    { file, workflowId, workflowType: 'paymentWorkflow', branch, revision: RACED_REVISION, open: false },
   ]);
 }
 
@@ -284,11 +291,20 @@ async function runRace(race: Race, attempt: number): Promise<boolean> {
     const exported = await exportHistory(temporal.client, handle.workflowId);
     await mkdir(RESULTS_DIR, { recursive: true });
     await writeFile(path.join(RESULTS_DIR, `${paymentId}.json`), exported.json + '\n');
-    const [replayed] = await replayHistories(
-      [{ workflowId: handle.workflowId, history, source: paymentId }],
-      bundle,
-    );
-    assert.equal(replayed?.ok, true, `${race.name}: replays with nothing cached: ${replayed?.message ?? ''}`);
+    for (const [build, code] of [
+      ['its own build', bundle],
+      ['the current build', currentBundle],
+    ] as const) {
+      const [replayed] = await replayHistories(
+        [{ workflowId: handle.workflowId, history, source: paymentId }],
+        code,
+      );
+      assert.equal(
+        replayed?.ok,
+        true,
+        `${race.name}: replays with nothing cached on ${build}: ${replayed?.message ?? ''}`,
+      );
+    }
     const nondeterminism = second.output.filter((line) => line.includes('TMPRL1100'));
     assert.deepEqual(nondeterminism, [], `${race.name}: the worker logged no nondeterminism`);
 
@@ -307,7 +323,11 @@ async function runRace(race: Race, attempt: number): Promise<boolean> {
 
 before(async () => {
   temporal = await startTestTemporal();
-  bundle = await bundleWorkflows();
+  // The build before the lean steps, by which these runs race (see above); the replay below is with the same code.
+  [bundle, currentBundle] = await Promise.all([
+    bundleOldBuild(WORKFLOW_API_BEFORE.leanSteps),
+    bundleWorkflows(),
+  ]);
   bundleDir = await mkdtemp(path.join(tmpdir(), 'baton-races-'));
   await writeWorkflowBundle(path.join(bundleDir, 'workflows.js'), bundle);
   activityWorker = await Worker.create({

@@ -22,6 +22,7 @@ import { PaymentStatus, paymentWorkflowId } from '../../workflows/payment-contra
 import { PAYMENT_COMMAND_SUBJECT } from '../../services/bus';
 import type { paymentWorkflow } from '../../workflows/payment';
 import { eventually } from '../support/eventually';
+import { activitiesRun } from '../support/history';
 import { dropSchema, TEST_DATABASE_URL, uniqueSchema } from '../support/postgres';
 import { paymentCommand } from '../support/commands';
 
@@ -78,12 +79,8 @@ describe('tracing', () => {
     const state = await handle.result();
     assert.equal(state.status, PaymentStatus.Settled);
     const history = await handle.fetchHistory();
-    const activityTypes = new Set(
-      (history.events ?? []).flatMap((e) => {
-        const type = e.activityTaskScheduledEventAttributes?.activityType?.name;
-        return typeof type === 'string' ? [type] : [];
-      }),
-    );
+    // Regular and local alike: each runs in the worker under a RunActivity span.
+    const activityTypes = new Set(activitiesRun(history).map((activity) => activity.type));
     assert.ok(activityTypes.size >= 4, `the payment ran its activities: ${[...activityTypes].join(', ')}`);
     await tracing.flush();
 

@@ -7,69 +7,28 @@
  * ended entirely on the old build publishes nothing. Both histories replay with the new build.
  */
 import assert from 'node:assert/strict';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import { bundleWorkflowCode, DefaultLogger, NativeConnection } from '@temporalio/worker';
 import type { temporal } from '@temporalio/proto';
-import { paymentState, startPayment } from '../../client/payments';
+import { startPayment } from '../../client/payments';
 import { freePort } from '../../services/ports';
 import { startLocalStack } from '../../local/stack';
 import type { LocalStack } from '../../local/stack';
 import { EVENT_KINDS, STREAMS } from '../../services/bus';
-import { FAILURE_CONVERTER_PATH } from '../../temporal/codec';
-import { bundleWorkflows, WORKFLOW_INTERCEPTOR_PATHS, WORKFLOWS_PATH } from '../../temporal/bundle';
+import { bundleWorkflows } from '../../temporal/bundle';
 import { replayHistories } from '../../temporal/replay';
-import { startBatonWorker } from '../../workers/worker';
-import type { RunningBatonWorker } from '../../workers/worker';
 import { PaymentStatus, paymentWorkflowId } from '../../workflows/payment-contract';
 import type { PaymentState } from '../../workflows/payment-contract';
 import { dropSchema, TEST_DATABASE_URL, uniqueSchema } from '../support/postgres';
 import { webhookDecidedPayment } from '../support/payments';
+import { bundleOldBuild, WORKFLOW_API_BEFORE } from '../support/builds';
+import { activitiesRun } from '../support/history';
+import { deployNewBuild, moneyOf, paymentHistory, releaseHeldWebhook, untilStatus } from '../support/upgrade';
 
 const schema = uniqueSchema('upgrade');
-const OLD_WORKFLOW_API = path.join(
-  __dirname,
-  '..',
-  'replay',
-  'variants',
-  'workflow-api-before-domain-events.ts',
-);
-
 let stack: LocalStack;
 let newBuild: WorkflowBundleWithSourceMap;
-let newWorker: RunningBatonWorker | undefined;
-let newConnection: NativeConnection | undefined;
-
-/** Today's workflows, bundled as the build before the domain events ran them. */
-function bundleOldBuild(): Promise<WorkflowBundleWithSourceMap> {
-  return bundleWorkflowCode({
-    workflowsPath: WORKFLOWS_PATH,
-    workflowInterceptorModules: WORKFLOW_INTERCEPTOR_PATHS,
-    failureConverterPath: FAILURE_CONVERTER_PATH,
-    logger: new DefaultLogger('WARN'),
-    webpackConfigHook: (config) => ({
-      ...config,
-      resolve: {
-        ...config.resolve,
-        alias: {
-          ...(config.resolve?.alias as Record<string, string> | undefined),
-          // Exactly the package's own name: the module above imports the SDK through a deeper path.
-          '@temporalio/workflow$': OLD_WORKFLOW_API,
-        },
-      },
-    }),
-  });
-}
-
-async function until(paymentId: string, status: PaymentStatus): Promise<void> {
-  for (let i = 0; i < 600; i++) {
-    const state = await paymentState(stack.client, paymentId).catch(() => undefined);
-    if (state?.status === status) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`payment ${paymentId} never reached ${status}`);
-}
+let stopNewWorker: (() => Promise<void>) | undefined;
 
 async function eventsAbout(paymentId: string): Promise<Record<string, unknown>[]> {
   const found: Record<string, unknown>[] = [];
@@ -80,24 +39,15 @@ async function eventsAbout(paymentId: string): Promise<Record<string, unknown>[]
   return found;
 }
 
-const history = (paymentId: string) =>
-  stack.client.workflow.getHandle(paymentWorkflowId(paymentId)).fetchHistory();
-
+// Regular or local (the lean steps publish locally), each activity the run ran.
 const scheduled = (events: temporal.api.history.v1.IHistory) =>
-  (events.events ?? []).flatMap((e) => {
-    const name = e.activityTaskScheduledEventAttributes?.activityType?.name;
-    return name ? [name] : [];
-  });
-
-async function moneyOf(paymentId: string): Promise<string[]> {
-  return (await stack.ledger.listTransfers())
-    .filter((t) => t.idempotencyKey.startsWith(`${paymentId}:`))
-    .map((t) => t.idempotencyKey.slice(paymentId.length + 1))
-    .sort();
-}
+  activitiesRun(events).map((activity) => activity.type);
 
 before(async () => {
-  const [oldBuild, current] = await Promise.all([bundleOldBuild(), bundleWorkflows()]);
+  const [oldBuild, current] = await Promise.all([
+    bundleOldBuild(WORKFLOW_API_BEFORE.domainEvents),
+    bundleWorkflows(),
+  ]);
   newBuild = current;
   stack = await startLocalStack({
     databaseUrl: TEST_DATABASE_URL,
@@ -108,8 +58,7 @@ before(async () => {
 });
 
 after(async () => {
-  await newWorker?.stop();
-  await newConnection?.close();
+  await stopNewWorker?.();
   await stack?.stop();
   await dropSchema(schema);
 });
@@ -128,31 +77,20 @@ describe('a payment in flight when the domain events ship', () => {
     assert.equal(endedState.status, PaymentStatus.Settled);
     stack.bank.setScenario(inFlight, { outcome: 'settled', delayMs: 100, holdWebhook: true });
     const started = await startPayment(stack.client, webhookDecidedPayment(inFlight, 4_00), stack.taskQueue);
-    await until(inFlight, PaymentStatus.Submitted);
-    assert.ok(!scheduled(await history(ended)).includes('publishPaymentOutcome'));
+    await untilStatus(stack, inFlight, PaymentStatus.Submitted);
+    assert.ok(!scheduled(await paymentHistory(stack, ended)).includes('publishPaymentOutcome'));
 
     // The old worker drains and stops; the new build takes over on the same task queue and webhook address.
-    await stack.worker.stop();
-    newConnection = await NativeConnection.connect({ address: stack.address });
-    newWorker = await startBatonWorker({
-      connection: newConnection,
-      client: stack.client,
-      namespace: stack.namespace,
-      taskQueue: stack.taskQueue,
-      codecKeys: stack.codecKeys,
-      workflowBundle: newBuild,
-      services: stack.services,
-      webhook: stack.webhook,
-    });
-    for (let i = 0; i < 600 && stack.bank.heldWebhooks().length === 0; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    assert.ok(stack.bank.releaseWebhook(inFlight), 'the bank held the final status of the parked payment');
+    stopNewWorker = await deployNewBuild(stack, newBuild);
+    assert.ok(
+      await releaseHeldWebhook(stack, inFlight),
+      'the bank held the final status of the parked payment',
+    );
     const finished: PaymentState = await started.handle.result();
 
     assert.equal(finished.status, PaymentStatus.Settled);
-    assert.deepEqual(await moneyOf(inFlight), ['debit', 'settlement']);
-    assert.deepEqual(await moneyOf(ended), ['debit', 'settlement']);
+    assert.deepEqual(await moneyOf(stack, inFlight), ['debit', 'settlement']);
+    assert.deepEqual(await moneyOf(stack, ended), ['debit', 'settlement']);
     const events = await eventsAbout(inFlight);
     assert.deepEqual(
       events.map((e) => e.type),
@@ -160,14 +98,19 @@ describe('a payment in flight when the domain events ship', () => {
     );
     assert.deepEqual(await eventsAbout(ended), [], 'a payment that ended on the old build announces nothing');
     assert.equal(
-      scheduled(await history(inFlight)).filter((name) => name === 'publishPaymentOutcome').length,
+      scheduled(await paymentHistory(stack, inFlight)).filter((name) => name === 'publishPaymentOutcome')
+        .length,
       1,
     );
 
     const outcomes = await replayHistories(
       [
-        { workflowId: paymentWorkflowId(ended), history: await history(ended), source: ended },
-        { workflowId: paymentWorkflowId(inFlight), history: await history(inFlight), source: inFlight },
+        { workflowId: paymentWorkflowId(ended), history: await paymentHistory(stack, ended), source: ended },
+        {
+          workflowId: paymentWorkflowId(inFlight),
+          history: await paymentHistory(stack, inFlight),
+          source: inFlight,
+        },
       ],
       newBuild,
       stack.codecKeys,

@@ -19,6 +19,9 @@ import { HISTORIES_DIR, readManifest } from './record-histories';
 import type { FixtureEntry } from './record-histories';
 
 let manifest: FixtureEntry[];
+
+/** Orders revisions as numbers: v10 after v9. */
+const byRevision = (a: string, b: string) => Number(a.slice(1)) - Number(b.slice(1));
 let current: WorkflowBundleWithSourceMap;
 
 async function load(entry: FixtureEntry): Promise<HistoryToReplay> {
@@ -90,16 +93,22 @@ describe('replaying recorded histories', () => {
     }
   });
 
-  test('needs the message ordering to replay the raced histories of the current revision', async () => {
+  test('needs the message ordering to replay the raced histories of the newest revision with such races', async () => {
     // The same workflow code, bundled without the interceptor that handles messages after the other jobs.
     const unordered = await bundleWorkflowCode({
       workflowsPath: WORKFLOWS_PATH,
       failureConverterPath: FAILURE_CONVERTER_PATH,
       logger: new DefaultLogger('WARN'),
     });
-    const raced = manifest.filter(
-      (entry) => entry.revision === PAYMENT_REVISION && /^payment-race-(review|cancel)$/.test(entry.branch),
-    );
+    // Under the lean steps screening is a local activity, so no screening result races a message in a task of its
+    // own: the newest races are of the revision before them, whose runs may still be open when a worker takes over.
+    const races = manifest.filter((entry) => /^payment-race-(review|cancel)$/.test(entry.branch));
+    const newest = races
+      .map((entry) => entry.revision)
+      .sort(byRevision)
+      .at(-1);
+    assert.ok(newest !== undefined && byRevision(newest, PAYMENT_REVISION) <= 0);
+    const raced = races.filter((entry) => entry.revision === newest);
     assert.equal(raced.length, 2);
     const outcomes = await replayHistories(await Promise.all(raced.map(load)), unordered);
     for (const outcome of outcomes) {

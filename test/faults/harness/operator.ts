@@ -20,6 +20,7 @@ import { OperatorAction } from './load';
 import type { Rng } from './random';
 import { sleep } from './random';
 import type { FaultStack } from './stack';
+import { activitiesRun } from '../../support/history';
 
 /** How many payments get each operator action. */
 export type OperatorMix = Record<OperatorAction, number>;
@@ -345,8 +346,9 @@ export class OperatorDesk {
 
   /**
    * Resets the run: to its first workflow task, or to the workflow task that completed right after its debit (the
-   * new run keeps the debit's result and submits again). The old run is terminated by the reset; the new run has the
-   * same workflow id.
+   * new run keeps the debit's result and submits again; under the lean steps the debit's marker shares a task with
+   * the submission, so the new run keeps that too and waits for the bank). The old run is terminated by the reset;
+   * the new run has the same workflow id.
    */
   private async reset(record: OperatedPayment, to: 'first' | 'after-debit', reason: string): Promise<void> {
     const handle = this.handle(record.workflowId);
@@ -356,14 +358,15 @@ export class OperatorDesk {
     const eventId = (e: (typeof events)[number]) => Number(e.eventId ?? 0);
     let after = 0;
     if (to === 'after-debit') {
-      const scheduled = events.find(
-        (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'debitAccount',
-      );
-      const completed = events.find(
-        (e) =>
-          scheduled !== undefined &&
-          Number(e.activityTaskCompletedEventAttributes?.scheduledEventId ?? -1) === eventId(scheduled),
-      );
+      // A debit run as a local activity (the lean steps) is one marker, written once it completed.
+      const debit = activitiesRun(history).find((activity) => activity.type === 'debitAccount');
+      const completed = debit?.local
+        ? events.find((e) => eventId(e) === debit.eventId)
+        : events.find(
+            (e) =>
+              debit !== undefined &&
+              Number(e.activityTaskCompletedEventAttributes?.scheduledEventId ?? -1) === debit.eventId,
+          );
       if (completed === undefined) throw new Error(`no completed debit in the history of ${runId}`);
       after = eventId(completed);
     }

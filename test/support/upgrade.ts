@@ -1,0 +1,76 @@
+/**
+ * A deploy in miniature, for the upgrade tests: a stack serving an old build, payments driven on it, then the old
+ * worker drained and stopped and a worker of the new build taking the same task queue and webhook address over.
+ */
+import type { temporal } from '@temporalio/proto';
+import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { NativeConnection } from '@temporalio/worker';
+import { paymentState } from '../../client/payments';
+import type { LocalStack } from '../../local/stack';
+import { startBatonWorker } from '../../workers/worker';
+import { paymentWorkflowId } from '../../workflows/payment-contract';
+import type { PaymentStatus } from '../../workflows/payment-contract';
+
+/** Waits until the payment's `status` query says `status`. */
+export async function untilStatus(
+  stack: LocalStack,
+  paymentId: string,
+  status: PaymentStatus,
+): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    const state = await paymentState(stack.client, paymentId).catch(() => undefined);
+    if (state?.status === status) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`payment ${paymentId} never reached ${status}`);
+}
+
+/** The payment's history, as the server holds it. */
+export function paymentHistory(
+  stack: LocalStack,
+  paymentId: string,
+): Promise<temporal.api.history.v1.IHistory> {
+  return stack.client.workflow.getHandle(paymentWorkflowId(paymentId)).fetchHistory();
+}
+
+/** The ledger steps booked under the payment's idempotency keys (`debit`, `settlement`, ...), sorted. */
+export async function moneyOf(stack: LocalStack, paymentId: string): Promise<string[]> {
+  return (await stack.ledger.listTransfers())
+    .filter((t) => t.idempotencyKey.startsWith(`${paymentId}:`))
+    .map((t) => t.idempotencyKey.slice(paymentId.length + 1))
+    .sort();
+}
+
+/**
+ * Drains and stops the stack's worker, then starts one of `build` on the same task queue, services and webhook
+ * address; returns its stop.
+ */
+export async function deployNewBuild(
+  stack: LocalStack,
+  build: WorkflowBundleWithSourceMap,
+): Promise<() => Promise<void>> {
+  await stack.worker.stop();
+  const connection = await NativeConnection.connect({ address: stack.address });
+  const worker = await startBatonWorker({
+    connection,
+    client: stack.client,
+    namespace: stack.namespace,
+    taskQueue: stack.taskQueue,
+    codecKeys: stack.codecKeys,
+    workflowBundle: build,
+    services: stack.services,
+    webhook: stack.webhook,
+  });
+  return async () => {
+    await worker.stop();
+    await connection.close();
+  };
+}
+
+/** Waits until the bank holds a webhook, then lets the one of `paymentId` go; false when it held none for it. */
+export async function releaseHeldWebhook(stack: LocalStack, paymentId: string): Promise<boolean> {
+  for (let i = 0; i < 600 && !stack.bank.heldWebhooks().includes(paymentId); i++) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return stack.bank.releaseWebhook(paymentId);
+}
