@@ -13,8 +13,20 @@ export class BenchUsageError extends Error {
   override readonly name = 'BenchUsageError';
 }
 
-/** Phases a run can leave out; `at-70` and `in-flight` run only with `--targets`; `tracing` is four phases. */
-export const BENCH_PHASES = ['ceiling', 'payments', 'tracing', 'replay', 'at-70', 'in-flight'] as const;
+/**
+ * Phases a run can leave out. `ceiling`, `same-commands` and `payments` run twice each, in the order A B C C B A;
+ * `tracing` is four phases; `single`, `at-70` and `parked` check the goals that throughput alone does not show.
+ */
+export const BENCH_PHASES = [
+  'ceiling',
+  'same-commands',
+  'payments',
+  'single',
+  'at-70',
+  'parked',
+  'tracing',
+  'replay',
+] as const;
 /** One of {@link BENCH_PHASES}. */
 export type BenchPhase = (typeof BENCH_PHASES)[number];
 
@@ -51,8 +63,10 @@ export interface BenchOptions {
   ceilingLocalSteps: CeilingStep[];
   ceilingCodec: boolean;
   skip: BenchPhase[];
-  /** Also run the target checks: 70 % of peak as an arrival rate, and all payments in flight at once. */
-  targets: boolean;
+  /** Payments started one at a time, each after the last settled (the `single` phase). */
+  singlePayments: number;
+  /** Payments parked at the bank at once (the `parked` phase). */
+  parkedPayments: number;
   /** Payments in each of the tracing section's four phases (off, on, on, off), and the warm-up before each. */
   tracingPayments: number;
   tracingWarmup: number;
@@ -93,7 +107,8 @@ export const BENCH_USAGE = `npm run bench -- [options]
       --ceiling-local S   ceiling steps run as local activities: ${CEILING_STEPS.join(',')}
       --ceiling-codec     the ceiling encrypts its payloads with baton's codec too
       --skip LIST         leave out phases: ${BENCH_PHASES.join(',')}
-      --targets           also check the targets (70 % of peak as arrival rate; all N in flight at once)
+      --single-n N        payments of the one-at-a-time phase (default 60)
+      --parked-n N        payments parked at the bank at once in the parked phase (default 1000)
       --tracing-n N       payments in each phase of the tracing section (off, on, on, off; default 200);
                           --skip tracing leaves the section out
       --worker-node-options "FLAGS"
@@ -175,7 +190,8 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
         'ceiling-local': { type: 'string' },
         'ceiling-codec': { type: 'boolean' },
         skip: { type: 'string' },
-        targets: { type: 'boolean' },
+        'single-n': { type: 'string' },
+        'parked-n': { type: 'string' },
         'tracing-n': { type: 'string' },
         'replay-rounds': { type: 'string' },
         'worker-node-options': { type: 'string' },
@@ -255,7 +271,8 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
     ceilingLocalSteps: listOf('--ceiling-local', CEILING_STEPS, values['ceiling-local']),
     ceilingCodec: values['ceiling-codec'] ?? false,
     skip: listOf('--skip', BENCH_PHASES, values.skip),
-    targets: values.targets ?? false,
+    singlePayments: numberFlag(positiveInt('--single-n').default(60), values['single-n']),
+    parkedPayments: numberFlag(positiveInt('--parked-n').default(1000), values['parked-n']),
     tracingPayments,
     tracingWarmup: warmup ?? Math.min(50, Math.ceil(tracingPayments / 10)),
     workerNodeOptions: (values['worker-node-options'] ?? '').split(' ').filter((flag) => flag !== ''),

@@ -38,8 +38,8 @@ import { paymentSearchAttributes, PaymentStatus, paymentWorkflowId } from '../wo
 import { SEARCH_ATTRIBUTES } from '../temporal/search-attributes';
 import type { PaymentRequest, PaymentState } from '../workflows/payment-contract';
 import { BENCH_USAGE, BenchUsageError, parseBenchArgs } from './args';
-import type { BenchOptions } from './args';
-import type { CeilingInput, CeilingState } from './ceiling/contract';
+import type { BenchOptions, BenchPhase } from './args';
+import type { CeilingCommands, CeilingInput, CeilingState } from './ceiling/contract';
 import { renderChart } from './chart';
 import type { ChartSeries } from './chart';
 import type { Launched } from './driver';
@@ -50,7 +50,8 @@ import { compareTracing } from './tracing';
 import type { TracingComparison } from './tracing';
 import { measureReplaySpeed } from './replay-speed';
 import type { ReplaySpeed } from './replay-speed';
-import { buildReport, summaryText } from './report';
+import { buildReport, pooledThroughput, summaryText, THROUGHPUT_ORDER } from './report';
+import type { ThroughputKind, ThroughputPhase } from './report';
 import type { BenchEnvironment } from './report';
 import type { WorkerHostConfig } from './worker-host';
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
@@ -179,11 +180,17 @@ function paymentLauncher(
   };
 }
 
-function ceilingLauncher(options: BenchOptions, tag: string, taskQueue: string): Launcher {
+function ceilingLauncher(
+  options: BenchOptions,
+  tag: string,
+  taskQueue: string,
+  commands: CeilingCommands,
+): Launcher {
   return async (client, index, warmup): Promise<Launched> => {
     const id = `${tag}-${warmup ? 'w' : 'm'}${index}`;
     const input: CeilingInput = {
       id,
+      commands,
       settleTimeoutMs: CEILING_SETTLE_TIMEOUT_MS,
       localSteps: options.ceilingLocalSteps,
     };
@@ -390,31 +397,81 @@ async function runBenchmark(options: BenchOptions, say: (line: string) => void) 
       quiet: false,
     };
 
-    let ceiling: PhaseResult | undefined;
-    if (!options.skip.includes('ceiling')) {
-      const taskQueue = `bench-ceiling-${tag}`;
-      say(`ceiling: ${options.payments} no-op workflows of the payment's shape, task queue ${taskQueue}`);
-      ceiling = await runPhase({
-        ...common,
-        ...arrival,
-        name: 'ceiling',
-        worker: workerConfig('ceiling', taskQueue),
-        client: ceilingClient,
-        launch: ceilingLauncher(options, `c${tag}`, taskQueue),
-      });
+    // Throughput, A B C C B A: the straightforward ceiling, baton's own commands as no-ops, then real payments, and
+    // back, so a drift in the machine's load falls on every kind alike; each kind is pooled over its two phases.
+    const kinds: Record<ThroughputKind, { skip: BenchPhase; start: () => Promise<PhaseResult> }> = {
+      ceiling: {
+        skip: 'ceiling',
+        start: () => {
+          const taskQueue = `bench-ceiling-${tag}-${throughputRound('ceiling')}`;
+          say(`ceiling: ${options.payments} no-op workflows of the payment's shape, task queue ${taskQueue}`);
+          return runPhase({
+            ...common,
+            ...arrival,
+            name: `ceiling ${throughputRound('ceiling')}`,
+            worker: workerConfig('ceiling', taskQueue),
+            client: ceilingClient,
+            launch: ceilingLauncher(options, `c${taskQueue}`, taskQueue, 'straightforward'),
+          });
+        },
+      },
+      'same-commands': {
+        skip: 'same-commands',
+        start: () => {
+          const taskQueue = `bench-same-${tag}-${throughputRound('same-commands')}`;
+          say(
+            `same commands: ${options.payments} no-op workflows issuing baton's commands, task queue ${taskQueue}`,
+          );
+          return runPhase({
+            ...common,
+            ...arrival,
+            name: `same commands ${throughputRound('same-commands')}`,
+            worker: workerConfig('ceiling', taskQueue),
+            client: ceilingClient,
+            launch: ceilingLauncher(options, `s${taskQueue}`, taskQueue, 'baton'),
+          });
+        },
+      },
+      payments: {
+        skip: 'payments',
+        start: () => {
+          const round = throughputRound('payments');
+          const taskQueue = `bench-payments-${tag}-${round}`;
+          say(`payments: ${options.payments} payments, task queue ${taskQueue}`);
+          return runPhase({
+            ...common,
+            ...arrival,
+            name: `payments ${round}`,
+            worker: workerConfig('payment', taskQueue),
+            client: paymentClient,
+            launch: paymentLauncher(options, `p${round}${tag}`, taskQueue, accounts),
+          });
+        },
+      },
+    };
+    const rounds: Record<ThroughputKind, number> = { ceiling: 0, 'same-commands': 0, payments: 0 };
+    const throughputRound = (kind: ThroughputKind) => rounds[kind];
+    const throughput: ThroughputPhase[] = [];
+    for (const kind of THROUGHPUT_ORDER) {
+      if (options.skip.includes(kinds[kind].skip)) continue;
+      rounds[kind] += 1;
+      throughput.push({ kind, result: await kinds[kind].start() });
     }
 
-    let payments: PhaseResult | undefined;
-    if (!options.skip.includes('payments')) {
-      const taskQueue = `bench-payments-${tag}`;
-      say(`payments: ${options.payments} payments, task queue ${taskQueue}`);
-      payments = await runPhase({
+    // One payment at a time: each starts once the last settled, so no hop waits behind another payment.
+    let single: PhaseResult | undefined;
+    if (!options.skip.includes('single')) {
+      const taskQueue = `bench-single-${tag}`;
+      say(`one at a time: ${options.singlePayments} payments, each after the last`);
+      single = await runPhase({
         ...common,
-        ...arrival,
-        name: 'payments',
+        name: 'one at a time',
+        total: options.singlePayments,
+        warmup: Math.min(10, Math.ceil(options.singlePayments / 6)),
+        concurrency: 1,
         worker: workerConfig('payment', taskQueue),
         client: paymentClient,
-        launch: paymentLauncher(options, `p${tag}`, taskQueue, accounts),
+        launch: paymentLauncher(options, `o${tag}`, taskQueue, accounts),
       });
     }
 
@@ -467,15 +524,15 @@ async function runBenchmark(options: BenchOptions, say: (line: string) => void) 
       }
     }
 
-    // Target checks: latency at 70 % of the peak as an open-loop arrival rate, and memory with every payment
-    // in flight at once (the bank holds each until all could have started).
+    // Latency at 70 % of the measured peak as an open-loop arrival rate, and memory with payments parked at the bank
+    // (it holds each until all could have started).
     let atSeventyPercent: PhaseResult | undefined;
-    let allInFlight: PhaseResult | undefined;
-    const peak = payments?.throughputPerSec ?? 0;
-    if (options.targets && !options.skip.includes('at-70') && peak > 0) {
+    let parked: PhaseResult | undefined;
+    const peak = pooledThroughput(throughput, 'payments');
+    if (!options.skip.includes('at-70') && peak > 0) {
       const rate = Math.round(peak * 0.7 * 100) / 100;
       const taskQueue = `bench-rate-${tag}`;
-      say(`target check: ${options.payments} payments arriving at ${rate}/s (70 % of ${peak}/s)`);
+      say(`open loop: ${options.payments} payments arriving at ${rate}/s (70 % of ${peak}/s)`);
       atSeventyPercent = await runPhase({
         ...common,
         name: 'at 70%',
@@ -485,20 +542,17 @@ async function runBenchmark(options: BenchOptions, say: (line: string) => void) 
         launch: paymentLauncher(options, `r${tag}`, taskQueue, accounts),
       });
     }
-    if (options.targets && !options.skip.includes('in-flight')) {
+    if (!options.skip.includes('parked')) {
       // Long enough for every payment to reach the bank (at the measured rate when there is one), with room.
-      const holdMs = Math.max(
-        30_000,
-        Math.ceil(peak > 0 ? (options.payments / peak) * 1000 * 1.5 : options.payments * 150),
-      );
+      const count = options.parkedPayments;
+      const holdMs = Math.max(30_000, Math.ceil(peak > 0 ? (count / peak) * 1000 * 1.5 : count * 150));
       const holdQueue = `bench-hold-${tag}`;
-      say(
-        `target check: ${options.payments} payments in flight at once (the bank holds each ${holdMs / 1000}s)`,
-      );
-      allInFlight = await runPhase({
+      say(`parked: ${count} payments in flight at once (the bank holds each ${holdMs / 1000}s)`);
+      parked = await runPhase({
         ...common,
-        name: 'in flight',
-        concurrency: options.payments,
+        name: 'parked',
+        total: count,
+        concurrency: count,
         warmup: 0,
         worker: workerConfig('payment', holdQueue),
         client: paymentClient,
@@ -526,10 +580,10 @@ async function runBenchmark(options: BenchOptions, say: (line: string) => void) 
     return buildReport({
       options,
       environment,
-      ceiling,
-      payments,
+      throughput,
+      single,
       atSeventyPercent,
-      allInFlight,
+      parked,
       tracing,
       replay,
     });
@@ -543,14 +597,15 @@ async function runBenchmark(options: BenchOptions, say: (line: string) => void) 
 
 function chartSeries(report: ReturnType<typeof buildReport>): ChartSeries[] {
   const colors: Record<string, string> = {
-    ceiling: '#1f77b4',
-    payments: '#ff7f0e',
+    'ceiling 1': '#1f77b4',
+    'same commands 1': '#17becf',
+    'payments 1': '#ff7f0e',
+    'one at a time': '#8c564b',
     'at 70%': '#2ca02c',
-    'in flight': '#9467bd',
   };
-  // The tracing phases run at another N (--tracing-n); the report holds them in full.
+  // One phase of each kind; the parked and tracing phases are in the report in full.
   return report.phases
-    .filter((phase) => phase.name !== 'in flight' && !phase.name.startsWith('tracing '))
+    .filter((phase) => phase.name in colors)
     .map((phase) => ({
       label: phase.name,
       color: colors[phase.name] ?? '#333',

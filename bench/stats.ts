@@ -103,3 +103,46 @@ export function ratio(ours: number, base: number): number | null {
   if (!Number.isFinite(ours) || !Number.isFinite(base) || base === 0) return null;
   return Math.round((ours / base) * 1000) / 1000;
 }
+
+/** Phases of one kind taken as one sample (A B B A pairs): what each figure is over all of them together. */
+export interface PooledPhases {
+  /** All completed runs over the phases' measured time together. */
+  throughput_per_s: number;
+  /** Start → settled over every run of every phase. */
+  latency_ms: { p50: number; p95: number; p99: number };
+  worker_cpu_ms_per_payment: number;
+  server_cpu_ms_per_payment: number;
+  failed: number;
+}
+
+const round1 = (value: number) => Math.round(value * 10) / 10;
+
+/** Pools phases of one kind: their runs together, over their measured time together. */
+export function poolPhases(
+  results: readonly {
+    completed: number;
+    runs: number;
+    failed: number;
+    throughputPerSec: number;
+    latenciesMs: number[];
+    worker: { cpuSeconds: number };
+    server: { cpuSeconds: number };
+  }[],
+): PooledPhases {
+  const completed = results.reduce((n, r) => n + r.completed, 0);
+  const seconds = results.reduce(
+    (s, r) => s + (r.throughputPerSec > 0 ? r.completed / r.throughputPerSec : 0),
+    0,
+  );
+  const runs = results.reduce((n, r) => n + r.runs, 0);
+  const latency = summarize(results.flatMap((r) => r.latenciesMs));
+  const perRun = (cpuSeconds: (r: (typeof results)[number]) => number) =>
+    runs === 0 ? 0 : round1((results.reduce((s, r) => s + cpuSeconds(r), 0) * 1000) / runs);
+  return {
+    throughput_per_s: seconds > 0 ? Math.round((completed / seconds) * 100) / 100 : 0,
+    latency_ms: { p50: latency.p50, p95: latency.p95, p99: latency.p99 },
+    worker_cpu_ms_per_payment: perRun((r) => r.worker.cpuSeconds),
+    server_cpu_ms_per_payment: perRun((r) => r.server.cpuSeconds),
+    failed: results.reduce((n, r) => n + r.failed, 0),
+  };
+}

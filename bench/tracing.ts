@@ -15,7 +15,8 @@ import type * as Telemetry from '../services/telemetry/tracing';
 import { tracingClientInterceptors } from '../temporal/tracing';
 import type { PhaseResult } from './phase';
 import { CpuMeter, loadAverage } from './proc';
-import { ratio, summarize } from './stats';
+import { poolPhases, ratio } from './stats';
+import type { PooledPhases } from './stats';
 
 /** One side of the comparison. */
 export type TracingSide = 'off' | 'on';
@@ -59,15 +60,7 @@ export interface TraceCheck {
 }
 
 /** The pooled figures of one side's two phases. */
-export interface TracingPool {
-  /** All completed payments over the two phases' measured time. */
-  throughput_per_s: number;
-  /** Start → settled over every payment of both phases. */
-  latency_ms: { p50: number; p95: number; p99: number };
-  worker_cpu_ms_per_payment: number;
-  server_cpu_ms_per_payment: number;
-  failed: number;
-}
+export type TracingPool = PooledPhases;
 
 /** The tracing section of the report. */
 export interface TracingComparison {
@@ -174,26 +167,6 @@ function traced(side: TracingSide, checks: readonly TraceCheck[]): boolean {
 
 const round1 = (value: number) => Math.round(value * 10) / 10;
 
-/** Both phases of a side as one sample: their payments together, over their measured time together. */
-function pool(results: readonly PhaseResult[]): TracingPool {
-  const completed = results.reduce((n, r) => n + r.completed, 0);
-  const seconds = results.reduce(
-    (s, r) => s + (r.throughputPerSec > 0 ? r.completed / r.throughputPerSec : 0),
-    0,
-  );
-  const runs = results.reduce((n, r) => n + r.runs, 0);
-  const latency = summarize(results.flatMap((r) => r.latenciesMs));
-  const perPayment = (pick: (r: PhaseResult) => number) =>
-    runs === 0 ? 0 : round1((results.reduce((s, r) => s + pick(r), 0) * 1000) / runs);
-  return {
-    throughput_per_s: seconds > 0 ? Math.round((completed / seconds) * 100) / 100 : 0,
-    latency_ms: { p50: latency.p50, p95: latency.p95, p99: latency.p99 },
-    worker_cpu_ms_per_payment: perPayment((r) => r.worker.cpuSeconds),
-    server_cpu_ms_per_payment: perPayment((r) => r.server.cpuSeconds),
-    failed: results.reduce((n, r) => n + r.failed, 0),
-  };
-}
-
 /** Runs the four phases in {@link TRACING_ORDER} and compares the sides; every phase's full result comes back too. */
 export async function compareTracing(spec: {
   jaeger: Jaeger;
@@ -256,8 +229,8 @@ export async function compareTracing(spec: {
     });
   }
 
-  const off = pool(results.filter((r) => r.side === 'off').map((r) => r.result));
-  const on = pool(results.filter((r) => r.side === 'on').map((r) => r.result));
+  const off = poolPhases(results.filter((r) => r.side === 'off').map((r) => r.result));
+  const on = poolPhases(results.filter((r) => r.side === 'on').map((r) => r.result));
   return {
     comparison: {
       meaning: MEANING,

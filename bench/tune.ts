@@ -23,10 +23,11 @@ interface Experiment {
 }
 
 // The tracing section is a comparison of its own (off, on, on, off): no experiment here runs it.
-const PAYMENTS_ONLY = ['--skip', 'ceiling,tracing,replay'];
-const CEILING_ONLY = ['--skip', 'payments,tracing,replay'];
-const BOTH = ['--skip', 'tracing,replay'];
-const IN_FLIGHT_ONLY = ['--targets', '--skip', 'ceiling,payments,tracing,replay,at-70'];
+const NOT_THROUGHPUT = 'single,at-70,parked,tracing,replay';
+const PAYMENTS_ONLY = ['--skip', `ceiling,same-commands,${NOT_THROUGHPUT}`];
+const CEILING_ONLY = ['--skip', `payments,same-commands,${NOT_THROUGHPUT}`];
+const BOTH = ['--skip', `same-commands,${NOT_THROUGHPUT}`];
+const IN_FLIGHT_ONLY = ['--skip', 'ceiling,same-commands,payments,single,at-70,tracing,replay'];
 
 /** The experiments, in the order the README lists them. */
 const EXPERIMENTS: Experiment[] = [
@@ -221,6 +222,8 @@ async function main(): Promise<void> {
     values.payments,
     '-c',
     values.concurrency,
+    '--parked-n',
+    values.payments,
     ...values.extra.split(' ').filter(Boolean),
   ];
   const outDir = path.join(__dirname, 'results');

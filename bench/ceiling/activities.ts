@@ -24,6 +24,7 @@ export function createCeilingActivities(client: Client, stats: CeilingSignalStat
     settle: nothing,
     contact: nothing,
     notify: nothing,
+    announce: nothing,
     /** Answers with a reference, then signals the workflow as a bank settling at once would. */
     submit(input: CeilingStepInput & { workflowId: string }): Promise<{ reference: string }> {
       const reference = `ref-${input.id}`;

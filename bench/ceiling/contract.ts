@@ -9,9 +9,19 @@ export const CEILING_STEPS = ['screen', 'debit', 'submit', 'settle', 'contact', 
 /** One of {@link CEILING_STEPS}. */
 export type CeilingStep = (typeof CEILING_STEPS)[number];
 
+/**
+ * Which command sequence a ceiling run issues: `straightforward`, the payment's shape as six regular activities and
+ * a signal (the reference for what a plain Temporal implementation costs the engine); `baton`, the commands the
+ * payment workflow issues today (its lean steps: two patches, four local activities before and after the bank, two
+ * regular ones, a marker for the outcome event, one upsert per state change), each doing nothing.
+ */
+export type CeilingCommands = 'straightforward' | 'baton';
+
 /** Input of {@link ceilingWorkflow}. */
 export interface CeilingInput {
   id: string;
+  /** The command sequence; `straightforward` when absent. */
+  commands?: CeilingCommands;
   /** How long to wait for the settlement signal before failing (the payment waits an hour, then polls). */
   settleTimeoutMs: number;
   /** Steps run as local activities instead (an experiment: what the engine saves when a step goes local). */

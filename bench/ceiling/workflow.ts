@@ -7,11 +7,14 @@
 import {
   ApplicationFailure,
   condition,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   setHandler,
+  upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
+import { paymentSearchAttributes } from '../../workflows/payment-contract';
 import type { CeilingActivities } from './activities';
 import { ceilingSettledSignal, ceilingStatusQuery } from './contract';
 import type { CeilingInput, CeilingState, CeilingStep } from './contract';
@@ -22,6 +25,7 @@ const local = proxyLocalActivities<CeilingActivities>({ startToCloseTimeout: '30
 
 /** Runs the payment's shape with no work in it. */
 export async function ceilingWorkflow(input: CeilingInput): Promise<CeilingState> {
+  if (input.commands === 'baton') return batonCommands(input);
   const state: CeilingState = { id: input.id, steps: [] };
   let settledReference: string | undefined;
   setHandler(ceilingStatusQuery, () => state);
@@ -50,5 +54,48 @@ export async function ceilingWorkflow(input: CeilingInput): Promise<CeilingState
   await run('contact');
   await run('notify');
   record('customer_notified');
+  return state;
+}
+
+/**
+ * The payment workflow's own command sequence for a settled payment (`test/replay/histories/payment-settled.v6.json`),
+ * every step a no-op: two patches (each a marker and an upsert of TemporalChangeVersion), screening and the debit
+ * local, one upsert, the submission regular, the signal under a deadline, the settlement local and one upsert, the
+ * contact look-up local, the message regular, the outcome event local.
+ */
+async function batonCommands(input: CeilingInput): Promise<CeilingState> {
+  const state: CeilingState = { id: input.id, steps: [] };
+  let settledReference: string | undefined;
+  setHandler(ceilingStatusQuery, () => state);
+  setHandler(ceilingSettledSignal, ({ reference }) => {
+    settledReference = reference;
+  });
+  const record = (name: string) => state.steps.push({ name, at: new Date().toISOString() });
+  const { id } = input;
+
+  patched('ceiling-first');
+  patched('ceiling-second');
+  record('received');
+  await local.screen({ id });
+  record('aml_screened');
+  await local.debit({ id });
+  record('debited');
+  upsertSearchAttributes([
+    { key: paymentSearchAttributes.status, value: 'submitted' },
+    { key: paymentSearchAttributes.amlDecision, value: 'clear' },
+    { key: paymentSearchAttributes.customerId, value: 'C-CEILING' },
+  ]);
+  record('submitted');
+  const { reference } = await remote.submit({ id, workflowId: workflowInfo().workflowId });
+  if (!(await condition(() => settledReference === reference, input.settleTimeoutMs))) {
+    throw ApplicationFailure.nonRetryable(`no settlement signal for ${id}`);
+  }
+  await local.settle({ id });
+  upsertSearchAttributes([{ key: paymentSearchAttributes.status, value: 'settled' }]);
+  record('settled');
+  await local.contact({ id });
+  await remote.notify({ id });
+  record('customer_notified');
+  await local.announce({ id });
   return state;
 }

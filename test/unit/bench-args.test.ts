@@ -53,14 +53,25 @@ describe('benchmark arguments', () => {
     assert.deepEqual(options.ceilingLocalSteps, ['screen', 'contact']);
   });
 
-  test('passes Node.js flags to the worker process and can leave out target phases', () => {
+  test('passes Node.js flags to the worker process and can leave out goal phases', () => {
     const options = parseBenchArgs(
-      ['--targets', '--skip', 'at-70', '--worker-node-options=--max-semi-space-size=2 --no-opt'],
+      [
+        '--skip',
+        'at-70,single',
+        '--parked-n',
+        '300',
+        '--worker-node-options=--max-semi-space-size=2 --no-opt',
+      ],
       env,
     );
     assert.deepEqual(options.workerNodeOptions, ['--max-semi-space-size=2', '--no-opt']);
-    assert.deepEqual(options.skip, ['at-70']);
-    assert.equal(options.targets, true);
+    assert.deepEqual(options.skip, ['at-70', 'single']);
+    assert.equal(options.parkedPayments, 300);
+    assert.equal(options.singlePayments, 60);
+  });
+
+  test('refuses a parked phase of no payments', () => {
+    assert.throws(() => parseBenchArgs(['--parked-n', '0'], env), /--parked-n must be at least 1/);
   });
 
   test('runs the worker from the sources unless told to run a compiled release', () => {
