@@ -15,7 +15,7 @@ import { LOCAL_DEV_KEYS, parseKeyRing } from '../config/key-ring';
 import type { Ledger } from '../services/ledger';
 import { openServices } from '../workers/services';
 import { startBatonWorker } from '../workers/worker';
-import { loadWorkflowBundle } from '../temporal/bundle';
+import { loadWorkflowBundle, untracedBundleFile } from '../temporal/bundle';
 import { quietWorkerRuntime } from '../temporal/runtime';
 import { tracingClientInterceptors } from '../temporal/tracing';
 import { startTracing } from '../services/telemetry/tracing';
@@ -145,7 +145,13 @@ export async function startWorkerHost(config: WorkerHostConfig): Promise<WorkerH
     // Last, as workers/main.ts does: what the drained worker still buffered is sent.
     await tracing?.shutdown();
   };
-  const bundle = config.bundlePath === undefined ? undefined : await loadWorkflowBundle(config.bundlePath);
+  // As workers/main.ts chooses: a payment worker that exports no spans loads the untraced bundle written beside.
+  const exporting = config.tracing?.endpoint !== undefined;
+  const bundleFile =
+    config.bundlePath === undefined || config.mode !== 'payment' || exporting
+      ? config.bundlePath
+      : untracedBundleFile(config.bundlePath);
+  const bundle = bundleFile === undefined ? undefined : await loadWorkflowBundle(bundleFile);
 
   try {
     if (config.mode === 'ceiling') {

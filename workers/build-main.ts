@@ -11,7 +11,7 @@ import { execFile } from 'node:child_process';
 import { cp, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs, promisify } from 'node:util';
-import { bundleWorkflows, writeWorkflowBundle } from '../temporal/bundle';
+import { untracedBundleFile, writeWorkflowBundles } from '../temporal/bundle';
 
 const execFileAsync = promisify(execFile);
 const PROJECT_ROOT = path.resolve(__dirname, '..');
@@ -106,8 +106,10 @@ async function main(): Promise<void> {
   await step(`copying ${assets.length} data file(s)`, () =>
     Promise.all(assets.map((file) => cp(path.join(PROJECT_ROOT, file), path.join(jsDir, file)))),
   );
-  await step(`bundling the workflows to ${path.relative(PROJECT_ROOT, bundleFile)}`, async () =>
-    writeWorkflowBundle(bundleFile, await bundleWorkflows()),
+  await step(
+    `bundling the workflows to ${path.relative(PROJECT_ROOT, bundleFile)} (traced) and ` +
+      `${path.relative(PROJECT_ROOT, untracedBundleFile(bundleFile))}`,
+    () => writeWorkflowBundles(bundleFile),
   );
   console.log(
     `release built in ${path.relative(PROJECT_ROOT, outDir) || '.'}; run a worker with ` +

@@ -8,7 +8,7 @@ import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { ConfigError, loadConfig } from '../config/config';
 import { openServices, serviceSettingsFrom } from './services';
 import { startBatonWorker } from './worker';
-import { loadWorkflowBundle } from '../temporal/bundle';
+import { loadWorkflowBundle, untracedBundleFile } from '../temporal/bundle';
 import { connectClient, connectWorker } from '../temporal/connection';
 import { ensureWatchdogSchedule } from './watchdog-schedule';
 import { installWorkerRuntime, temporalLogger } from '../temporal/runtime';
@@ -33,7 +33,9 @@ async function main(): Promise<void> {
   });
   // A prebuilt bundle is read before anything connects, so a wrong path stops the worker at once.
   const workflowBundle =
-    config.WORKFLOW_BUNDLE_PATH === undefined ? undefined : await readBundle(config.WORKFLOW_BUNDLE_PATH);
+    config.WORKFLOW_BUNDLE_PATH === undefined
+      ? undefined
+      : await readBundle(config.WORKFLOW_BUNDLE_PATH, { traced: tracing.enabled });
   const services = await openServices(serviceSettingsFrom(config));
   const client = await connectClient(config);
   const connection = await connectWorker(config);
@@ -82,8 +84,19 @@ async function main(): Promise<void> {
   }
 }
 
-/** Loads the bundle WORKFLOW_BUNDLE_PATH names; a missing file is a configuration error naming the variable. */
-async function readBundle(file: string): Promise<WorkflowBundleWithSourceMap> {
+/**
+ * Loads the bundle WORKFLOW_BUNDLE_PATH names, or, for a worker that exports no spans, the untraced one a release
+ * writes beside it (a bundle from an older build has none: the traced one then serves). A missing file is a
+ * configuration error naming the variable.
+ */
+async function readBundle(
+  file: string,
+  { traced }: { traced: boolean },
+): Promise<WorkflowBundleWithSourceMap> {
+  if (!traced) {
+    const untraced = await loadWorkflowBundle(untracedBundleFile(file)).catch(() => undefined);
+    if (untraced !== undefined) return untraced;
+  }
   try {
     return await loadWorkflowBundle(file);
   } catch (err) {

@@ -152,7 +152,9 @@ export async function startBatonWorker(options: BatonWorkerOptions): Promise<Run
       connection: options.connection,
       namespace: options.namespace,
       taskQueue: options.taskQueue ?? TASK_QUEUE,
-      workflowBundle: options.workflowBundle ?? (await bundleWorkflows()),
+      // A worker that exports no spans runs without the tracing interceptors, which would make them all the same.
+      workflowBundle:
+        options.workflowBundle ?? (await bundleWorkflows({ traced: currentTracing()?.enabled === true })),
       activities: createActivities(options.services, options.client),
       dataConverter: createDataConverter(options.codecKeys),
       // The tracing interceptor first: the correlation one names its ids on the activity's span, and the log

@@ -62,13 +62,21 @@ describe('replaying recorded histories', () => {
     }
   });
 
-  test('replays every fixture with the current workflow code', async () => {
-    const outcomes = await replayHistories(await Promise.all(manifest.map(load)), current);
-    const failures = outcomes
-      .filter((o) => !o.ok)
-      .map((o) => `${o.source}: ${o.problem ?? ''}: ${o.message ?? ''}`);
-    assert.deepEqual(failures, [], `fixtures that no longer replay:\n${failures.join('\n')}`);
-    assert.equal(outcomes.length, manifest.length);
+  test('replays every fixture with the current workflow code, traced and untraced', async () => {
+    // A worker that exports no spans runs the bundle without the tracing interceptors: the same histories must
+    // replay on it, whichever bundle wrote them.
+    const untraced = await bundleWorkflows({ traced: false });
+    for (const [name, bundle] of [
+      ['traced', current],
+      ['untraced', untraced],
+    ] as const) {
+      const outcomes = await replayHistories(await Promise.all(manifest.map(load)), bundle);
+      const failures = outcomes
+        .filter((o) => !o.ok)
+        .map((o) => `${o.source}: ${o.problem ?? ''}: ${o.message ?? ''}`);
+      assert.deepEqual(failures, [], `fixtures that no longer replay (${name}):\n${failures.join('\n')}`);
+      assert.equal(outcomes.length, manifest.length);
+    }
   });
 
   test('catches a reordered payment workflow as nondeterministic on every payment fixture', async () => {
