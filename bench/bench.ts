@@ -44,6 +44,7 @@ import { renderChart } from './chart';
 import type { ChartSeries } from './chart';
 import type { Launched } from './driver';
 import { runPhase } from './phase';
+import { withLedgerStats } from './ledger-stats';
 import type { Launcher, PhaseResult } from './phase';
 import { loadAverage } from './proc';
 import { compareTracing } from './tracing';
@@ -454,13 +455,24 @@ async function runBenchmark(options: BenchOptions, say: (line: string) => void) 
         },
       },
     };
+    const measure = async (kind: ThroughputKind): Promise<ThroughputPhase> => {
+      // The ledger's work per payment, from PostgreSQL's own statistics (PGlite keeps none worth reading).
+      if (kind !== 'payments' || options.pglite) return { kind, result: await kinds[kind].start() };
+      const { result, stats } = await withLedgerStats(
+        options.databaseUrl,
+        schema,
+        () => kinds[kind].start(),
+        (phase) => phase.runs + options.warmup,
+      );
+      return { kind, result, ledgerStats: stats };
+    };
     const rounds: Record<ThroughputKind, number> = { ceiling: 0, 'same-commands': 0, payments: 0 };
     const throughputRound = (kind: ThroughputKind) => rounds[kind];
     const throughput: ThroughputPhase[] = [];
     for (const kind of THROUGHPUT_ORDER) {
       if (options.skip.includes(kinds[kind].skip)) continue;
       rounds[kind] += 1;
-      throughput.push({ kind, result: await kinds[kind].start() });
+      throughput.push(await measure(kind));
     }
 
     // One payment at a time: each starts once the last settled, so no hop waits behind another payment.

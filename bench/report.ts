@@ -4,6 +4,7 @@
  * machine it ran on, and every phase in full. Also the few lines printed when `--json` is not asked for.
  */
 import type { BenchOptions } from './args';
+import type { LedgerStatsPerPayment } from './ledger-stats';
 import type { PhaseResult } from './phase';
 import type { ReplaySpeed } from './replay-speed';
 import type { TracingComparison } from './tracing';
@@ -46,6 +47,8 @@ export const THROUGHPUT_ORDER: readonly ThroughputKind[] = [
 export interface ThroughputPhase {
   kind: ThroughputKind;
   result: PhaseResult;
+  /** What the ledger asked of PostgreSQL per payment (payments on PostgreSQL only). */
+  ledgerStats?: LedgerStatsPerPayment;
 }
 
 /**
@@ -230,6 +233,9 @@ export function buildReport(input: ReportInput) {
       ceiling: eventsPerRun(ceiling),
       same_commands: eventsPerRun(same),
     },
+    ledger_per_payment: input.throughput.flatMap((p) =>
+      p.ledgerStats === undefined ? [] : [{ phase: p.result.name, ...p.ledgerStats }],
+    ),
     replay_per_s: replay?.perSecond ?? null,
     tracing: input.tracing?.comparison ?? null,
     steps_ms: payments?.stepsMs ?? null,
@@ -301,6 +307,11 @@ export function summaryText(report: BenchReport): string {
     `  one at a time: ${report.one_at_a_time ? `p50/p95/p99 ${report.one_at_a_time.p50_ms}/${report.one_at_a_time.p95_ms}/${report.one_at_a_time.p99_ms} ms` : '-'}`,
     `  parked: ${report.parked ? `${report.parked.payments} payments, worker peak RSS ${report.parked.worker_peak_rss_mib} MiB, ${report.parked.worker_cpu_ms_per_payment} ms CPU per payment` : '-'}`,
     `  replay: ${report.replay_per_s ?? '-'} histories/s`,
+    ...report.ledger_per_payment.map(
+      (l) =>
+        `  PostgreSQL per payment (${l.phase}): ${l.transactions} transactions, ${l.rows_inserted} rows inserted, ` +
+        `${l.rows_updated} updated, ${l.index_scans} index scans, ${l.seq_scans} sequential scans`,
+    ),
   );
   const tracing = report.tracing;
   if (tracing !== null) {
