@@ -74,6 +74,10 @@ export interface BenchOptions {
   workerNodeOptions: string[];
   /** `tsx`: the worker process runs the sources; `compiled`: a release built with `npm run build`, as deployed. */
   workerRuntime: 'tsx' | 'compiled';
+  /** `current`: today's payment workflow; `before-lean`: the same code as the revision before the lean steps ran it. */
+  paymentRevision: 'current' | 'before-lean';
+  /** Payment workers that export nothing load the traced bundle anyway, as every worker did before the untraced one. */
+  tracedBundle: boolean;
   replayRounds: number;
   out: string;
   label: string | undefined;
@@ -115,6 +119,11 @@ export const BENCH_USAGE = `npm run bench -- [options]
                           extra Node.js flags for the worker process, e.g. "--max-semi-space-size=2"
       --worker-runtime R  tsx (default: the worker process runs the sources) | compiled (a release from
                           npm run build, run by plain node, as the image runs it)
+      --payment-revision R
+                          current (default) | before-lean: payments run as the revision before the lean steps
+                          (regular activities, an upsert per change), to measure that change A B B A
+      --traced-bundle     payment workers that export no spans load the bundle with the tracing interceptors
+                          anyway (as before the untraced bundle), to measure that change
       --replay-rounds R   times the fixture set is replayed (default 5)
       --out DIR           where the report and chart go (default bench/results)
       --label TEXT        a name for this run in the report
@@ -196,6 +205,8 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
         'replay-rounds': { type: 'string' },
         'worker-node-options': { type: 'string' },
         'worker-runtime': { type: 'string' },
+        'payment-revision': { type: 'string' },
+        'traced-bundle': { type: 'boolean' },
         out: { type: 'string' },
         label: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -277,6 +288,13 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
     tracingWarmup: warmup ?? Math.min(50, Math.ceil(tracingPayments / 10)),
     workerNodeOptions: (values['worker-node-options'] ?? '').split(' ').filter((flag) => flag !== ''),
     workerRuntime: oneOf('--worker-runtime', ['tsx', 'compiled'] as const, values['worker-runtime'], 'tsx'),
+    paymentRevision: oneOf(
+      '--payment-revision',
+      ['current', 'before-lean'] as const,
+      values['payment-revision'],
+      'current',
+    ),
+    tracedBundle: values['traced-bundle'] ?? false,
     replayRounds: numberFlag(positiveInt('--replay-rounds').default(5), values['replay-rounds']),
     out: values.out ?? 'bench/results',
     label: values.label,

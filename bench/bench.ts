@@ -45,6 +45,7 @@ import type { ChartSeries } from './chart';
 import type { Launched } from './driver';
 import { runPhase } from './phase';
 import { withLedgerStats } from './ledger-stats';
+import { bundleBeforeLeanSteps } from './revisions';
 import type { Launcher, PhaseResult } from './phase';
 import { loadAverage } from './proc';
 import { compareTracing } from './tracing';
@@ -270,7 +271,10 @@ async function runBenchmark(options: BenchOptions, say: (line: string) => void) 
     }
 
     // Bundles are written once; with --bundle worker each worker bundles at its own start instead.
-    const paymentBundle = await bundleWorkflows();
+    const paymentBundle =
+      options.paymentRevision === 'before-lean'
+        ? await bundleBeforeLeanSteps({ traced: true })
+        : await bundleWorkflows();
     const paymentBundlePath = path.join(tempDir, 'payment-workflows.js');
     const ceilingBundlePath = path.join(tempDir, 'ceiling-workflows.js');
     if (options.bundle === 'prebuilt') {
@@ -280,10 +284,13 @@ async function runBenchmark(options: BenchOptions, say: (line: string) => void) 
       });
       await writeWorkflowBundle(paymentBundlePath, paymentBundle);
       // Beside it, as a release writes it: the bundle a worker that exports no spans loads.
-      await writeWorkflowBundle(
-        untracedBundleFile(paymentBundlePath),
-        await bundleWorkflows({ traced: false }),
-      );
+      // --traced-bundle writes the traced one there too, as every worker ran before the untraced bundle existed.
+      const untraced = options.tracedBundle
+        ? paymentBundle
+        : options.paymentRevision === 'before-lean'
+          ? await bundleBeforeLeanSteps({ traced: false })
+          : await bundleWorkflows({ traced: false });
+      await writeWorkflowBundle(untracedBundleFile(paymentBundlePath), untraced);
       await writeWorkflowBundle(ceilingBundlePath, ceilingBundle);
     }
 
@@ -582,7 +589,10 @@ async function runBenchmark(options: BenchOptions, say: (line: string) => void) 
     let replay: ReplaySpeed | undefined;
     if (!options.skip.includes('replay')) {
       say(`replay: the fixture set, ${options.replayRounds} rounds`);
-      replay = await measureReplaySpeed(paymentBundle, options.replayRounds);
+      replay = await measureReplaySpeed(
+        options.paymentRevision === 'current' ? paymentBundle : await bundleWorkflows(),
+        options.replayRounds,
+      );
     }
 
     const environment: BenchEnvironment = {

@@ -28,9 +28,34 @@ const PAYMENTS_ONLY = ['--skip', `ceiling,same-commands,${NOT_THROUGHPUT}`];
 const CEILING_ONLY = ['--skip', `payments,same-commands,${NOT_THROUGHPUT}`];
 const BOTH = ['--skip', `same-commands,${NOT_THROUGHPUT}`];
 const IN_FLIGHT_ONLY = ['--skip', 'ceiling,same-commands,payments,single,at-70,tracing,replay'];
+const SINGLE_ONLY = ['--skip', 'ceiling,same-commands,payments,at-70,parked,tracing,replay'];
 
 /** The experiments, in the order the README lists them. */
 const EXPERIMENTS: Experiment[] = [
+  {
+    name: 'lean',
+    question:
+      'the lean steps: every step a regular activity and an upsert per change (the revision before) against ' +
+      'local activities for the short steps and one upsert per state change',
+    common: PAYMENTS_ONLY,
+    before: { label: 'before-lean', args: ['--payment-revision', 'before-lean'] },
+    after: { label: 'lean', args: [] },
+  },
+  {
+    name: 'lean-single',
+    question: 'the lean steps, one payment at a time',
+    common: SINGLE_ONLY,
+    before: { label: 'before-lean', args: ['--payment-revision', 'before-lean'] },
+    after: { label: 'lean', args: [] },
+  },
+  {
+    name: 'untraced',
+    question:
+      'a worker that exports no spans: the bundle with the tracing interceptors (as before) against the one without',
+    common: PAYMENTS_ONLY,
+    before: { label: 'traced bundle', args: ['--traced-bundle'] },
+    after: { label: 'untraced bundle', args: [] },
+  },
   {
     name: 'sqlite',
     question:

@@ -24,10 +24,12 @@ export const WORKFLOW_INTERCEPTOR_PATHS = [
   TRACING_WORKFLOW_INTERCEPTORS,
 ];
 
-/** The same without the tracing interceptors, for a worker that exports no spans. */
-const UNTRACED_INTERCEPTOR_PATHS = WORKFLOW_INTERCEPTOR_PATHS.filter(
-  (module) => module !== TRACING_WORKFLOW_INTERCEPTORS,
-);
+/** The interceptors of a traced bundle, or of an untraced one (for a worker that exports no spans). */
+export function workflowInterceptorPaths({ traced }: { traced: boolean }): string[] {
+  return traced
+    ? WORKFLOW_INTERCEPTOR_PATHS
+    : WORKFLOW_INTERCEPTOR_PATHS.filter((module) => module !== TRACING_WORKFLOW_INTERCEPTORS);
+}
 
 // The bundler reports every module it packs at info level; only problems are worth a line.
 const quietBundlerLogger = new DefaultLogger('WARN');
@@ -44,7 +46,7 @@ export function bundleWorkflows({
   // The failure converter runs inside the sandbox too, so a prebuilt bundle must carry it.
   return bundleWorkflowCode({
     workflowsPath: WORKFLOWS_PATH,
-    workflowInterceptorModules: traced ? WORKFLOW_INTERCEPTOR_PATHS : UNTRACED_INTERCEPTOR_PATHS,
+    workflowInterceptorModules: workflowInterceptorPaths({ traced }),
     failureConverterPath: FAILURE_CONVERTER_PATH,
     logger: quietBundlerLogger,
   });

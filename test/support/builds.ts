@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
 import { FAILURE_CONVERTER_PATH } from '../../temporal/codec';
-import { WORKFLOW_INTERCEPTOR_PATHS, WORKFLOWS_PATH } from '../../temporal/bundle';
+import { workflowInterceptorPaths, WORKFLOWS_PATH } from '../../temporal/bundle';
 
 const VARIANTS = path.join(__dirname, '..', 'replay', 'variants');
 
@@ -17,11 +17,14 @@ export const WORKFLOW_API_BEFORE = {
   leanSteps: path.join(VARIANTS, 'workflow-api-before-lean-steps.ts'),
 } as const;
 
-/** Today's workflows, bundled with `workflowApi` in place of `@temporalio/workflow`. */
-export function bundleOldBuild(workflowApi: string): Promise<WorkflowBundleWithSourceMap> {
+/** Today's workflows, bundled with `workflowApi` in place of `@temporalio/workflow`; `traced` as a release's. */
+export function bundleOldBuild(
+  workflowApi: string,
+  { traced = true }: { traced?: boolean } = {},
+): Promise<WorkflowBundleWithSourceMap> {
   return bundleWorkflowCode({
     workflowsPath: WORKFLOWS_PATH,
-    workflowInterceptorModules: WORKFLOW_INTERCEPTOR_PATHS,
+    workflowInterceptorModules: workflowInterceptorPaths({ traced }),
     failureConverterPath: FAILURE_CONVERTER_PATH,
     logger: new DefaultLogger('WARN'),
     webpackConfigHook: (config) => ({
