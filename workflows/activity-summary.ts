@@ -55,8 +55,7 @@ function summarized<A extends ActivityInterface>(
   return new Proxy({} as SummarizedActivities<A>, {
     get(_, name) {
       if (typeof name !== 'string') return undefined;
-      return (summary: string, ...args: Parameters<A[keyof A & string]>) =>
-        call(name, summary, args);
+      return (summary: string, ...args: Parameters<A[keyof A & string]>) => call(name, summary, args);
     },
   });
 }
