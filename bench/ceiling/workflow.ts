@@ -23,16 +23,29 @@ import type { CeilingInput, CeilingState, CeilingStep } from './contract';
 const remote = proxyActivities<CeilingActivities>({ startToCloseTimeout: '30 seconds' });
 const local = proxyLocalActivities<CeilingActivities>({ startToCloseTimeout: '30 seconds' });
 
-/** Runs the payment's shape with no work in it. */
-export async function ceilingWorkflow(input: CeilingInput): Promise<CeilingState> {
-  if (input.commands === 'baton') return batonCommands(input);
+/** The run's state and `status` query, and a wait for the settlement signal, as both command sequences use them. */
+function listen(input: CeilingInput) {
   const state: CeilingState = { id: input.id, steps: [] };
   let settledReference: string | undefined;
   setHandler(ceilingStatusQuery, () => state);
   setHandler(ceilingSettledSignal, ({ reference }) => {
     settledReference = reference;
   });
-  const record = (name: string) => state.steps.push({ name, at: new Date().toISOString() });
+  return {
+    state,
+    record: (name: string) => state.steps.push({ name, at: new Date().toISOString() }),
+    settled: async (reference: string): Promise<void> => {
+      if (!(await condition(() => settledReference === reference, input.settleTimeoutMs))) {
+        throw ApplicationFailure.nonRetryable(`no settlement signal for ${input.id}`);
+      }
+    },
+  };
+}
+
+/** Runs the payment's shape with no work in it. */
+export async function ceilingWorkflow(input: CeilingInput): Promise<CeilingState> {
+  if (input.commands === 'baton') return batonCommands(input);
+  const { state, record, settled } = listen(input);
   const run = (step: Exclude<CeilingStep, 'submit'>) =>
     (input.localSteps.includes(step) ? local : remote)[step]({ id: input.id });
 
@@ -46,9 +59,7 @@ export async function ceilingWorkflow(input: CeilingInput): Promise<CeilingState
     id: input.id,
     workflowId: workflowInfo().workflowId,
   });
-  if (!(await condition(() => settledReference === reference, input.settleTimeoutMs))) {
-    throw ApplicationFailure.nonRetryable(`no settlement signal for ${input.id}`);
-  }
+  await settled(reference);
   await run('settle');
   record('settled');
   await run('contact');
@@ -64,13 +75,7 @@ export async function ceilingWorkflow(input: CeilingInput): Promise<CeilingState
  * contact look-up local, the message regular, the outcome event local.
  */
 async function batonCommands(input: CeilingInput): Promise<CeilingState> {
-  const state: CeilingState = { id: input.id, steps: [] };
-  let settledReference: string | undefined;
-  setHandler(ceilingStatusQuery, () => state);
-  setHandler(ceilingSettledSignal, ({ reference }) => {
-    settledReference = reference;
-  });
-  const record = (name: string) => state.steps.push({ name, at: new Date().toISOString() });
+  const { state, record, settled } = listen(input);
   const { id } = input;
 
   patched('ceiling-first');
@@ -87,9 +92,7 @@ async function batonCommands(input: CeilingInput): Promise<CeilingState> {
   ]);
   record('submitted');
   const { reference } = await remote.submit({ id, workflowId: workflowInfo().workflowId });
-  if (!(await condition(() => settledReference === reference, input.settleTimeoutMs))) {
-    throw ApplicationFailure.nonRetryable(`no settlement signal for ${id}`);
-  }
+  await settled(reference);
   await local.settle({ id });
   upsertSearchAttributes([{ key: paymentSearchAttributes.status, value: 'settled' }]);
   record('settled');

@@ -7,32 +7,23 @@
  * ended entirely on the old build publishes nothing. Both histories replay with the new build.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { describe, test } from 'node:test';
 import type { temporal } from '@temporalio/proto';
 import { startPayment } from '../../client/payments';
-import { freePort } from '../../services/ports';
-import { startLocalStack } from '../../local/stack';
-import type { LocalStack } from '../../local/stack';
 import { EVENT_KINDS, STREAMS } from '../../services/bus';
-import { bundleWorkflows } from '../../temporal/bundle';
 import { replayHistories } from '../../temporal/replay';
 import { PaymentStatus, paymentWorkflowId } from '../../workflows/payment-contract';
 import type { PaymentState } from '../../workflows/payment-contract';
-import { dropSchema, TEST_DATABASE_URL, uniqueSchema } from '../support/postgres';
 import { webhookDecidedPayment } from '../support/payments';
-import { bundleOldBuild, WORKFLOW_API_BEFORE } from '../support/builds';
+import { WORKFLOW_API_BEFORE } from '../support/builds';
 import { activitiesRun } from '../support/history';
-import { deployNewBuild, moneyOf, paymentHistory, releaseHeldWebhook, untilStatus } from '../support/upgrade';
+import { moneyOf, paymentHistory, releaseHeldWebhook, untilStatus, upgradeStack } from '../support/upgrade';
 
-const schema = uniqueSchema('upgrade');
-let stack: LocalStack;
-let newBuild: WorkflowBundleWithSourceMap;
-let stopNewWorker: (() => Promise<void>) | undefined;
+const upgrade = upgradeStack('upgrade', WORKFLOW_API_BEFORE.domainEvents);
 
 async function eventsAbout(paymentId: string): Promise<Record<string, unknown>[]> {
   const found: Record<string, unknown>[] = [];
-  for await (const message of stack.bus.read(STREAMS.events)) {
+  for await (const message of upgrade.stack.bus.read(STREAMS.events)) {
     const event = JSON.parse(Buffer.from(message.body).toString('utf8')) as Record<string, unknown>;
     if (event.subject === paymentId) found.push(event);
   }
@@ -43,28 +34,9 @@ async function eventsAbout(paymentId: string): Promise<Record<string, unknown>[]
 const scheduled = (events: temporal.api.history.v1.IHistory) =>
   activitiesRun(events).map((activity) => activity.type);
 
-before(async () => {
-  const [oldBuild, current] = await Promise.all([
-    bundleOldBuild(WORKFLOW_API_BEFORE.domainEvents),
-    bundleWorkflows(),
-  ]);
-  newBuild = current;
-  stack = await startLocalStack({
-    databaseUrl: TEST_DATABASE_URL,
-    databaseSchema: schema,
-    webhookPort: await freePort(),
-    workflowBundle: oldBuild,
-  });
-});
-
-after(async () => {
-  await stopNewWorker?.();
-  await stack?.stop();
-  await dropSchema(schema);
-});
-
 describe('a payment in flight when the domain events ship', () => {
   test('moves its money once and publishes one payment.settled, while one that ended on the old build publishes none', async () => {
+    const { stack } = upgrade;
     const tag = Date.now().toString(36);
     const ended = `upgrade-${tag}-ended`;
     const inFlight = `upgrade-${tag}-in-flight`;
@@ -81,7 +53,7 @@ describe('a payment in flight when the domain events ship', () => {
     assert.ok(!scheduled(await paymentHistory(stack, ended)).includes('publishPaymentOutcome'));
 
     // The old worker drains and stops; the new build takes over on the same task queue and webhook address.
-    stopNewWorker = await deployNewBuild(stack, newBuild);
+    await upgrade.deploy();
     assert.ok(
       await releaseHeldWebhook(stack, inFlight),
       'the bank held the final status of the parked payment',
@@ -112,7 +84,7 @@ describe('a payment in flight when the domain events ship', () => {
           source: inFlight,
         },
       ],
-      newBuild,
+      upgrade.newBuild,
       stack.codecKeys,
     );
     assert.deepEqual(

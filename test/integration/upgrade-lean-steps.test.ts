@@ -7,30 +7,21 @@
  * and upserts its search attributes twice. Every history replays with the new build.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { describe, test } from 'node:test';
 import { startPayment } from '../../client/payments';
-import { freePort } from '../../services/ports';
-import { startLocalStack } from '../../local/stack';
-import type { LocalStack } from '../../local/stack';
-import { bundleWorkflows } from '../../temporal/bundle';
 import { replayHistories } from '../../temporal/replay';
 import { PaymentStatus, paymentWorkflowId } from '../../workflows/payment-contract';
-import { dropSchema, TEST_DATABASE_URL, uniqueSchema } from '../support/postgres';
 import { webhookDecidedPayment } from '../support/payments';
-import { bundleOldBuild, WORKFLOW_API_BEFORE } from '../support/builds';
+import { WORKFLOW_API_BEFORE } from '../support/builds';
 import { activitiesRun } from '../support/history';
-import { deployNewBuild, moneyOf, paymentHistory, releaseHeldWebhook, untilStatus } from '../support/upgrade';
+import { moneyOf, paymentHistory, releaseHeldWebhook, untilStatus, upgradeStack } from '../support/upgrade';
 
-const schema = uniqueSchema('lean');
 const LEDGER_STEPS = ['screenBeneficiary', 'debitAccount', 'settlePayment'];
-let stack: LocalStack;
-let newBuild: WorkflowBundleWithSourceMap;
-let stopNewWorker: (() => Promise<void>) | undefined;
+const upgrade = upgradeStack('lean', WORKFLOW_API_BEFORE.leanSteps);
 
 /** Which of the ledger steps the run ran as local activities, and which as regular ones. */
 async function ledgerSteps(paymentId: string): Promise<{ local: string[]; regular: string[] }> {
-  const steps = activitiesRun(await paymentHistory(stack, paymentId)).filter((a) =>
+  const steps = activitiesRun(await paymentHistory(upgrade.stack, paymentId)).filter((a) =>
     LEDGER_STEPS.includes(a.type),
   );
   return {
@@ -41,35 +32,16 @@ async function ledgerSteps(paymentId: string): Promise<{ local: string[]; regula
 
 /** Upserts of baton's own search attributes (each patch marker comes with the SDK's TemporalChangeVersion one). */
 async function upserts(paymentId: string): Promise<number> {
-  const history = await paymentHistory(stack, paymentId);
+  const history = await paymentHistory(upgrade.stack, paymentId);
   return (history.events ?? []).filter((e) => {
     const fields = e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields;
     return fields != null && Object.keys(fields).some((key) => key !== 'TemporalChangeVersion');
   }).length;
 }
 
-before(async () => {
-  const [oldBuild, current] = await Promise.all([
-    bundleOldBuild(WORKFLOW_API_BEFORE.leanSteps),
-    bundleWorkflows(),
-  ]);
-  newBuild = current;
-  stack = await startLocalStack({
-    databaseUrl: TEST_DATABASE_URL,
-    databaseSchema: schema,
-    webhookPort: await freePort(),
-    workflowBundle: oldBuild,
-  });
-});
-
-after(async () => {
-  await stopNewWorker?.();
-  await stack?.stop();
-  await dropSchema(schema);
-});
-
 describe('a payment in flight when the lean steps ship', () => {
   test('finishes on its regular activities with its money moved once, while a new one runs its steps locally', async () => {
+    const { stack } = upgrade;
     const tag = Date.now().toString(36);
     const inFlight = `lean-${tag}-in-flight`;
     const fresh = `lean-${tag}-fresh`;
@@ -78,7 +50,7 @@ describe('a payment in flight when the lean steps ship', () => {
     const started = await startPayment(stack.client, webhookDecidedPayment(inFlight, 5_00), stack.taskQueue);
     await untilStatus(stack, inFlight, PaymentStatus.Submitted);
 
-    stopNewWorker = await deployNewBuild(stack, newBuild);
+    await upgrade.deploy();
     assert.ok(
       await releaseHeldWebhook(stack, inFlight),
       'the bank held the final status of the parked payment',
@@ -105,7 +77,7 @@ describe('a payment in flight when the lean steps ship', () => {
           source: paymentId,
         })),
       ),
-      newBuild,
+      upgrade.newBuild,
       stack.codecKeys,
     );
     assert.deepEqual(

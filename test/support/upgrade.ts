@@ -2,11 +2,17 @@
  * A deploy in miniature, for the upgrade tests: a stack serving an old build, payments driven on it, then the old
  * worker drained and stopped and a worker of the new build taking the same task queue and webhook address over.
  */
+import { after, before } from 'node:test';
 import type { temporal } from '@temporalio/proto';
 import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { NativeConnection } from '@temporalio/worker';
 import { paymentState } from '../../client/payments';
+import { startLocalStack } from '../../local/stack';
 import type { LocalStack } from '../../local/stack';
+import { freePort } from '../../services/ports';
+import { bundleWorkflows } from '../../temporal/bundle';
+import { bundleOldBuild } from './builds';
+import { dropSchema, TEST_DATABASE_URL, uniqueSchema } from './postgres';
 import { startBatonWorker } from '../../workers/worker';
 import { paymentWorkflowId } from '../../workflows/payment-contract';
 import type { PaymentStatus } from '../../workflows/payment-contract';
@@ -73,4 +79,55 @@ export async function releaseHeldWebhook(stack: LocalStack, paymentId: string): 
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   return stack.bank.releaseWebhook(paymentId);
+}
+
+/** A deploy's two builds on one stack, as {@link upgradeStack} gives them to a test. */
+export interface Upgrade {
+  /** The stack, serving the old build until {@link Upgrade.deploy}. */
+  readonly stack: LocalStack;
+  /** The current workflows. */
+  readonly newBuild: WorkflowBundleWithSourceMap;
+  /** Drains the old build's worker and starts the new build's (stopped after the tests). */
+  deploy(): Promise<void>;
+}
+
+/**
+ * Registers the hooks of an upgrade test: before it, a stack on PostgreSQL (schema `<name>_…`) serving today's
+ * workflows bundled with `workflowApi` (the build before a change); after it, everything stopped and dropped.
+ */
+export function upgradeStack(name: string, workflowApi: string): Upgrade {
+  const schema = uniqueSchema(name);
+  let stack: LocalStack | undefined;
+  let newBuild: WorkflowBundleWithSourceMap | undefined;
+  let stopNewWorker: (() => Promise<void>) | undefined;
+  before(async () => {
+    const [oldBuild, current] = await Promise.all([bundleOldBuild(workflowApi), bundleWorkflows()]);
+    newBuild = current;
+    stack = await startLocalStack({
+      databaseUrl: TEST_DATABASE_URL,
+      databaseSchema: schema,
+      webhookPort: await freePort(),
+      workflowBundle: oldBuild,
+    });
+  });
+  after(async () => {
+    await stopNewWorker?.();
+    await stack?.stop();
+    await dropSchema(schema);
+  });
+  const started = <T>(value: T | undefined): T => {
+    if (value === undefined) throw new Error('the upgrade stack is not up: use it inside a test');
+    return value;
+  };
+  return {
+    get stack() {
+      return started(stack);
+    },
+    get newBuild() {
+      return started(newBuild);
+    },
+    async deploy() {
+      stopNewWorker = await deployNewBuild(started(stack), started(newBuild));
+    },
+  };
 }
