@@ -11,8 +11,7 @@ import { describe, test } from 'node:test';
 import type { temporal } from '@temporalio/proto';
 import { startPayment } from '../../client/payments';
 import { EVENT_KINDS, STREAMS } from '../../services/bus';
-import { replayHistories } from '../../temporal/replay';
-import { PaymentStatus, paymentWorkflowId } from '../../workflows/payment-contract';
+import { PaymentStatus } from '../../workflows/payment-contract';
 import type { PaymentState } from '../../workflows/payment-contract';
 import { webhookDecidedPayment } from '../support/payments';
 import { WORKFLOW_API_BEFORE } from '../support/builds';
@@ -75,24 +74,9 @@ describe('a payment in flight when the domain events ship', () => {
       1,
     );
 
-    const outcomes = await replayHistories(
-      [
-        { workflowId: paymentWorkflowId(ended), history: await paymentHistory(stack, ended), source: ended },
-        {
-          workflowId: paymentWorkflowId(inFlight),
-          history: await paymentHistory(stack, inFlight),
-          source: inFlight,
-        },
-      ],
-      upgrade.newBuild,
-      stack.codecKeys,
-    );
-    assert.deepEqual(
-      outcomes.map((o) => [o.source, o.ok, o.message ?? '']),
-      [
-        [ended, true, ''],
-        [inFlight, true, ''],
-      ],
-    );
+    assert.deepEqual(await upgrade.replayOnNewBuild([ended, inFlight]), [
+      [ended, true, ''],
+      [inFlight, true, ''],
+    ]);
   });
 });

@@ -11,6 +11,7 @@ import { startLocalStack } from '../../local/stack';
 import type { LocalStack } from '../../local/stack';
 import { freePort } from '../../services/ports';
 import { bundleWorkflows } from '../../temporal/bundle';
+import { replayHistories } from '../../temporal/replay';
 import { bundleOldBuild } from './builds';
 import { dropSchema, TEST_DATABASE_URL, uniqueSchema } from './postgres';
 import { startBatonWorker } from '../../workers/worker';
@@ -89,6 +90,8 @@ export interface Upgrade {
   readonly newBuild: WorkflowBundleWithSourceMap;
   /** Drains the old build's worker and starts the new build's (stopped after the tests). */
   deploy(): Promise<void>;
+  /** Replays each payment's history with the new build: `[paymentId, ok, message]` per payment. */
+  replayOnNewBuild(paymentIds: string[]): Promise<[string, boolean, string][]>;
 }
 
 /**
@@ -128,6 +131,18 @@ export function upgradeStack(name: string, workflowApi: string): Upgrade {
     },
     async deploy() {
       stopNewWorker = await deployNewBuild(started(stack), started(newBuild));
+    },
+    async replayOnNewBuild(paymentIds) {
+      const live = started(stack);
+      const histories = await Promise.all(
+        paymentIds.map(async (paymentId) => ({
+          workflowId: paymentWorkflowId(paymentId),
+          history: await paymentHistory(live, paymentId),
+          source: paymentId,
+        })),
+      );
+      const outcomes = await replayHistories(histories, started(newBuild), live.codecKeys);
+      return outcomes.map((o) => [o.source, o.ok, o.message ?? '']);
     },
   };
 }
