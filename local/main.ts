@@ -184,7 +184,7 @@ async function main(): Promise<number> {
   if (stack.worker.opsUrl) {
     say(`  worker metrics:   ${stack.worker.opsUrl}/metrics  (health: /healthz, readiness: /readyz)`);
   }
-  if (stack.devServer.metricsUrl) say(`  Temporal metrics: ${stack.devServer.metricsUrl}`);
+  if (stack.devServer?.metricsUrl) say(`  Temporal metrics: ${stack.devServer.metricsUrl}`);
   if (traces !== undefined) {
     say(
       `  traces (Jaeger):  OTLP in at ${traces.jaeger.otlpEndpoint}, query API at ${traces.jaeger.queryUrl}/api/traces`,

@@ -27,6 +27,11 @@ export interface SpawnServerOptions {
   log?: (line: string) => void;
   /** Environment of the process (default `process.env`). */
   env?: NodeJS.ProcessEnv;
+  /** Working folder of the process (default the current one). */
+  cwd?: string;
+  /** Run as this user and group (only a root parent may). */
+  uid?: number;
+  gid?: number;
 }
 
 /** A spawned server process. */
@@ -63,7 +68,13 @@ export function spawnServer(
   options: SpawnServerOptions = {},
 ): ServerProcess {
   const log = options.log ?? (() => undefined);
-  const child = spawn(command, args, { env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(command, args, {
+    env: options.env,
+    cwd: options.cwd,
+    uid: options.uid,
+    gid: options.gid,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   installExitHook();
   running.add(child);
 

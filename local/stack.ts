@@ -52,6 +52,11 @@ export interface LocalStackOptions {
   /** PostgreSQL schema for the ledger (tests isolate themselves this way). */
   databaseSchema?: string;
   temporalPort?: number;
+  /**
+   * Run on this Temporal server (a cluster, say) instead of starting a dev server; its namespace must have baton's
+   * search attributes. The stack then serves no UI of its own.
+   */
+  temporal?: { address: string; namespace: string };
   /** Serve the Temporal Web UI on this port; omitted => no UI. */
   uiPort?: number;
   bankPort?: number;
@@ -102,7 +107,8 @@ export interface LocalStack {
   bank: BankSimulator;
   mailSink: SmtpSink;
   smsSink: LocalTwilio;
-  devServer: DevServer;
+  /** The dev server, unless the stack runs on a Temporal server of the caller's (`temporal`). */
+  devServer?: DevServer;
   worker: RunningBatonWorker;
   /** What the worker's activities talk to, for another worker on the same stack (a new build taking over). */
   services: BatonServices;
@@ -117,7 +123,7 @@ export interface LocalStack {
   stop(): Promise<void>;
 }
 
-const NAMESPACE = 'default';
+const DEV_NAMESPACE = 'default';
 
 /** Starts every part of baton; on failure, stops whatever had started and rethrows. */
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
@@ -153,21 +159,28 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       codecUrl = codec.url;
     }
 
-    const cliPath = options.temporalCliPath ?? (await resolveTemporalCli({ onProgress: log })).path;
-    const devServer = await startDevServer({
-      cliPath,
-      port: options.temporalPort ?? (await freePort()),
-      ...(options.uiPort === undefined ? {} : { uiPort: options.uiPort }),
-      ...(codecUrl === undefined ? {} : { uiCodecEndpoint: codecUrl }),
-      metricsPort: options.temporalMetricsPort ?? (await freePort()),
-      dbFile: path.join(dataDir, 'temporal.db'),
-      sqliteJournal: 'wal',
-      namespace: NAMESPACE,
-      searchAttributes: SEARCH_ATTRIBUTES,
-      log: (line) => log(`[temporal] ${line}`),
-    });
-    cleanups.push(() => devServer.stop());
-    log(`Temporal dev server on ${devServer.address}${devServer.uiUrl ? `, UI on ${devServer.uiUrl}` : ''}`);
+    let devServer: DevServer | undefined;
+    let temporal = options.temporal;
+    if (temporal === undefined) {
+      const cliPath = options.temporalCliPath ?? (await resolveTemporalCli({ onProgress: log })).path;
+      const started = await startDevServer({
+        cliPath,
+        port: options.temporalPort ?? (await freePort()),
+        ...(options.uiPort === undefined ? {} : { uiPort: options.uiPort }),
+        ...(codecUrl === undefined ? {} : { uiCodecEndpoint: codecUrl }),
+        metricsPort: options.temporalMetricsPort ?? (await freePort()),
+        dbFile: path.join(dataDir, 'temporal.db'),
+        sqliteJournal: 'wal',
+        namespace: DEV_NAMESPACE,
+        searchAttributes: SEARCH_ATTRIBUTES,
+        log: (line) => log(`[temporal] ${line}`),
+      });
+      cleanups.push(() => started.stop());
+      log(`Temporal dev server on ${started.address}${started.uiUrl ? `, UI on ${started.uiUrl}` : ''}`);
+      devServer = started;
+      temporal = { address: started.address, namespace: DEV_NAMESPACE };
+    }
+    const { address, namespace } = temporal;
 
     const natsBinary = (await resolveNatsServer({ onProgress: log })).path;
     const nats = await startNatsServer({
@@ -227,22 +240,22 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       ledgerUrl = served.url;
     }
 
-    const connection = await Connection.connect({ address: devServer.address });
+    const connection = await Connection.connect({ address });
     cleanups.push(() => connection.close());
     const client = new Client({
       connection,
-      namespace: NAMESPACE,
+      namespace,
       dataConverter: createDataConverter(codecKeys),
       interceptors: { workflow: tracingClientInterceptors() },
     });
-    const nativeConnection = await NativeConnection.connect({ address: devServer.address });
+    const nativeConnection = await NativeConnection.connect({ address });
     cleanups.push(() => nativeConnection.close());
 
     const taskQueue = options.taskQueue ?? TASK_QUEUE;
     const worker = await startBatonWorker({
       connection: nativeConnection,
       client,
-      namespace: NAMESPACE,
+      namespace,
       taskQueue,
       codecKeys,
       ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : {}),
@@ -275,10 +288,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
     let stopping: Promise<void> | undefined;
     return {
-      address: devServer.address,
-      namespace: NAMESPACE,
+      address,
+      namespace,
       taskQueue,
-      ...(devServer.uiUrl === undefined ? {} : { uiUrl: devServer.uiUrl }),
+      ...(devServer?.uiUrl === undefined ? {} : { uiUrl: devServer.uiUrl }),
       ...(ledgerUrl === undefined ? {} : { ledgerUrl }),
       ...(codecUrl === undefined ? {} : { codecUrl }),
       codecKeys,
@@ -289,7 +302,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       bank,
       mailSink,
       smsSink,
-      devServer,
+      ...(devServer === undefined ? {} : { devServer }),
       worker,
       services,
       webhook: { host: '127.0.0.1', port: webhookPort, secret: webhookSecret },

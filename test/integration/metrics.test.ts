@@ -190,14 +190,15 @@ describe('a real Prometheus', () => {
     assert.equal(sweep.code, 0, sweep.stderr);
     await stack.client.workflow.getHandle(wedged).terminate('test over');
 
-    assert.ok(stack.devServer.metricsUrl, 'the dev server serves metrics');
+    const temporalMetricsUrl = stack.devServer?.metricsUrl;
+    assert.ok(temporalMetricsUrl, 'the dev server serves metrics');
     const hostPort = (url: string) => new URL(url).host;
     promDir = await mkdtemp(path.join(os.tmpdir(), 'baton-prometheus-'));
     prometheus = await startPrometheus({
       binaryPath: await resolvePrometheusTool('prometheus'),
       port: await freePort(),
       dataDir: promDir,
-      jobs: { 'baton-worker': [hostPort(opsUrl)], temporal: [hostPort(stack.devServer.metricsUrl)] },
+      jobs: { 'baton-worker': [hostPort(opsUrl)], temporal: [hostPort(temporalMetricsUrl)] },
       ruleFiles: [RULES_FILE],
     });
     const prom = prometheus;

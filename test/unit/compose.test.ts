@@ -24,6 +24,7 @@ const serviceSchema = z.object({
   environment: envSchema.optional(),
   volumes: z.array(z.string()).optional(),
   command: z.union([z.string(), z.array(z.string())]).optional(),
+  entrypoint: z.union([z.string(), z.array(z.string())]).optional(),
   healthcheck: z
     .object({ test: z.union([z.string(), z.array(z.string())]) })
     .passthrough()
@@ -81,6 +82,7 @@ describe('docker-compose.yml', () => {
   test('defines the stack baton runs on', () => {
     for (const name of [
       'postgresql',
+      'temporal-schema',
       'temporal',
       'temporal-setup',
       'temporal-ui',
@@ -189,6 +191,43 @@ describe('docker-compose.yml', () => {
       .record(z.string(), z.array(z.object({ value: z.unknown() })))
       .parse(parse(await readFile(path.join(ROOT, source), 'utf8')));
     assert.deepEqual(dynamicConfig['frontend.enableUpdateWorkflowExecution'], [{ value: true }]);
+  });
+
+  test('runs Temporal on the files the cluster tests run: schema.sh, config/baton.yaml, setup.sh', async () => {
+    const mounts = (name: string): Map<string, string> =>
+      new Map(
+        (service(name).volumes ?? []).map((volume) => {
+          const [source = '', target = ''] = volume.split(':');
+          return [source, target];
+        }),
+      );
+    assert.equal(
+      mounts('temporal-schema').get('./deploy/temporal/schema.sh'),
+      '/etc/baton/temporal-schema.sh',
+    );
+    assert.deepEqual(service('temporal-schema').entrypoint, ['/bin/sh', '/etc/baton/temporal-schema.sh']);
+    assert.equal(mounts('temporal-setup').get('./deploy/temporal/setup.sh'), '/etc/baton/temporal-setup.sh');
+    // The image starts `temporal-server --env docker`: mounted there, the template is the server's whole config.
+    assert.equal(
+      mounts('temporal').get('./deploy/temporal/config/baton.yaml'),
+      '/etc/temporal/config/docker.yaml',
+    );
+    const serverDeps = service('temporal').depends_on;
+    assert.ok(serverDeps !== undefined && !Array.isArray(serverDeps));
+    assert.equal(serverDeps['temporal-schema']?.condition, 'service_completed_successfully');
+
+    // Every variable the template requires, and the database settings the schema step must share with the server.
+    const template = await readFile(path.join(ROOT, 'deploy/temporal/config/baton.yaml'), 'utf8');
+    const required = [...template.matchAll(/if not \(env "([A-Z_]+)"\) \}\}\s*\{\{- fail/g)].map(
+      (m) => m[1] ?? '',
+    );
+    assert.deepEqual(required.sort(), ['DYNAMIC_CONFIG_FILE_PATH', 'POSTGRES_SEEDS']);
+    const server = environmentOf(service('temporal'));
+    const schema = environmentOf(service('temporal-schema'));
+    for (const name of required) assert.ok(server.get(name), `temporal sets ${name}`);
+    for (const name of ['DB', 'POSTGRES_SEEDS', 'DB_PORT', 'POSTGRES_USER', 'POSTGRES_PWD']) {
+      assert.equal(schema.get(name), server.get(name), `temporal-schema and temporal agree on ${name}`);
+    }
   });
 
   test('mounts and builds only from files that exist in the repository', async () => {
