@@ -7,7 +7,11 @@ import { resolveClusterTools } from './temporal-server-tools';
 
 async function main(): Promise<void> {
   const tools = await resolveClusterTools({ onProgress: (line) => process.stderr.write(`${line}\n`) });
-  const resolved: [string, ResolvedGoTool][] = Object.entries(tools);
+  const resolved: [string, ResolvedGoTool][] = [
+    ['temporal-server', tools.server],
+    ['temporal-sql-tool', tools.sqlTool],
+    ['temporal-ui-server', tools.uiServer],
+  ];
   for (const [name, tool] of resolved) {
     process.stderr.write(`${name} resolved from ${tool.source}\n`);
     process.stdout.write(`${tool.path}\n`);
