@@ -9,17 +9,17 @@ import { formatReport, runScenariosOn } from '../../local/scenarios';
 import { startLocalStack } from '../../local/stack';
 import type { LocalStack } from '../../local/stack';
 import type { ClusterUi } from '../../local/temporal-cluster';
-import { startTestCluster } from '../support/cluster';
-import type { TestCluster } from '../support/cluster';
+import { startEphemeralCluster } from '../../local/ephemeral-cluster';
+import type { EphemeralCluster } from '../../local/ephemeral-cluster';
 import { dropSchema, TEST_DATABASE_URL, uniqueSchema } from '../support/postgres';
 
 const schema = uniqueSchema('cluster_demo');
-let cluster: TestCluster;
+let cluster: EphemeralCluster;
 let stack: LocalStack;
 let ui: ClusterUi;
 
 before(async () => {
-  cluster = await startTestCluster();
+  cluster = await startEphemeralCluster();
   stack = await startLocalStack({
     temporal: { address: cluster.server.address, namespace: cluster.server.namespace },
     databaseUrl: TEST_DATABASE_URL,

@@ -1,19 +1,20 @@
 /**
- * A Temporal cluster for tests: `temporal-server` on a PostgreSQL of its own (so a test may stop that PostgreSQL
- * under it), on free ports, started through the same shipped files as `npm run cluster` and docker-compose.yml.
+ * A throwaway Temporal cluster, for tests and the benchmark: `temporal-server` on a PostgreSQL of its own (so a test
+ * may stop that PostgreSQL under it), on free ports, started through the same shipped files as `npm run cluster` and
+ * docker-compose.yml. Stopping it removes everything it made.
  */
-import { resolveTemporalCli } from '../../local/temporal-cli';
-import { startPrivatePostgres } from '../../local/private-postgres';
-import type { PrivatePostgres } from '../../local/private-postgres';
-import { startClusterServer, startClusterUi } from '../../local/temporal-cluster';
-import type { ClusterServer, ClusterServerOptions, ClusterUi } from '../../local/temporal-cluster';
-import { resolveClusterTools } from '../../local/temporal-server-tools';
-import type { ClusterTools } from '../../local/temporal-server-tools';
-import { freePort } from '../../services/ports';
-import { SEARCH_ATTRIBUTES } from '../../temporal/search-attributes';
+import { resolveTemporalCli } from './temporal-cli';
+import { startPrivatePostgres } from './private-postgres';
+import type { PrivatePostgres } from './private-postgres';
+import { startClusterServer, startClusterUi } from './temporal-cluster';
+import type { ClusterServer, ClusterServerOptions, ClusterUi } from './temporal-cluster';
+import { resolveClusterTools } from './temporal-server-tools';
+import type { ClusterTools } from './temporal-server-tools';
+import { freePort } from '../services/ports';
+import { SEARCH_ATTRIBUTES } from '../temporal/search-attributes';
 
-/** A running test cluster and the PostgreSQL under it. */
-export interface TestCluster {
+/** A running throwaway cluster and the PostgreSQL under it. */
+export interface EphemeralCluster {
   postgres: PrivatePostgres;
   server: ClusterServer;
   tools: ClusterTools & { cli: string };
@@ -22,14 +23,16 @@ export interface TestCluster {
   stop(): Promise<void>;
 }
 
-/** Options of {@link startTestCluster}. */
-export interface TestClusterOptions {
+/** Options of {@link startEphemeralCluster}. */
+export interface EphemeralClusterOptions {
   /** Dynamic configuration file (default the shipped one). */
   dynamicConfigFile?: string;
   log?: (line: string) => void;
 }
 
-export async function startTestCluster(options: TestClusterOptions = {}): Promise<TestCluster> {
+export async function startEphemeralCluster(
+  options: EphemeralClusterOptions = {},
+): Promise<EphemeralCluster> {
   const tools = await resolveClusterTools();
   const cli = (await resolveTemporalCli()).path;
   const postgres = await startPrivatePostgres({ log: options.log });
