@@ -102,7 +102,6 @@ async function main(): Promise<void> {
       ports: { ...DEFAULT_CLUSTER_PORTS, frontend: config.TEMPORAL_PORT },
       namespace: config.TEMPORAL_NAMESPACE,
       searchAttributes: SEARCH_ATTRIBUTES,
-      metricsPort: config.TEMPORAL_METRICS_PORT,
       log: (line) => {
         if (line.startsWith('[')) say(`  ${line}`);
       },

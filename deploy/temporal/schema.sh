@@ -16,14 +16,23 @@ export SQL_PORT="${DB_PORT:-5432}"
 export SQL_USER="${POSTGRES_USER:?POSTGRES_USER is required}"
 export SQL_PASSWORD="${POSTGRES_PWD:-}"
 
+# Runs the tool quietly; on failure prints everything it said.
+run() {
+  if ! out="$("$tool" "$@" 2>&1)"; then
+    printf '%s\n' "$out" >&2
+    echo "temporal-sql-tool $* failed on $SQL_HOST:$SQL_PORT (database $SQL_DATABASE)" >&2
+    exit 1
+  fi
+}
+
 migrate() {
   export SQL_DATABASE="$1"
   # CREATE DATABASE fails when it exists; --quiet keeps that from stopping a second run, and a real failure
   # (no such host, a refused login) fails the next step with the same cause.
   "$tool" --quiet create-database >/dev/null 2>&1 || true
-  "$tool" setup-schema -v 0.0
-  "$tool" update-schema --schema-name "postgresql/v12/$2"
-  echo "database $1 is at the schema of $tool ($2)"
+  run setup-schema -v 0.0
+  run update-schema --schema-name "postgresql/v12/$2"
+  echo "database $1 is at the schema $tool ships ($2)"
 }
 
 migrate "${DBNAME:-temporal}" temporal
