@@ -30,6 +30,11 @@ export const BENCH_PHASES = [
 /** One of {@link BENCH_PHASES}. */
 export type BenchPhase = (typeof BENCH_PHASES)[number];
 
+/** Payments per phase by default. */
+export const DEFAULT_PAYMENTS = 1000;
+/** Payments per phase of `--cluster` by default: its four phases finish in a few minutes. */
+export const DEFAULT_CLUSTER_PAYMENTS = 200;
+
 /** Everything a benchmark run is told. */
 export interface BenchOptions {
   payments: number;
@@ -78,6 +83,11 @@ export interface BenchOptions {
   paymentRevision: 'current' | 'before-lean';
   /** Payment workers that export nothing load the traced bundle anyway, as every worker did before the untraced one. */
   tracedBundle: boolean;
+  /**
+   * Instead of every other phase: payments on a Temporal cluster (temporal-server on PostgreSQL) with one and with
+   * two worker processes on the task queue, in the order 1 2 2 1.
+   */
+  cluster: boolean;
   replayRounds: number;
   out: string;
   label: string | undefined;
@@ -87,7 +97,7 @@ export interface BenchOptions {
 /** The `--help` text. */
 export const BENCH_USAGE = `npm run bench -- [options]
 
-  -n, --payments N        payments (and ceiling workflows) to measure (default 1000)
+  -n, --payments N        payments (and ceiling workflows) to measure (default 1000; with --cluster 200)
   -c, --concurrency C     closed loop: keep C workflows in flight (default 50)
       --rate R            open loop: start R workflows per second instead
       --warmup W          unmeasured workflows first (default min(50, N/10))
@@ -124,6 +134,11 @@ export const BENCH_USAGE = `npm run bench -- [options]
                           (regular activities, an upsert per change), to measure that change A B B A
       --traced-bundle     payment workers that export no spans load the bundle with the tracing interceptors
                           anyway (as before the untraced bundle), to measure that change
+      --cluster           instead of the phases above: payments on a Temporal cluster (temporal-server with
+                          every service in one process, on a PostgreSQL of its own) with one and with two
+                          worker processes on the task queue, 1 2 2 1, -n payments each at -c in flight (or
+                          --rate); on a small machine the figures are for shape, not absolute speed: the
+                          workers share its cores with the server and PostgreSQL
       --replay-rounds R   times the fixture set is replayed (default 5)
       --out DIR           where the report and chart go (default bench/results)
       --label TEXT        a name for this run in the report
@@ -207,6 +222,7 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
         'worker-runtime': { type: 'string' },
         'payment-revision': { type: 'string' },
         'traced-bundle': { type: 'boolean' },
+        cluster: { type: 'boolean' },
         out: { type: 'string' },
         label: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -216,7 +232,23 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
     throw new BenchUsageError(err instanceof Error ? err.message : String(err));
   }
 
-  const payments = numberFlag(positiveInt('--payments').default(1000), values.payments);
+  const cluster = values.cluster ?? false;
+  if (cluster) {
+    // Two worker processes share the ledger and poll the same queue: neither can run inside the harness, and PGlite
+    // takes one process at a time. Every other phase is left out, so there is nothing to skip.
+    const refused = (['pglite', 'in-process', 'eager', 'skip'] as const).filter(
+      (flag) => values[flag] !== undefined,
+    );
+    if (refused.length > 0) {
+      throw new BenchUsageError(
+        `--cluster runs two worker processes on one ledger and no other phase: not with ${refused.map((f) => `--${f}`).join(', ')}`,
+      );
+    }
+  }
+  const payments = numberFlag(
+    positiveInt('--payments').default(cluster ? DEFAULT_CLUSTER_PAYMENTS : DEFAULT_PAYMENTS),
+    values.payments,
+  );
   const concurrency = numberFlag(positiveInt('--concurrency').default(50), values.concurrency);
   const rate = numberFlag(
     z.coerce.number({ error: '--rate must be a number' }).positive('--rate must be above 0').optional(),
@@ -295,6 +327,7 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
       'current',
     ),
     tracedBundle: values['traced-bundle'] ?? false,
+    cluster,
     replayRounds: numberFlag(positiveInt('--replay-rounds').default(5), values['replay-rounds']),
     out: values.out ?? 'bench/results',
     label: values.label,

@@ -4,7 +4,8 @@
  * once and the SMTP sink, all on free ports; runs the engine ceiling (the payment's shape, no work) and then real
  * payments with the same worker settings; measures tracing off against on (a real Jaeger); replays the history
  * fixtures; writes a JSON report and an SVG chart under bench/results/. `--json` prints the report alone on
- * stdout; progress goes to stderr.
+ * stdout; progress goes to stderr. `--cluster` runs payments on a Temporal cluster instead (temporal-server on
+ * PostgreSQL), with one and with two worker processes.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
@@ -44,6 +45,10 @@ import { renderChart } from './chart';
 import type { ChartSeries } from './chart';
 import type { Launched } from './driver';
 import { runPhase } from './phase';
+import { compareWorkerCounts, startBenchCluster } from './cluster';
+import type { ClusterComparison } from './cluster';
+import { startWebhookBalancer } from './webhook-balancer';
+import type { WebhookBalancer } from './webhook-balancer';
 import { withLedgerStats } from './ledger-stats';
 import { bundleBeforeLeanSteps } from './revisions';
 import type { Launcher, PhaseResult } from './phase';
@@ -227,21 +232,37 @@ async function runBenchmark(options: BenchOptions, say: (line: string) => void) 
     const tempDir = await mkdtemp(path.join(os.tmpdir(), 'baton-bench-'));
     cleanups.push(() => rm(tempDir, { recursive: true, force: true }));
 
+    // --cluster measures the cluster section alone; every other phase runs on the dev server.
+    const runs = (phase: BenchPhase) => !options.cluster && !options.skip.includes(phase);
     const cli = await resolveTemporalCli({ onProgress: say });
-    const devServer = await startDevServer({
-      cliPath: cli.path,
-      port: await freePort(),
-      dbFile: path.join(tempDir, 'temporal.db'),
-      namespace: NAMESPACE,
-      searchAttributes: SEARCH_ATTRIBUTES,
-      sqliteJournal: options.sqlite,
-    });
-    cleanups.push(() => devServer.stop());
-    say(`Temporal dev server on ${devServer.address} (SQLite file, pid ${devServer.pid})`);
+    let temporal: { address: string; serverPid: number; databasePid?: number; serverBinary?: string };
+    if (options.cluster) {
+      say('starting a Temporal cluster: PostgreSQL of its own, temporal-server (deploy/temporal/)');
+      const cluster = await startBenchCluster();
+      cleanups.push(() => cluster.stop());
+      if (cluster.namespace !== NAMESPACE) throw new Error(`the cluster serves ${cluster.namespace}`);
+      temporal = cluster;
+      say(
+        `Temporal cluster on ${cluster.address} (temporal-server pid ${cluster.serverPid}, ` +
+          `its PostgreSQL pid ${cluster.databasePid})`,
+      );
+    } else {
+      const devServer = await startDevServer({
+        cliPath: cli.path,
+        port: await freePort(),
+        dbFile: path.join(tempDir, 'temporal.db'),
+        namespace: NAMESPACE,
+        searchAttributes: SEARCH_ATTRIBUTES,
+        sqliteJournal: options.sqlite,
+      });
+      cleanups.push(() => devServer.stop());
+      temporal = { address: devServer.address, serverPid: devServer.pid };
+      say(`Temporal dev server on ${devServer.address} (SQLite file, pid ${devServer.pid})`);
+    }
 
     // Found (or built) before any phase runs, so a missing Jaeger stops the run at once, not after the others.
     let jaegerBinary: ResolvedJaeger | undefined;
-    if (!options.skip.includes('tracing')) {
+    if (runs('tracing')) {
       jaegerBinary = await resolveJaeger({ onProgress: say }).catch((err: unknown) => {
         throw new Error(
           `the tracing section needs Jaeger (or leave it out with --skip tracing): ${String(err)}`,
@@ -333,9 +354,16 @@ async function runBenchmark(options: BenchOptions, say: (line: string) => void) 
     );
 
     const webhookPort = await freePort();
+    // On the cluster, the bank posts to a balancer that passes each webhook on to the phase's workers in turn.
+    let balancer: WebhookBalancer | undefined;
+    if (options.cluster) {
+      const started = await startWebhookBalancer();
+      cleanups.push(() => started.close());
+      balancer = started;
+    }
     const bank: BankSimulator = await startBankSimulator({
       port: 0,
-      webhookUrl: `http://127.0.0.1:${webhookPort}/webhooks/bank`,
+      webhookUrl: `${balancer?.origin ?? `http://127.0.0.1:${webhookPort}`}/webhooks/bank`,
       webhookSecret: WEBHOOK_SECRET,
       defaultOutcome: 'settled',
       defaultDelayMs: options.bankDelayMs,
@@ -347,7 +375,7 @@ async function runBenchmark(options: BenchOptions, say: (line: string) => void) 
     const clearMail = setInterval(() => mailSink.clear(), 5_000);
     cleanups.push(() => Promise.resolve(clearInterval(clearMail)));
 
-    const connection = await Connection.connect({ address: devServer.address });
+    const connection = await Connection.connect({ address: temporal.address });
     cleanups.push(() => connection.close());
     const codecKeys = parseKeyRing(LOCAL_DEV_KEYS);
     const paymentClient = new Client({
@@ -374,9 +402,13 @@ async function runBenchmark(options: BenchOptions, say: (line: string) => void) 
         : { maxConcurrentActivityTaskPolls: options.activityPolls }),
       ...(options.cache === undefined ? {} : { maxCachedWorkflows: options.cache }),
     };
-    const workerConfig = (mode: 'payment' | 'ceiling', taskQueue: string): WorkerHostConfig => ({
+    const workerConfig = (
+      mode: 'payment' | 'ceiling',
+      taskQueue: string,
+      receiverPort = webhookPort,
+    ): WorkerHostConfig => ({
       mode,
-      temporalAddress: devServer.address,
+      temporalAddress: temporal.address,
       namespace: NAMESPACE,
       taskQueue,
       ...(options.bundle === 'prebuilt'
@@ -392,7 +424,7 @@ async function runBenchmark(options: BenchOptions, say: (line: string) => void) 
             payment: {
               ledger: ledgerConfig,
               bankUrl: bank.url,
-              webhookPort,
+              webhookPort: receiverPort,
               webhookSecret: WEBHOOK_SECRET,
               smtpUrl: mailSink.url,
             },
@@ -406,9 +438,45 @@ async function runBenchmark(options: BenchOptions, say: (line: string) => void) 
       total: options.payments,
       warmup: options.warmup,
       concurrency: options.concurrency,
-      serverPid: devServer.pid,
+      serverPid: temporal.serverPid,
+      ...(temporal.databasePid === undefined ? {} : { serverDatabasePid: temporal.databasePid }),
       quiet: false,
     };
+
+    // On the cluster: one worker process against two on the same task queue, 1 2 2 1, each side pooled.
+    let cluster: { comparison: ClusterComparison; results: PhaseResult[] } | undefined;
+    if (options.cluster && balancer !== undefined) {
+      const receivers = balancer;
+      cluster = await compareWorkerCounts({
+        serverBinary: temporal.serverBinary ?? 'temporal-server',
+        payments: options.payments,
+        warmup: options.warmup,
+        arrival:
+          options.rate === undefined ? { concurrency: options.concurrency } : { ratePerSec: options.rate },
+        say,
+        run: async ({ workers, round }) => {
+          const taskQueue = `bench-cluster-${workers}w${round}-${tag}`;
+          // A webhook receiver per worker process, each on a port of its own.
+          const ports: number[] = [];
+          while (ports.length < workers) {
+            const port = await freePort();
+            if (!ports.includes(port)) ports.push(port);
+          }
+          receivers.route(ports);
+          const [first, ...more] = ports.map((port) => workerConfig('payment', taskQueue, port));
+          if (first === undefined) throw new Error('a cluster phase needs a worker');
+          return runPhase({
+            ...common,
+            ...arrival,
+            name: `cluster ${workers === 1 ? '1 worker' : `${workers} workers`} #${round}`,
+            worker: first,
+            moreWorkers: more,
+            client: paymentClient,
+            launch: paymentLauncher(options, `k${workers}${round}${tag}`, taskQueue, accounts),
+          });
+        },
+      });
+    }
 
     // Throughput, A B C C B A: the straightforward ceiling, baton's own commands as no-ops, then real payments, and
     // back, so a drift in the machine's load falls on every kind alike; each kind is pooled over its two phases.
@@ -477,14 +545,14 @@ async function runBenchmark(options: BenchOptions, say: (line: string) => void) 
     const throughputRound = (kind: ThroughputKind) => rounds[kind];
     const throughput: ThroughputPhase[] = [];
     for (const kind of THROUGHPUT_ORDER) {
-      if (options.skip.includes(kinds[kind].skip)) continue;
+      if (!runs(kinds[kind].skip)) continue;
       rounds[kind] += 1;
       throughput.push(await measure(kind));
     }
 
     // One payment at a time: each starts once the last settled, so no hop waits behind another payment.
     let single: PhaseResult | undefined;
-    if (!options.skip.includes('single')) {
+    if (runs('single')) {
       const taskQueue = `bench-single-${tag}`;
       say(`one at a time: ${options.singlePayments} payments, each after the last`);
       single = await runPhase({
@@ -553,7 +621,7 @@ async function runBenchmark(options: BenchOptions, say: (line: string) => void) 
     let atSeventyPercent: PhaseResult | undefined;
     let parked: PhaseResult | undefined;
     const peak = pooledThroughput(throughput, 'payments');
-    if (!options.skip.includes('at-70') && peak > 0) {
+    if (runs('at-70') && peak > 0) {
       const rate = Math.round(peak * 0.7 * 100) / 100;
       const taskQueue = `bench-rate-${tag}`;
       say(`open loop: ${options.payments} payments arriving at ${rate}/s (70 % of ${peak}/s)`);
@@ -566,7 +634,7 @@ async function runBenchmark(options: BenchOptions, say: (line: string) => void) 
         launch: paymentLauncher(options, `r${tag}`, taskQueue, accounts),
       });
     }
-    if (!options.skip.includes('parked')) {
+    if (runs('parked')) {
       // Long enough for every payment to reach the bank (at the measured rate when there is one), with room.
       const count = options.parkedPayments;
       const holdMs = Math.max(30_000, Math.ceil(peak > 0 ? (count / peak) * 1000 * 1.5 : count * 150));
@@ -587,7 +655,7 @@ async function runBenchmark(options: BenchOptions, say: (line: string) => void) 
     }
 
     let replay: ReplaySpeed | undefined;
-    if (!options.skip.includes('replay')) {
+    if (runs('replay')) {
       say(`replay: the fixture set, ${options.replayRounds} rounds`);
       replay = await measureReplaySpeed(
         options.paymentRevision === 'current' ? paymentBundle : await bundleWorkflows(),
@@ -603,6 +671,7 @@ async function runBenchmark(options: BenchOptions, say: (line: string) => void) 
       memoryGiB: Math.round((os.totalmem() / 1024 ** 3) * 10) / 10,
       loadAverageAtEnd: loadAverage(),
       temporalCli: cli.path,
+      temporalServer: temporal.serverBinary ?? null,
     };
     return buildReport({
       options,
@@ -612,6 +681,7 @@ async function runBenchmark(options: BenchOptions, say: (line: string) => void) 
       atSeventyPercent,
       parked,
       tracing,
+      cluster,
       replay,
     });
   } finally {
@@ -629,6 +699,8 @@ function chartSeries(report: ReturnType<typeof buildReport>): ChartSeries[] {
     'payments 1': '#ff7f0e',
     'one at a time': '#8c564b',
     'at 70%': '#2ca02c',
+    'cluster 1 worker #1': '#ff7f0e',
+    'cluster 2 workers #1': '#9467bd',
   };
   // One phase of each kind; the parked and tracing phases are in the report in full.
   return report.phases

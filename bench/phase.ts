@@ -1,7 +1,7 @@
 /**
- * One measured phase of the benchmark: start the worker under test (its own process, or inside the harness),
- * warm it up, drive the measured runs while sampling its memory, read the CPU the worker and the Temporal server
- * used, stop the worker, and summarise what the client saw.
+ * One measured phase of the benchmark: start the worker under test (its own process, or inside the harness; or
+ * several processes on one task queue), warm it up, drive the measured runs while sampling its memory, read the CPU
+ * the workers and the Temporal server used, stop the workers, and summarise what the client saw.
  */
 import { fork } from 'node:child_process';
 import path from 'node:path';
@@ -116,6 +116,11 @@ export interface PhaseSpec {
   inProcess: boolean;
   /** A release's compiled `bench/worker-process.js` to fork instead of the sources under tsx. */
   compiledWorker?: string;
+  /**
+   * Further worker processes polling the same task queue beside `worker` (scaling out), each a process of its own
+   * whatever `inProcess` says; the phase's worker CPU is summed over all of them.
+   */
+  moreWorkers?: readonly WorkerHostConfig[];
   /** The client the harness starts runs with, unless the worker runs here (its client is used then). */
   client: Client;
   launch: Launcher;
@@ -123,14 +128,17 @@ export interface PhaseSpec {
   warmup: number;
   concurrency: number;
   ratePerSec?: number;
-  /** The Temporal dev server's pid, to read its CPU time. */
+  /** The Temporal server's pid, to read its CPU time. */
   serverPid: number;
+  /** The pid of the PostgreSQL server under a Temporal cluster, read with its backends (absent on the dev server). */
+  serverDatabasePid?: number;
   quiet: boolean;
 }
 
 /** A memory sample of the worker while a phase ran. */
 export interface MemorySample {
   t: number;
+  /** Summed over the worker processes. */
   rssMiB: number;
   inFlight: number;
 }
@@ -159,17 +167,25 @@ export interface PhaseResult {
   peakInFlight: number;
   worker: {
     inProcess: boolean;
+    /** Worker processes on the task queue (1 unless the phase scales out). */
+    processes: number;
     startupMs: number;
+    /** Summed over the worker processes, as is `cores`. */
     cpuSeconds: number;
     cores: number;
     /** CPU milliseconds per measured run: steadier than throughput when the machine is shared. */
     cpuMsPerRun: number;
+    /** The largest of the worker processes' peaks. */
     peakRssMiB: number;
+    /** Each process alone, when there are several. */
+    each?: { startupMs: number; cpuSeconds: number; cpuMsPerRun: number; peakRssMiB: number }[];
     /** What the peak covers: a worker process's whole life, or the harness's (with the worker in it). */
     peakCovers:
       'worker process lifetime' | 'harness process, measured runs only' | 'harness process lifetime';
   };
   server: { cpuSeconds: number; cores: number; cpuMsPerRun: number };
+  /** The PostgreSQL under a Temporal cluster, with its backends. */
+  serverDatabase?: { cpuSeconds: number; cores: number; cpuMsPerRun: number };
   loadAverageBefore: [number, number, number];
   loadAverageAfter: [number, number, number];
   ledger?: LedgerCheck;
@@ -198,12 +214,29 @@ function moments(record: RunRecord): Moment[] {
   return list;
 }
 
-/** Runs one phase and returns what it measured; the worker is stopped whatever happens. */
+/** Starts the phase's workers, one after the other; those started are stopped if a later one fails. */
+async function startWorkers(spec: PhaseSpec): Promise<RunningWorker[]> {
+  const workers: RunningWorker[] = [];
+  try {
+    workers.push(
+      spec.inProcess
+        ? await inProcessWorker(spec.worker)
+        : await forkWorker(spec.worker, spec.compiledWorker),
+    );
+    for (const config of spec.moreWorkers ?? []) workers.push(await forkWorker(config, spec.compiledWorker));
+    return workers;
+  } catch (err) {
+    await Promise.all(workers.map((w) => w.stop().catch(() => undefined)));
+    throw err;
+  }
+}
+
+/** Runs one phase and returns what it measured; the workers are stopped whatever happens. */
 export async function runPhase(spec: PhaseSpec): Promise<PhaseResult> {
   const loadBefore = loadAverage();
-  const worker = spec.inProcess
-    ? await inProcessWorker(spec.worker)
-    : await forkWorker(spec.worker, spec.compiledWorker);
+  const workers = await startWorkers(spec);
+  const [worker] = workers;
+  if (worker === undefined) throw new Error('a phase needs a worker');
   let stopped: { ledger: LedgerCheck | undefined; signalFailures: number } | undefined;
   try {
     const client = worker.client ?? spec.client;
@@ -225,15 +258,17 @@ export async function runPhase(spec: PhaseSpec): Promise<PhaseResult> {
       : resetPeakRss(worker.pid)
         ? 'harness process, measured runs only'
         : 'harness process lifetime';
-    const workerCpu = new CpuMeter(worker.pid);
+    const workerCpu = workers.map((w) => new CpuMeter(w.pid));
     const serverCpu = new CpuMeter(spec.serverPid);
+    const databaseCpu =
+      spec.serverDatabasePid === undefined ? undefined : new CpuMeter(spec.serverDatabasePid, { tree: true });
     const counters: DriveCounters = newCounters();
     const began = Date.now();
     const samples: MemorySample[] = [];
     const sampler = setInterval(() => {
       samples.push({
         t: (Date.now() - began) / 1000,
-        rssMiB: Math.round(memoryMiB(worker.pid).rss * 10) / 10,
+        rssMiB: Math.round(workers.reduce((sum, w) => sum + memoryMiB(w.pid).rss, 0) * 10) / 10,
         inFlight: counters.inFlight,
       });
       bar?.update({ ...counters, total: spec.total, elapsedMs: Date.now() - began });
@@ -254,9 +289,15 @@ export async function runPhase(spec: PhaseSpec): Promise<PhaseResult> {
     }
     bar?.finish({ ...counters, total: spec.total, elapsedMs: Date.now() - began });
     const wallSeconds = (Date.now() - began) / 1000;
-    const workerUse = workerCpu.read();
+    const workerUses = workerCpu.map((meter) => meter.read());
+    const workerUse = {
+      cpuSeconds: Math.round(workerUses.reduce((sum, u) => sum + u.cpuSeconds, 0) * 100) / 100,
+      cores: Math.round(workerUses.reduce((sum, u) => sum + u.cores, 0) * 1000) / 1000,
+    };
     const serverUse = serverCpu.read();
-    const peakRssMiB = Math.round(memoryMiB(worker.pid).peak * 10) / 10;
+    const databaseUse = databaseCpu?.read();
+    const peaks = workers.map((w) => Math.round(memoryMiB(w.pid).peak * 10) / 10);
+    const peakRssMiB = Math.max(...peaks);
     // Histories are read while the worker (whose client may be the one in use) still runs.
     const historyMs = breakdown(
       await Promise.all(
@@ -268,7 +309,12 @@ export async function runPhase(spec: PhaseSpec): Promise<PhaseResult> {
         ),
       ),
     );
-    stopped = await worker.stop();
+    const stops = await Promise.all(workers.map((w) => w.stop()));
+    stopped = {
+      // Every worker checks the same ledger once the runs are done; the first one's check stands for all.
+      ledger: stops[0]?.ledger,
+      signalFailures: stops.reduce((sum, s) => sum + s.signalFailures, 0),
+    };
 
     const ok = records.filter((r) => r.error === undefined && r.closedAt !== undefined);
     const settledLatency = ok
@@ -310,18 +356,38 @@ export async function runPhase(spec: PhaseSpec): Promise<PhaseResult> {
       peakInFlight: counters.peakInFlight,
       worker: {
         inProcess: worker.inProcess,
+        processes: workers.length,
         startupMs: worker.startupMs,
         cpuSeconds: workerUse.cpuSeconds,
         cores: workerUse.cores,
         cpuMsPerRun: perRun(workerUse.cpuSeconds, records.length),
         peakRssMiB,
         peakCovers,
+        ...(workers.length === 1
+          ? {}
+          : {
+              each: workers.map((w, i) => ({
+                startupMs: w.startupMs,
+                cpuSeconds: workerUses[i]?.cpuSeconds ?? 0,
+                cpuMsPerRun: perRun(workerUses[i]?.cpuSeconds ?? 0, records.length),
+                peakRssMiB: peaks[i] ?? 0,
+              })),
+            }),
       },
       server: {
         cpuSeconds: serverUse.cpuSeconds,
         cores: serverUse.cores,
         cpuMsPerRun: perRun(serverUse.cpuSeconds, records.length),
       },
+      ...(databaseUse === undefined
+        ? {}
+        : {
+            serverDatabase: {
+              cpuSeconds: databaseUse.cpuSeconds,
+              cores: databaseUse.cores,
+              cpuMsPerRun: perRun(databaseUse.cpuSeconds, records.length),
+            },
+          }),
       loadAverageBefore: loadBefore,
       loadAverageAfter: loadAverage(),
       ...(stopped.ledger === undefined ? {} : { ledger: stopped.ledger }),
@@ -335,6 +401,6 @@ export async function runPhase(spec: PhaseSpec): Promise<PhaseResult> {
       latenciesMs: settledLatency,
     };
   } finally {
-    if (stopped === undefined) await worker.stop().catch(() => undefined);
+    if (stopped === undefined) await Promise.all(workers.map((w) => w.stop().catch(() => undefined)));
   }
 }

@@ -3,7 +3,7 @@
  * at its peak, and the machine's load average. Linux only, like the machines baton is benchmarked on.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 
 let clockTicks: number | undefined;
 
@@ -24,12 +24,47 @@ function ticksPerSecond(): number {
  * hold spaces and parentheses, so fields are counted from the last `)`.
  */
 export function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const fields = statFields(pid);
   // After the name: state(3) ppid(4) ... utime is field 14 and stime field 15 of the whole line.
   const utime = Number(fields[11]);
   const stime = Number(fields[12]);
   return (utime + stime) / ticksPerSecond();
+}
+
+/** The fields of `/proc/<pid>/stat` after the command name, field 3 (state) first. */
+function statFields(pid: number): string[] {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
+/** A process's own CPU seconds and those of its children it has waited for (cutime, cstime: fields 16 and 17). */
+function cpuSecondsWithReaped(fields: readonly string[]): number {
+  const ticks = [11, 12, 13, 14].reduce((sum, i) => sum + Number(fields[i]), 0);
+  return ticks / ticksPerSecond();
+}
+
+/** The parent's pid of a process (field 4 of `/proc/<pid>/stat`). */
+export function parentPid(pid: number): number {
+  return Number(statFields(pid)[1]);
+}
+
+/**
+ * CPU seconds used so far by a process and its children, such as a PostgreSQL server and its backends: the children
+ * alive now, and through the parent's cutime/cstime those that exited and were waited for. A child counts once
+ * whichever side of its exit it is read on, so two readings' difference is what the whole tree used between them.
+ */
+export function treeCpuSeconds(pid: number): number {
+  let total = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === pid) continue;
+    try {
+      const fields = statFields(Number(entry));
+      if (Number(fields[1]) === pid) total += cpuSecondsWithReaped(fields);
+    } catch {
+      // Gone since the listing: its time is now in the parent's cutime, read below.
+    }
+  }
+  return total + cpuSecondsWithReaped(statFields(pid));
 }
 
 /** Resident memory now and at its peak, in MiB, from `/proc/<pid>/status`. */
@@ -59,15 +94,21 @@ export function loadAverage(): [number, number, number] {
 export class CpuMeter {
   private readonly startCpu: number;
   private readonly startWall: number;
+  private readonly measure: (pid: number) => number;
 
-  constructor(private readonly pid: number) {
-    this.startCpu = cpuSeconds(pid);
+  /** With `tree`, the process and its children ({@link treeCpuSeconds}); otherwise the process alone. */
+  constructor(
+    private readonly pid: number,
+    options: { tree?: boolean } = {},
+  ) {
+    this.measure = options.tree === true ? treeCpuSeconds : cpuSeconds;
+    this.startCpu = this.measure(pid);
     this.startWall = Date.now();
   }
 
   /** CPU seconds used since construction, and the average number of cores that is over the wall time. */
   read(): { cpuSeconds: number; cores: number } {
-    const used = cpuSeconds(this.pid) - this.startCpu;
+    const used = this.measure(this.pid) - this.startCpu;
     const wall = (Date.now() - this.startWall) / 1000;
     return { cpuSeconds: round(used, 2), cores: round(wall > 0 ? used / wall : 0, 3) };
   }

@@ -4,6 +4,7 @@
  * machine it ran on, and every phase in full. Also the few lines printed when `--json` is not asked for.
  */
 import type { BenchOptions } from './args';
+import type { ClusterComparison, ClusterSide } from './cluster';
 import type { LedgerStatsPerPayment } from './ledger-stats';
 import type { PhaseResult } from './phase';
 import type { ReplaySpeed } from './replay-speed';
@@ -20,6 +21,8 @@ export interface BenchEnvironment {
   memoryGiB: number;
   loadAverageAtEnd: [number, number, number];
   temporalCli: string;
+  /** The cluster's `temporal-server`, when the run measured one. */
+  temporalServer: string | null;
 }
 
 /** Where one target stands: met, missed, or not measured in this run (and why). */
@@ -67,6 +70,8 @@ export interface ReportInput {
   parked: PhaseResult | undefined;
   /** The tracing section: its comparison, and its four phases in full. */
   tracing: { comparison: TracingComparison; results: PhaseResult[] } | undefined;
+  /** The cluster section (`--cluster`): its comparison, and its four phases in full. */
+  cluster: { comparison: ClusterComparison; results: PhaseResult[] } | undefined;
   replay: ReplaySpeed | undefined;
 }
 
@@ -214,6 +219,7 @@ export function buildReport(input: ReportInput) {
     input.atSeventyPercent,
     input.parked,
     ...(input.tracing?.results ?? []),
+    ...(input.cluster?.results ?? []),
   ].filter((p): p is PhaseResult => p !== undefined);
   const arrival =
     options.rate === undefined ? `${options.concurrency} in flight` : `${options.rate}/s arriving`;
@@ -238,6 +244,7 @@ export function buildReport(input: ReportInput) {
     ),
     replay_per_s: replay?.perSecond ?? null,
     tracing: input.tracing?.comparison ?? null,
+    cluster: input.cluster?.comparison ?? null,
     steps_ms: payments?.stepsMs ?? null,
     ceiling_steps_ms: ceiling?.stepsMs ?? null,
     failed: Object.fromEntries(phases.map((p) => [p.name, p.failed])),
@@ -273,13 +280,14 @@ export function buildReport(input: ReportInput) {
       parked_payments: options.parkedPayments,
       tracing_payments: options.tracingPayments,
       tracing_warmup: options.tracingWarmup,
+      cluster: options.cluster,
     },
     environment: input.environment,
     replay: replay ?? null,
     phases: phases.map(phaseDocument),
   };
   const subtitle =
-    `${arrival}, ledger on ${options.pglite ? 'PGlite' : 'PostgreSQL'}, ${input.environment.cpus} CPUs, ` +
+    `${options.cluster ? 'Temporal cluster, ' : ''}${arrival}, ledger on ${options.pglite ? 'PGlite' : 'PostgreSQL'}, ${input.environment.cpus} CPUs, ` +
     `load ${input.environment.loadAverageAtEnd[0]} at end, commit ${input.environment.commit ?? '?'}`;
   return { document, phases, subtitle };
 }
@@ -289,6 +297,7 @@ export type BenchReport = ReturnType<typeof buildReport>['document'];
 
 /** A few readable lines about a report, for a person at a terminal. */
 export function summaryText(report: BenchReport): string {
+  if (report.cluster !== null) return clusterSummary(report.cluster);
   const lines = [`baton benchmark: ${report.payments} payments`];
   const t = report.throughput;
   const pool = t.pooled;
@@ -333,6 +342,29 @@ export function summaryText(report: BenchReport): string {
     lines.push(`  [${mark}] ${goal.target}: ${goal.value ?? '-'} (${goal.detail})`);
   }
   return lines.join('\n');
+}
+
+/** The summary of a `--cluster` run, which measures nothing else. */
+function clusterSummary(cluster: ClusterComparison): string {
+  const arrival =
+    'concurrency' in cluster.arrival
+      ? `${cluster.arrival.concurrency} in flight`
+      : `${cluster.arrival.ratePerSec}/s arriving`;
+  const side = (label: string, s: ClusterSide) =>
+    `  ${label}: ${s.throughput_per_s} payments/s, start → settled p50/p95/p99 ${fmt(s.latency_ms)}, ` +
+    `worker ${s.worker_cpu_ms_per_payment} ms CPU per payment (all workers), server ${s.server_cpu_ms_per_payment} ` +
+    `+ its PostgreSQL ${s.server_database_cpu_ms_per_payment} ms, load average ${s.load_average_1m.min}–` +
+    `${s.load_average_1m.max}` +
+    (s.failed > 0 ? `, ${s.failed} FAILED` : '');
+  return [
+    `baton benchmark on a Temporal cluster: ${cluster.payments} payments per phase, ${arrival}, ` +
+      `workers ${cluster.order.join(' ')} (pooled)`,
+    `  phases: ${cluster.phases.map((p) => `${p.workers} worker${p.workers === 1 ? '' : 's'} ${p.throughput_per_s}/s`).join(', ')}`,
+    side('one worker ', cluster.one_worker),
+    side('two workers', cluster.two_workers),
+    `  two workers ÷ one: throughput ${cluster.throughput_ratio ?? '-'}`,
+    `  note: ${cluster.note}`,
+  ].join('\n');
 }
 
 function signed(value: number): string {

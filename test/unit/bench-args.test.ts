@@ -85,7 +85,18 @@ describe('benchmark arguments', () => {
     assert.equal(options.inProcess, true);
   });
 
+  test('measures the cluster with 200 payments a phase unless told otherwise', () => {
+    const options = parseBenchArgs(['--cluster'], env);
+    assert.equal(options.cluster, true);
+    assert.equal(options.payments, 200);
+    assert.equal(options.warmup, 20);
+    assert.equal(parseBenchArgs(['--cluster', '-n', '80', '-c', '10'], env).payments, 80);
+    assert.equal(parseBenchArgs([], env).cluster, false);
+  });
+
   for (const [args, why] of [
+    [['--cluster', '--pglite'], /not with --pglite/],
+    [['--cluster', '--eager', '--skip', 'replay'], /not with --eager, --skip/],
     [['-n', '0'], /at least 1/],
     [['-n', 'many'], /must be a number/],
     [['--rate=-2'], /above 0/],
