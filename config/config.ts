@@ -36,7 +36,6 @@ export const NAMESPACE_NAME = /^[A-Za-z0-9._-]{1,128}$/;
 /** The Web UI's origins on a local dev server, allowed to call the codec server when nothing else is configured. */
 const DEFAULT_CODEC_ALLOWED_ORIGINS = ['http://localhost:8233', 'http://127.0.0.1:8233'] as const;
 
-/** The environment schema: variable name => validation and default. */
 /** The sender of baton's email unless MAIL_FROM names another. */
 export const DEFAULT_MAIL_FROM = 'baton <no-reply@baton.local>';
 
@@ -50,6 +49,22 @@ export const LOCAL_TWILIO = {
   from: '+15005550006',
 } as const;
 
+/**
+ * How a worker's runs move when a new build becomes current: `auto-upgrade` runs take their next step on the new
+ * build (so the change must be patched), `pinned` runs stay on the build they started on until they end.
+ */
+export const VERSIONING_BEHAVIORS = ['auto-upgrade', 'pinned'] as const;
+/** One of {@link VERSIONING_BEHAVIORS}. */
+export type VersioningBehaviorSetting = (typeof VERSIONING_BEHAVIORS)[number];
+
+/** The worker deployment version a worker polls as (`<name>:<buildId>`), and its runs' default behavior. */
+export interface WorkerDeployment {
+  name: string;
+  buildId: string;
+  behavior: VersioningBehaviorSetting;
+}
+
+/** The environment schema: variable name => validation and default. */
 export const configSchema = z.object({
   TEMPORAL_ADDRESS: z
     .string()
@@ -107,6 +122,25 @@ export const configSchema = z.object({
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
   AML_WATCHLIST_PATH: optionalText,
   WORKFLOW_BUNDLE_PATH: optionalText,
+  /** The worker deployment the worker joins; with WORKER_BUILD_ID, or neither for an unversioned worker. */
+  WORKER_DEPLOYMENT_NAME: optionalText.pipe(
+    z
+      .string()
+      .max(255)
+      .regex(/^[^.:]+$/, 'must not contain "." or ":"')
+      .refine((name) => !name.startsWith('__'), 'must not start with "__"')
+      .optional(),
+  ),
+  /** The build the worker runs, one per release of the workflow code (a git commit, an image tag). */
+  WORKER_BUILD_ID: optionalText.pipe(
+    z
+      .string()
+      .max(255)
+      .refine((id) => !id.startsWith('__'), 'must not start with "__"')
+      .optional(),
+  ),
+  /** How a run moves to a new build: `auto-upgrade` (the default in a deployment) or `pinned`. */
+  WORKER_VERSIONING_BEHAVIOR: optionalText.pipe(z.enum(VERSIONING_BEHAVIORS).optional()),
   WORKER_MAX_CACHED_WORKFLOWS: optionalText.pipe(
     z
       .string()
@@ -186,8 +220,12 @@ export const configSchema = z.object({
   CODEC_NAMESPACES: commaList(z.string().regex(NAMESPACE_NAME, 'each entry must be a namespace name')),
 });
 
-/** Validated configuration, with the payload encryption keys parsed. */
-export type Config = z.infer<typeof configSchema> & { codecKeys: KeyRing };
+/** Validated configuration, with the payload encryption keys parsed and the worker's deployment, if any. */
+export type Config = z.infer<typeof configSchema> & {
+  codecKeys: KeyRing;
+  /** The deployment version the worker polls as; undefined for an unversioned worker. */
+  workerDeployment: WorkerDeployment | undefined;
+};
 
 /** A configuration that cannot start: each line names the variable and what is wrong with it. */
 export class ConfigError extends Error {
@@ -217,7 +255,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     if (err instanceof KeyRingError) throw new ConfigError([err.message]);
     throw err;
   }
-  const config = { ...parsed.data, codecKeys };
+  const config = { ...parsed.data, codecKeys, workerDeployment: workerDeploymentOf(parsed.data) };
   if ((config.TEMPORAL_TLS_CERT_PATH === undefined) !== (config.TEMPORAL_TLS_KEY_PATH === undefined)) {
     throw new ConfigError(['TEMPORAL_TLS_CERT_PATH and TEMPORAL_TLS_KEY_PATH must be set together']);
   }
@@ -226,4 +264,30 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     return { ...config, TWILIO_FROM: LOCAL_TWILIO.from };
   }
   return config;
+}
+
+/**
+ * The deployment version of WORKER_DEPLOYMENT_NAME and WORKER_BUILD_ID: both set, or neither (an unversioned
+ * worker). A behavior without a deployment would silently do nothing, so it is refused too.
+ */
+function workerDeploymentOf(env: z.infer<typeof configSchema>): WorkerDeployment | undefined {
+  const {
+    WORKER_DEPLOYMENT_NAME: name,
+    WORKER_BUILD_ID: buildId,
+    WORKER_VERSIONING_BEHAVIOR: behavior,
+  } = env;
+  if (name === undefined && buildId === undefined) {
+    if (behavior !== undefined) {
+      throw new ConfigError([
+        'WORKER_VERSIONING_BEHAVIOR applies to a worker in a deployment: set WORKER_DEPLOYMENT_NAME and WORKER_BUILD_ID too',
+      ]);
+    }
+    return undefined;
+  }
+  if (name === undefined || buildId === undefined) {
+    throw new ConfigError([
+      'WORKER_DEPLOYMENT_NAME and WORKER_BUILD_ID must be set together (neither: an unversioned worker)',
+    ]);
+  }
+  return { name, buildId, behavior: behavior ?? 'auto-upgrade' };
 }

@@ -7,7 +7,7 @@ import '../services/telemetry/instrument';
 import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { ConfigError, loadConfig } from '../config/config';
 import { openServices, serviceSettingsFrom } from './services';
-import { startBatonWorker } from './worker';
+import { deploymentVersionName, startBatonWorker } from './worker';
 import { loadWorkflowBundle, untracedBundleFile } from '../temporal/bundle';
 import { connectClient, connectWorker } from '../temporal/connection';
 import { ensureWatchdogSchedule } from './watchdog-schedule';
@@ -49,6 +49,7 @@ async function main(): Promise<void> {
       ...(config.WORKER_MAX_CACHED_WORKFLOWS === undefined
         ? {}
         : { tuning: { maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS } }),
+      ...(config.workerDeployment === undefined ? {} : { deployment: config.workerDeployment }),
       services,
       webhook: { host: config.WEBHOOK_HOST, port: config.WEBHOOK_PORT, secret: config.BANK_WEBHOOK_SECRET },
       ops: { host: config.WORKER_OPS_HOST, port: config.WORKER_OPS_PORT },
@@ -64,8 +65,12 @@ async function main(): Promise<void> {
       );
     }
     const cache = config.WORKER_MAX_CACHED_WORKFLOWS;
+    const deployment = config.workerDeployment;
     log(
-      `worker polling ${config.TEMPORAL_ADDRESS} (namespace ${config.TEMPORAL_NAMESPACE}); ` +
+      `worker polling ${config.TEMPORAL_ADDRESS} (namespace ${config.TEMPORAL_NAMESPACE}) ` +
+        (deployment === undefined
+          ? 'unversioned; '
+          : `as version ${deploymentVersionName(deployment)} (${deployment.behavior}); `) +
         `bank webhooks on ${running.webhookUrl}; ops (metrics, health) on ${running.opsUrl ?? '-'}; ` +
         `traces ${config.OTEL_EXPORTER_OTLP_ENDPOINT === undefined ? 'not exported' : `to ${config.OTEL_EXPORTER_OTLP_ENDPOINT}`}` +
         (cache === undefined

@@ -22,6 +22,7 @@ import { activityLogInterceptors } from '../activities/logging';
 import { bundleWorkflows } from '../temporal/bundle';
 import { createDataConverter } from '../temporal/codec';
 import type { KeyRing } from '../config/key-ring';
+import type { WorkerDeployment } from '../config/config';
 import { bankStatusSignal, paymentWorkflowId } from '../workflows/payment-contract';
 import { TASK_QUEUE } from '../workflows/task-queue';
 import type { BankStatusSignal } from '../workflows/payment-contract';
@@ -85,6 +86,8 @@ export interface BatonWorkerOptions {
   workflowBundle?: WorkflowBundleWithSourceMap;
   /** Concurrency and cache settings; the SDK's defaults when omitted. */
   tuning?: BatonWorkerTuning;
+  /** The worker deployment version it polls as; an unversioned worker when omitted. */
+  deployment?: WorkerDeployment;
   webhook: { host: string; port: number; secret: string };
   /** The operations port (`/metrics`, `/healthz`, `/readyz`); none when omitted. */
   ops?: { host: string; port: number };
@@ -135,6 +138,27 @@ export function deliverBankStatus(client: Client) {
   };
 }
 
+/** `<deployment>:<build id>`, the version as the Temporal CLI and UI name it. */
+export function deploymentVersionName(deployment: Pick<WorkerDeployment, 'name' | 'buildId'>): string {
+  return `${deployment.name}:${deployment.buildId}`;
+}
+
+/**
+ * The SDK's options for a worker in `deployment`. It polls as that version and gets work only once an operator makes
+ * the version current (or ramps to it). Its runs carry the deployment's behavior, one setting for every workflow type
+ * the worker hosts: no workflow names a behavior of its own, since the server refuses every task an unversioned
+ * worker completes for a workflow that does.
+ */
+function workerDeploymentOptions(
+  deployment: WorkerDeployment,
+): NonNullable<WorkerOptions['workerDeploymentOptions']> {
+  return {
+    version: { deploymentName: deployment.name, buildId: deployment.buildId },
+    useWorkerVersioning: true,
+    defaultVersioningBehavior: deployment.behavior === 'pinned' ? 'PINNED' : 'AUTO_UPGRADE',
+  };
+}
+
 /** Starts the webhook receiver and the worker; the worker runs until `stop()`. */
 export async function startBatonWorker(options: BatonWorkerOptions): Promise<RunningBatonWorker> {
   const log = options.log ?? (() => undefined);
@@ -164,6 +188,9 @@ export async function startBatonWorker(options: BatonWorkerOptions): Promise<Run
       },
       sinks: workflowSpanSinks(currentTracing()),
       shutdownGraceTime: '10 seconds',
+      ...(options.deployment === undefined
+        ? {}
+        : { workerDeploymentOptions: workerDeploymentOptions(options.deployment) }),
       ...options.tuning,
     });
     if (options.ops !== undefined) ops = await startOps(options.ops, worker, options.services, log);

@@ -31,6 +31,52 @@ describe('configuration', () => {
     }
   });
 
+  test('joins a worker deployment with both its name and build id, auto-upgrading unless told to pin', () => {
+    assert.equal(loadConfig({}).workerDeployment, undefined);
+    assert.deepEqual(
+      loadConfig({ WORKER_DEPLOYMENT_NAME: 'baton', WORKER_BUILD_ID: '1f3e9c2' }).workerDeployment,
+      {
+        name: 'baton',
+        buildId: '1f3e9c2',
+        behavior: 'auto-upgrade',
+      },
+    );
+    assert.equal(
+      loadConfig({
+        WORKER_DEPLOYMENT_NAME: 'baton',
+        WORKER_BUILD_ID: 'v1.4.0',
+        WORKER_VERSIONING_BEHAVIOR: 'pinned',
+      }).workerDeployment?.behavior,
+      'pinned',
+    );
+    for (const half of [
+      { WORKER_DEPLOYMENT_NAME: 'baton' },
+      { WORKER_BUILD_ID: '1f3e9c2', WORKER_DEPLOYMENT_NAME: ' ' },
+    ]) {
+      assert.throws(
+        () => loadConfig(half),
+        /WORKER_DEPLOYMENT_NAME and WORKER_BUILD_ID must be set together/,
+      );
+    }
+    assert.throws(
+      () => loadConfig({ WORKER_VERSIONING_BEHAVIOR: 'pinned' }),
+      /WORKER_VERSIONING_BEHAVIOR applies to a worker in a deployment/,
+    );
+    for (const [variable, value] of [
+      ['WORKER_DEPLOYMENT_NAME', 'baton.payments'],
+      ['WORKER_DEPLOYMENT_NAME', 'baton:v2'],
+      ['WORKER_DEPLOYMENT_NAME', '__baton'],
+      ['WORKER_BUILD_ID', '__unversioned__'],
+      ['WORKER_VERSIONING_BEHAVIOR', 'sticky'],
+    ] as const) {
+      assert.throws(
+        () => loadConfig({ WORKER_DEPLOYMENT_NAME: 'baton', WORKER_BUILD_ID: '1f3e9c2', [variable]: value }),
+        (err: unknown) => err instanceof ConfigError && err.message.includes(`${variable}: `),
+        `${variable}=${value}`,
+      );
+    }
+  });
+
   test('runs the local stack with nothing set', () => {
     const config = loadConfig({});
     assert.equal(config.TEMPORAL_ADDRESS, 'localhost:7233');
