@@ -17,7 +17,6 @@
  *
  * FAULT_SEED repeats a run's load plan and fault draws; FAULT_ONLY=<name>[,<name>] runs only the named scenarios.
  */
-import assert from 'node:assert/strict';
 import { randomInt } from 'node:crypto';
 import { after, describe, it } from 'node:test';
 import {
@@ -33,12 +32,11 @@ import {
   releaseOutOfOrder,
   sendInvalidCommands,
 } from './harness/faults';
-import { INVARIANTS } from './harness/invariants';
-import type { InvariantKey } from './harness/invariants';
 import { formatReport, writeReport } from './harness/report';
 import type { ScenarioReport } from './harness/report';
 import { runScenario } from './harness/scenario';
 import type { ScenarioSpec } from './harness/scenario';
+import { assertScenarioHeld } from './harness/verdict';
 
 const SCENARIOS: readonly ScenarioSpec[] = [
   {
@@ -169,15 +167,6 @@ const baseSeed =
 const reports: ScenarioReport[] = [];
 const suiteStartedAt = Date.now();
 
-function broken(report: ScenarioReport, key: InvariantKey): string {
-  const found = report.violations.filter((v) => v.invariant === key);
-  const listed = found
-    .slice(0, 15)
-    .map((v) => `  ${v.subject}: ${v.detail}`)
-    .join('\n');
-  return `${report.name} (seed ${report.seed}, logs in ${report.logs}): "${INVARIANTS[key]}" broken ${found.length} time(s):\n${listed}`;
-}
-
 describe('baton under faults', () => {
   after(async () => {
     const totalMs = Date.now() - suiteStartedAt;
@@ -190,63 +179,7 @@ describe('baton under faults', () => {
     it(`${spec.name}: ${spec.title}`, { skip }, async () => {
       const report = await runScenario(spec, (baseSeed + index * 7919) % 2 ** 31);
       reports.push(report);
-      assert.deepEqual(
-        report.workflowTaskFailures,
-        [],
-        `${spec.name} (seed ${report.seed}): the worker failed workflow tasks; see ${report.logs}/worker.log`,
-      );
-      assert.deepEqual(
-        report.replayFailures,
-        [],
-        `${spec.name} (seed ${report.seed}): histories a worker with nothing cached cannot replay`,
-      );
-      assert.equal(
-        report.error,
-        undefined,
-        `${spec.name} could not run to its checks: ${report.error ?? ''}`,
-      );
-      assert.equal(
-        report.workerUnexpectedExits,
-        0,
-        `${spec.name}: the worker process died on its own ${report.workerUnexpectedExits} time(s); see ${report.logs}/worker.log`,
-      );
-      assert.equal(
-        report.consumerUnexpectedExits,
-        0,
-        `${spec.name}: the command consumer died on its own ${report.consumerUnexpectedExits} time(s); see ${report.logs}/consumer.log`,
-      );
-      for (const [kind, minimum] of Object.entries(spec.minimumFaults ?? {})) {
-        assert.ok(
-          (report.faults[kind] ?? 0) >= minimum,
-          `${spec.name}: ${kind} injected ${report.faults[kind] ?? 0} time(s), fewer than ${minimum}`,
-        );
-      }
-      for (const [action, planned] of Object.entries(spec.operators ?? {})) {
-        assert.ok(
-          planned === 0 || (report.operators?.actions[action] ?? 0) > 0,
-          `${spec.name}: no ${action} was carried out of ${planned} planned (the runs raced past it)`,
-        );
-      }
-      assert.equal(
-        report.runs.neverAccepted,
-        0,
-        `${spec.name}: ${report.runs.neverAccepted} run(s) were never accepted`,
-      );
-      assert.equal(
-        report.lost,
-        0,
-        `${spec.name}: lost ${report.lost}\n${broken(report, 'finished')}\n${broken(report, 'outcome')}\n${broken(report, 'ledgerMatchesOutcome')}`,
-      );
-      assert.equal(
-        report.duplicated,
-        0,
-        `${spec.name}: duplicated ${report.duplicated}\n${report.violations
-          .filter((v) => v.kind === 'duplicated')
-          .map((v) => `  ${v.subject} broke "${INVARIANTS[v.invariant]}": ${v.detail}`)
-          .slice(0, 20)
-          .join('\n')}`,
-      );
-      for (const { key, violations } of report.invariants) assert.equal(violations, 0, broken(report, key));
+      assertScenarioHeld(spec, report);
     });
   });
 });

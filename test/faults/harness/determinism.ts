@@ -1,4 +1,5 @@
 /** Every history a fault scenario wrote, replayed at its end by a worker with nothing cached. */
+import type { temporal } from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
 import { createDataConverter } from '../../../temporal/codec';
 import { LOCAL_DEV_KEYS, parseKeyRing } from '../../../config/key-ring';
@@ -8,14 +9,21 @@ import { workflowSpanSinks } from '../../../temporal/tracing';
 
 /**
  * Replays the history of every run the scenario started with the worker's own workflow bundle and nothing cached;
- * returns one line per run that does not replay, or whose history could not be read.
+ * returns one line per run that does not replay, or whose history could not be read. `onHistory` sees each history
+ * read.
  */
-export async function replayEveryRun(stack: FaultStack, workflowIds: readonly string[]): Promise<string[]> {
+export async function replayEveryRun(
+  stack: FaultStack,
+  workflowIds: readonly string[],
+  onHistory: (history: temporal.api.history.v1.IHistory) => void = () => undefined,
+): Promise<string[]> {
   const problems: string[] = [];
   async function* histories() {
     for (const workflowId of workflowIds) {
       try {
-        yield { workflowId, history: await stack.client.workflow.getHandle(workflowId).fetchHistory() };
+        const history = await stack.client.workflow.getHandle(workflowId).fetchHistory();
+        onHistory(history);
+        yield { workflowId, history };
       } catch (err) {
         problems.push(`${workflowId}: its history could not be read: ${String(err)}`);
       }

@@ -11,13 +11,16 @@ import type { ForgedWebhook } from './invariants';
 import type { LoadPlan, PlannedPayment, Progress } from './load';
 import type { Rng } from './random';
 import { sleep } from './random';
+import type { WorkerProcess } from './processes';
 import type { FaultStack } from './stack';
+import { runsHeld } from './takeovers';
 
 /** Fault kinds as the report counts them. */
 export const FaultKind = {
   WorkerSigkill: 'worker_sigkill',
   WorkerRestart: 'worker_graceful_restart',
   TemporalSigkill: 'temporal_server_sigkill',
+  TemporalPostgresRestart: 'temporal_postgres_restart',
   PgTerminate: 'postgres_terminate_backend',
   SmtpRefusal: 'smtp_refusal_window',
   Twilio429: 'twilio_429_burst',
@@ -38,9 +41,24 @@ export const FaultKind = {
 /** One of {@link FaultKind}. */
 export type FaultKind = (typeof FaultKind)[keyof typeof FaultKind];
 
+/**
+ * How much longer than usual the runs in flight at a fault took. A run's delay is its time from acceptance to end
+ * minus the median of the scenario's unfaulted runs of its kind (0 when it took no longer); unfaulted runs are those
+ * in flight at no fault of the scenario.
+ */
+export interface RunDelay {
+  /** Runs in flight while the part was down: accepted before it answered again, ended after it went down. */
+  runs: number;
+  /** Median and largest delay of those runs, ms; null when there was no unfaulted run to compare with. */
+  p50Ms: number | null;
+  maxMs: number | null;
+}
+
 /** How one kill (or restart) went, times in ms. */
 export interface Recovery {
   kind: FaultKind;
+  /** Which process it struck, when the stack runs more than one of its kind (`worker-2`). */
+  target?: string;
   /** When the fault hit, from the scenario's start. */
   atMs: number;
   /** From the kill until the process was back and answering (or, for PostgreSQL, until the harness stopped). */
@@ -49,17 +67,33 @@ export interface Recovery {
   recoveryMs: number | null;
   /** Completed runs when the fault hit. */
   endedBefore: number;
+  delayed: RunDelay;
+}
+
+/** Runs of a kind needed to take their median as the kind's usual time; fewer, and the wider group's serves. */
+const MIN_BASELINE_RUNS = 3;
+
+/** The value below which `share` (0 to 1) of the sorted `values` lie (nearest rank); null for none. */
+function percentile(sorted: readonly number[], share: number): number | null {
+  if (sorted.length === 0) return null;
+  return sorted[Math.max(0, Math.ceil(share * sorted.length) - 1)] ?? null;
 }
 
 /** What a scenario injected, counted by kind, with the recovery of each kill. */
 export class FaultLog {
   readonly counts: Partial<Record<FaultKind, number>> = {};
   readonly forged: ForgedWebhook[] = [];
-  private readonly pending: { kind: FaultKind; hitAt: number; readyAt: number; endedBefore: number }[] = [];
+  private readonly pending: {
+    kind: FaultKind;
+    target?: string;
+    hitAt: number;
+    readyAt: number;
+    endedBefore: number;
+  }[] = [];
 
   constructor(
     private readonly startedAt: number,
-    private readonly stack: FaultStack,
+    private readonly stack: Pick<FaultStack, 'log'>,
   ) {}
 
   count(kind: FaultKind, n = 1): void {
@@ -67,24 +101,91 @@ export class FaultLog {
     this.stack.log.write(`[fault] ${kind}${n === 1 ? '' : ` x${n}`}`);
   }
 
-  kill(kind: FaultKind, hitAt: number, readyAt: number, endedBefore: number): void {
+  kill(kind: FaultKind, hitAt: number, readyAt: number, endedBefore: number, target?: string): void {
     this.count(kind);
-    this.pending.push({ kind, hitAt, readyAt, endedBefore });
+    this.pending.push({ kind, hitAt, readyAt, endedBefore, ...(target === undefined ? {} : { target }) });
   }
 
-  /** Recovery of each kill, once the scenario's runs have ended. */
-  recoveries(progress: Progress): Recovery[] {
-    return this.pending.map(({ kind, hitAt, readyAt, endedBefore }) => {
+  /**
+   * Recovery of each kill, once the scenario's runs have ended, with the delay of the runs in flight at it.
+   * `kindOf` names a run's kind (`payment:settle`); its usual time is the median of the unfaulted runs of that kind,
+   * or of its type (the name before the colon) when that kind has too few, or of all.
+   */
+  recoveries(progress: Progress, kindOf: (workflowId: string) => string = () => 'run'): Recovery[] {
+    const runs = lifetimes(progress);
+    const groups = (workflowId: string): string[] => {
+      const kind = kindOf(workflowId);
+      return [kind, kind.split(':')[0] ?? kind, ''];
+    };
+    const usual = new Map<string, number[]>();
+    for (const run of runs.filter((r) => this.unfaulted(r))) {
+      for (const group of groups(run.workflowId)) usual.set(group, [...(usual.get(group) ?? []), run.tookMs]);
+    }
+    for (const times of usual.values()) times.sort((a, b) => a - b);
+    const usualTime = (workflowId: string): number | null => {
+      for (const group of groups(workflowId)) {
+        const times = usual.get(group) ?? [];
+        if (times.length >= MIN_BASELINE_RUNS || group === '') return percentile(times, 0.5);
+      }
+      return null;
+    };
+
+    return this.pending.map((window) => {
+      const { kind, target, hitAt, readyAt, endedBefore } = window;
       const first = progress.firstEndAfter(readyAt);
+      const hit = runs.filter((run) => inFlightAt(run, window));
+      const delays = hit
+        .flatMap((run) => {
+          const usualMs = usualTime(run.workflowId);
+          return usualMs === null ? [] : [Math.max(0, run.tookMs - usualMs)];
+        })
+        .sort((a, b) => a - b);
       return {
         kind,
+        ...(target === undefined ? {} : { target }),
         atMs: hitAt - this.startedAt,
         downMs: readyAt - hitAt,
         recoveryMs: first === undefined ? null : first - readyAt,
         endedBefore,
+        delayed: { runs: hit.length, p50Ms: percentile(delays, 0.5), maxMs: percentile(delays, 1) },
       };
     });
   }
+
+  /** The ended runs in flight at no fault, and the median of their times from acceptance to end (ms). */
+  unfaultedRuns(progress: Progress): { runs: number; medianMs: number | null } {
+    const times = lifetimes(progress)
+      .filter((run) => this.unfaulted(run))
+      .map((run) => run.tookMs)
+      .sort((a, b) => a - b);
+    return { runs: times.length, medianMs: percentile(times, 0.5) };
+  }
+
+  private unfaulted(run: Lifetime): boolean {
+    return !this.pending.some((window) => inFlightAt(run, window));
+  }
+}
+
+/** One ended run: from its acceptance to its end. */
+interface Lifetime {
+  workflowId: string;
+  acceptedAt: number;
+  endedAt: number;
+  tookMs: number;
+}
+
+function lifetimes(progress: Progress): Lifetime[] {
+  return [...progress.ended].flatMap(([workflowId, end]) => {
+    const acceptedAt = progress.accepted.get(workflowId);
+    return acceptedAt === undefined
+      ? []
+      : [{ workflowId, acceptedAt, endedAt: end.at, tookMs: end.at - acceptedAt }];
+  });
+}
+
+/** Whether the run was in flight while the part was down: accepted before it answered, ended after it went down. */
+function inFlightAt(run: Lifetime, window: { hitAt: number; readyAt: number }): boolean {
+  return run.acceptedAt <= window.readyAt && run.endedAt >= window.hitAt;
 }
 
 /** What every injector gets. */
@@ -118,22 +219,58 @@ async function untilOver(ctx: FaultContext): Promise<void> {
   while (!ctx.over()) await sleep(500);
 }
 
-/** SIGKILLs the worker at each of `fractions` of the load, restarting it after a short pause each time. */
-export async function killWorker(ctx: FaultContext, fractions: readonly number[]): Promise<void> {
+/** How long a killed worker stays down before it is started again, ms (drawn between the two). */
+export interface DownTime {
+  minMs: number;
+  maxMs: number;
+}
+
+/**
+ * The worker that holds the most of the runs in flight (ties drawn at random), so a kill always strikes runs; the
+ * only worker of a one-worker stack, with no draw, so such a scenario keeps the draws its seed always gave.
+ */
+async function busiestWorker(ctx: FaultContext): Promise<WorkerProcess> {
+  const { workers } = ctx.stack;
+  if (workers.length === 1) return ctx.stack.worker;
+  const inFlight = [...ctx.progress.accepted.keys()].filter((id) => !ctx.progress.ended.has(id));
+  const held = await runsHeld(ctx.stack.client, workers, inFlight);
+  const most = Math.max(...held.values());
+  const busiest = workers.filter((w) => held.get(w) === most);
+  const worker = busiest[ctx.rng.int(0, busiest.length - 1)] ?? ctx.stack.worker;
+  const holders = workers.map((w) => `${w.label} ${held.get(w) ?? 0}`).join(', ');
+  ctx.stack.log.write(`[harness] open runs each worker holds: ${holders}; killing ${worker.label}`);
+  return worker;
+}
+
+/**
+ * SIGKILLs a worker at each of `fractions` of the load (with two, the one holding the most runs in flight) and
+ * starts it again after `down`, by default a short pause. Down for longer than a sticky queue's 10 seconds, its
+ * runs' next workflow tasks go to the other worker, which replays them from their histories: the takeover.
+ */
+export async function killWorker(
+  ctx: FaultContext,
+  fractions: readonly number[],
+  down: DownTime = { minMs: 200, maxMs: 2_000 },
+): Promise<void> {
   for (const fraction of fractions) {
     if (!(await at(ctx, fraction))) return;
     await ctx.serial(async () => {
+      const worker = await busiestWorker(ctx);
       const endedBefore = ctx.progress.ended.size;
       const hitAt = Date.now();
-      await ctx.stack.worker.kill('SIGKILL');
-      await sleep(ctx.rng.int(200, 2_000));
-      const { readyAt } = await ctx.stack.worker.start();
-      ctx.log.kill(FaultKind.WorkerSigkill, hitAt, readyAt, endedBefore);
+      await worker.kill('SIGKILL');
+      await sleep(ctx.rng.int(down.minMs, down.maxMs));
+      const { readyAt } = await worker.start();
+      const target = ctx.stack.workers.length > 1 ? worker.label : undefined;
+      ctx.log.kill(FaultKind.WorkerSigkill, hitAt, readyAt, endedBefore, target);
     });
   }
 }
 
-/** SIGKILLs the Temporal dev server at each of `fractions`, restarting it on the same SQLite file and port. */
+/**
+ * SIGKILLs the Temporal server at each of `fractions`, restarting it on the same port and state (the dev server's
+ * SQLite file, or the cluster's databases).
+ */
 export async function killTemporal(ctx: FaultContext, fractions: readonly number[]): Promise<void> {
   for (const fraction of fractions) {
     if (!(await at(ctx, fraction))) return;
@@ -141,6 +278,28 @@ export async function killTemporal(ctx: FaultContext, fractions: readonly number
       const endedBefore = ctx.progress.ended.size;
       const { killedAt, readyAt } = await ctx.stack.killTemporal(ctx.rng.int(500, 3_000));
       ctx.log.kill(FaultKind.TemporalSigkill, killedAt, readyAt, endedBefore);
+    });
+  }
+}
+
+/**
+ * Stops the PostgreSQL under the Temporal cluster at each of `fractions` (fast shutdown: every session cut, every
+ * commit kept), for `down`, and starts it again on the same data. The server stays up and keeps refusing work until
+ * its database answers again. Cluster stacks only.
+ */
+export async function restartTemporalPostgres(
+  ctx: FaultContext,
+  fractions: readonly number[],
+  down: DownTime = { minMs: 3_000, maxMs: 6_000 },
+): Promise<void> {
+  for (const fraction of fractions) {
+    if (!(await at(ctx, fraction))) return;
+    await ctx.serial(async () => {
+      const endedBefore = ctx.progress.ended.size;
+      const { killedAt, readyAt } = await ctx.stack.restartTemporalPostgres(
+        ctx.rng.int(down.minMs, down.maxMs),
+      );
+      ctx.log.kill(FaultKind.TemporalPostgresRestart, killedAt, readyAt, endedBefore);
     });
   }
 }

@@ -67,6 +67,8 @@ export function logText(line: string): string {
 
 /** How one start of a process went. */
 export interface ProcessStart {
+  /** Its process id (a worker's default Temporal identity is `<pid>@<host>`). */
+  pid: number;
   /** When the process was spawned. */
   spawnedAt: number;
   /** When it printed its ready line (the worker: workflows bundled, webhook receiver listening, polling). */
@@ -96,7 +98,8 @@ export class ServiceProcess {
   unexpectedExits = 0;
   /** Every start, in order. */
   readonly starts: ProcessStart[] = [];
-  private readonly label: string;
+  /** Its name in the logs. */
+  readonly label: string;
   private readonly log: LineLog;
 
   constructor(private readonly spec: ServiceSpec) {
@@ -172,7 +175,7 @@ export class ServiceProcess {
       if (outcome === 'timeout') await this.kill('SIGKILL');
       throw new Error(`the ${this.label} did not start (${outcome}):\n${this.log.lastLines()}`);
     }
-    const started = { spawnedAt, readyAt: Date.now() };
+    const started = { pid, spawnedAt, readyAt: Date.now() };
     this.starts.push(started);
     this.log.write(`[harness] ${this.label} ${pid} ready after ${started.readyAt - spawnedAt} ms`);
     return started;
@@ -208,7 +211,7 @@ export class ServiceProcess {
   }
 }
 
-/** The worker of one scenario: ready once it polls; the workflow tasks it reports failing are collected. */
+/** A worker of one scenario: ready once it polls; the workflow tasks it reports failing are collected. */
 export class WorkerProcess extends ServiceProcess {
   /** The workflow tasks it reported failing, over all its starts. */
   readonly taskFailures = new WorkflowTaskFailures();
@@ -218,8 +221,10 @@ export class WorkerProcess extends ServiceProcess {
     entry: string,
     env: NodeJS.ProcessEnv,
     log: LineLog,
+    /** Its name in the logs: `worker`, or `worker-1`, `worker-2` beside others. */
+    label = 'worker',
   ) {
-    super({ label: 'worker', entry, env, log, readyPrefix: 'worker polling' });
+    super({ label, entry, env, log, readyPrefix: 'worker polling' });
   }
 
   protected override observe(line: string): void {

@@ -1,6 +1,6 @@
 /**
  * The fault suite's report: one entry per scenario and totals over all of them, printed as a table and written as
- * JSON to `test-results/faults-report.json`.
+ * JSON to `test-results/faults-report.json` (the cluster's fault suite: `test-results/cluster-faults-report.json`).
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -10,15 +10,28 @@ import type { BusCheckResult, CheckResult, InvariantKey, Violation } from './inv
 import type { OperatorReport } from './operator';
 import { INVARIANTS } from './invariants';
 import { PROJECT_ROOT } from './processes';
+import type { StackShape } from './stack';
+import type { Takeovers } from './takeovers';
 
 /** Where the JSON report is written (ignored by git). */
 export const REPORT_PATH = path.join(PROJECT_ROOT, 'test-results', 'faults-report.json');
+
+/** Which suite a report is of: its title, and where its JSON goes. */
+export interface ReportTarget {
+  title: string;
+  path: string;
+}
+
+/** The fault suite on the dev stack. */
+export const FAULT_SUITE: ReportTarget = { title: 'baton fault suite', path: REPORT_PATH };
 
 /** One scenario's figures. */
 export interface ScenarioReport {
   name: string;
   title: string;
   seed: number;
+  /** The Temporal it ran on and how many workers. */
+  stack: StackShape;
   durationMs: number;
   /** Set when the scenario could not run to its checks (the stack did not start, a harness error). */
   error?: string;
@@ -36,6 +49,10 @@ export interface ScenarioReport {
   endedPer10s: number[];
   faults: Record<string, number>;
   recoveries: Recovery[];
+  /** The runs in flight at no fault, and their median time from acceptance to end: what a run usually takes. */
+  unfaulted: { runs: number; medianMs: number | null };
+  /** Runs whose workflow tasks moved to another worker process, read from their histories. */
+  takeovers: Takeovers;
   workerUnexpectedExits: number;
   /** Exits of the command consumer nobody asked for (each followed by a restart). */
   consumerUnexpectedExits: number;
@@ -91,7 +108,11 @@ function seconds(ms: number | null): string {
 }
 
 /** The report as a readable table. */
-export function formatReport(reports: readonly ScenarioReport[], totalMs: number): string {
+export function formatReport(
+  reports: readonly ScenarioReport[],
+  totalMs: number,
+  target: ReportTarget = FAULT_SUITE,
+): string {
   const lines: string[] = [];
   const header = [
     'scenario',
@@ -107,7 +128,7 @@ export function formatReport(reports: readonly ScenarioReport[], totalMs: number
   ];
   const widths = [22, 7, 9, 5, 4, 7, 6, 15, 8, 8];
   const row = (cells: string[]) => cells.map((c, i) => pad(c, widths[i] ?? 8)).join(' ');
-  lines.push('', 'baton fault suite', row(header), '-'.repeat(widths.reduce((a, b) => a + b + 1, 0)));
+  lines.push('', target.title, row(header), '-'.repeat(widths.reduce((a, b) => a + b + 1, 0)));
   for (const r of reports) {
     const faults = Object.values(r.faults).reduce((a, b) => a + b, 0);
     const recoveries = r.recoveries.map((x) => x.recoveryMs ?? 0);
@@ -136,9 +157,18 @@ export function formatReport(reports: readonly ScenarioReport[], totalMs: number
       .join(', ')}`,
   );
   for (const r of reports) {
-    for (const x of r.recoveries) {
+    if (r.recoveries.length > 0) {
       lines.push(
-        `  ${pad(r.name, 22)} ${pad(x.kind, 28)} at ${pad(seconds(x.atMs), 7)} down ${pad(seconds(x.downMs), 7)} first run ended ${seconds(x.recoveryMs)} after restart`,
+        `  ${pad(r.name, 22)} ${r.stack.temporal === 'dev' ? 'dev server' : 'cluster'}, ${r.stack.workers} worker(s); ` +
+          `unfaulted runs ${r.unfaulted.runs}, median ${seconds(r.unfaulted.medianMs)}; runs taken over by another ` +
+          `process ${r.takeovers.byAnotherProcess}, by another worker ${r.takeovers.byAnotherWorker}`,
+      );
+    }
+    for (const x of r.recoveries) {
+      const kind = x.target === undefined ? x.kind : `${x.kind} (${x.target})`;
+      lines.push(
+        `  ${pad(r.name, 22)} ${pad(kind, 28)} at ${pad(seconds(x.atMs), 7)} down ${pad(seconds(x.downMs), 7)} first run ended ${seconds(x.recoveryMs)} after restart; ` +
+          `${x.delayed.runs} runs in flight, delayed p50 ${seconds(x.delayed.p50Ms)}, max ${seconds(x.delayed.maxMs)}`,
       );
     }
     if (r.bus !== null) {
@@ -174,7 +204,7 @@ export function formatReport(reports: readonly ScenarioReport[], totalMs: number
     for (const v of r.violations.slice(0, 10))
       lines.push(`  ${r.name}: ${v.subject} broke "${INVARIANTS[v.invariant]}": ${v.detail}`);
   }
-  lines.push(`report: ${path.relative(PROJECT_ROOT, REPORT_PATH)}`, '');
+  lines.push(`report: ${path.relative(PROJECT_ROOT, target.path)}`, '');
   return lines.join('\n');
 }
 
@@ -205,7 +235,11 @@ function totalsOf(reports: readonly ScenarioReport[]) {
 }
 
 /** Writes the JSON report. */
-export async function writeReport(reports: readonly ScenarioReport[], totalMs: number): Promise<void> {
+export async function writeReport(
+  reports: readonly ScenarioReport[],
+  totalMs: number,
+  target: ReportTarget = FAULT_SUITE,
+): Promise<void> {
   const body = {
     generatedAt: new Date().toISOString(),
     machine: {
@@ -232,10 +266,15 @@ export async function writeReport(reports: readonly ScenarioReport[], totalMs: n
         'operators: payments whose run the harness terminated while their debit sat in clearing with neither settlement nor reversal; found = orphaned_debit findings of `stuck --json` after `watchdog run`',
       recoveryMs:
         'from the restart (process answering again; end of the connection kills) until the first run ended after it',
+      delayed:
+        'the runs in flight while the part was down (accepted before it answered again, ended after it went down): how much longer each took from acceptance to end than the median of the unfaulted runs of its kind (0 when no longer), p50 and max',
+      unfaulted: 'ended runs in flight at no fault of the scenario; their median time from acceptance to end',
+      takeovers:
+        "runs whose workflow tasks were completed by more than one worker process (byAnotherProcess: a restart or another worker) or by more than one of the stack's workers (byAnotherWorker), from the identities in their histories",
     },
     totals: totalsOf(reports),
     scenarios: reports,
   };
-  await mkdir(path.dirname(REPORT_PATH), { recursive: true });
-  await writeFile(REPORT_PATH, `${JSON.stringify(body, null, 2)}\n`);
+  await mkdir(path.dirname(target.path), { recursive: true });
+  await writeFile(target.path, `${JSON.stringify(body, null, 2)}\n`);
 }

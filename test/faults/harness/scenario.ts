@@ -26,8 +26,9 @@ import { PROJECT_ROOT } from './processes';
 import { Rng, sleep } from './random';
 import type { ScenarioReport } from './report';
 import { invariantSummary } from './report';
-import { startFaultStack } from './stack';
-import type { FaultStack } from './stack';
+import { DEV_STACK, startFaultStack } from './stack';
+import type { FaultStack, StackShape } from './stack';
+import { TakeoverCount } from './takeovers';
 
 /** A scenario: its name, its per-payment bank faults, and the injectors that run beside the load. */
 export interface ScenarioSpec {
@@ -44,8 +45,17 @@ export interface ScenarioSpec {
    * after asking the watchdog for them (see operator.ts).
    */
   operators?: OperatorMix;
-  /** Settings of the scenario's worker beyond the stack's own. */
+  /** Settings of the scenario's workers beyond the stack's own. */
   workerEnv?: NodeJS.ProcessEnv;
+  /** Which Temporal it runs on and how many workers (default {@link DEV_STACK}: the dev server, one worker). */
+  stack?: StackShape;
+  /**
+   * Most runs in progress at once (default: every run started at once), so runs keep starting and ending all
+   * through the load, before, during and after each fault, and the unfaulted ones give the runs' usual time.
+   */
+  maxInFlight?: number;
+  /** Runs that must have moved from one worker to another, or the worker kills proved no takeover. */
+  minimumTakeovers?: number;
   /** Part of the load arrives as command events, through the command consumer running as its own process. */
   bus?: {
     /** The load's size and the share of it sent by command. */
@@ -88,12 +98,18 @@ async function drainCommands(stack: FaultStack): Promise<void> {
 /** Runs one scenario and reports it; throws only when the stack itself cannot be started. */
 export async function runScenario(spec: ScenarioSpec, seed: number): Promise<ScenarioReport> {
   const startedAt = Date.now();
-  const stack = await startFaultStack(spec.name, uniqueSchema(`faults_${spec.tag}`), spec.workerEnv);
+  const shape = spec.stack ?? DEV_STACK;
+  const stack = await startFaultStack(spec.name, uniqueSchema(`faults_${spec.tag}`), spec.workerEnv, shape);
   const rng = new Rng(seed);
   const plan = planLoad(spec.tag, rng, spec.bus?.load ?? spec.load);
   if (spec.operators !== undefined) planOperatorActions(plan, rng, spec.operators);
   const desk = spec.operators === undefined ? undefined : new OperatorDesk(stack, rng);
   const progress = new Progress(plan.payments.length + plan.registrations.length);
+  // Each run's kind, so a run delayed by a fault is compared with the usual time of runs like it.
+  const kinds = new Map<string, string>([
+    ...plan.payments.map((p) => [p.workflowId, `payment:${p.kind}`] as const),
+    ...plan.registrations.map((r) => [r.workflowId, `registration:${r.route}`] as const),
+  ]);
   const log = new FaultLog(startedAt, stack);
   let stopped = false;
   let loadDone = false;
@@ -122,6 +138,7 @@ export async function runScenario(spec: ScenarioSpec, seed: number): Promise<Sce
     name: spec.name,
     title: spec.title,
     seed,
+    stack: shape,
     logs: path.relative(PROJECT_ROOT, stack.logDir),
     runs: {
       driven: plan.payments.length + plan.registrations.length,
@@ -134,15 +151,18 @@ export async function runScenario(spec: ScenarioSpec, seed: number): Promise<Sce
   };
   // Nondeterminism, or a run whose workflow task keeps failing, ends the scenario at once: no later check can
   // pass, and the run would otherwise sit until the deadline.
-  stack.worker.taskFailures.onProblem((problem) => {
-    stack.log.write(`[harness] stopping: ${problem}`);
-    stopped = true;
-    signalStop();
-  });
+  for (const worker of stack.workers) {
+    worker.taskFailures.onProblem((problem) => {
+      stack.log.write(`[harness] stopping: ${worker.label}: ${problem}`);
+      stopped = true;
+      signalStop();
+    });
+  }
   try {
     await seedPayers(stack, plan.payers);
     if (spec.bankFaults) planBankFaults(ctx, spec.bankFaults);
-    const { readyAt: loadStartedAt } = await stack.worker.start();
+    let loadStartedAt = Date.now();
+    for (const worker of stack.workers) loadStartedAt = (await worker.start()).readyAt;
     if (commands !== undefined) await stack.consumer.start();
     stack.log.write(`[harness] scenario ${spec.name} (seed ${seed}) driving ${base.runs.driven} runs`);
 
@@ -155,7 +175,11 @@ export async function runScenario(spec: ScenarioSpec, seed: number): Promise<Sce
     const load = driveLoad(stack, plan, progress, rng, {
       concurrency: 8,
       startRetryMs: 5 * 60_000,
-      ...(spec.bus === undefined ? {} : { maxInFlight: spec.bus.maxInFlight }),
+      ...(spec.bus === undefined
+        ? spec.maxInFlight === undefined
+          ? {}
+          : { maxInFlight: spec.maxInFlight }
+        : { maxInFlight: spec.bus.maxInFlight }),
       ...(commands === undefined ? {} : { commands }),
       stopped: () => stopped,
       stop,
@@ -197,7 +221,10 @@ export async function runScenario(spec: ScenarioSpec, seed: number): Promise<Sce
             commands,
           );
     const violations = [...checked.violations, ...(busChecked?.violations ?? [])];
-    const replayFailures = await replayEveryRun(stack, [...progress.accepted.keys()]);
+    const takeovers = new TakeoverCount(stack.workers);
+    const replayFailures = await replayEveryRun(stack, [...progress.accepted.keys()], (history) =>
+      takeovers.observe(history),
+    );
     // A run an operator reset is followed to its new run's end; the load saw only the old one terminated.
     const operatedEnd = new Map(
       [...(operators?.truth.operated.values() ?? [])].map((op) => [
@@ -223,10 +250,12 @@ export async function runScenario(spec: ScenarioSpec, seed: number): Promise<Sce
       duplicated: checked.duplicated + (busChecked?.duplicated ?? 0),
       endedPer10s: perTenSeconds(progress, loadStartedAt),
       faults: { ...log.counts },
-      recoveries: log.recoveries(progress),
-      workerUnexpectedExits: stack.worker.unexpectedExits,
+      recoveries: log.recoveries(progress, (workflowId) => kinds.get(workflowId) ?? 'run'),
+      unfaulted: log.unfaultedRuns(progress),
+      takeovers: takeovers.takeovers,
+      workerUnexpectedExits: workerExits(stack),
       consumerUnexpectedExits: stack.consumer.unexpectedExits,
-      workflowTaskFailures: [...stack.worker.taskFailures.problems],
+      workflowTaskFailures: taskFailures(stack),
       replayFailures,
       outcomes: checked.outcomes,
       messages: checked.messages,
@@ -263,9 +292,11 @@ export async function runScenario(spec: ScenarioSpec, seed: number): Promise<Sce
       endedPer10s: [],
       faults: { ...log.counts },
       recoveries: [],
-      workerUnexpectedExits: stack.worker.unexpectedExits,
+      unfaulted: { runs: 0, medianMs: null },
+      takeovers: { byAnotherProcess: 0, byAnotherWorker: 0 },
+      workerUnexpectedExits: workerExits(stack),
       consumerUnexpectedExits: stack.consumer.unexpectedExits,
-      workflowTaskFailures: [...stack.worker.taskFailures.problems],
+      workflowTaskFailures: taskFailures(stack),
       replayFailures: [],
       outcomes: {},
       messages: null,
@@ -292,6 +323,20 @@ function unchecked(withCommands: boolean, operators: OperatorReport | undefined)
         ? []
         : (['watchdogFindsOrphans'] as const)),
   ];
+}
+
+/** Exits of the workers nobody asked for, over all of them. */
+function workerExits(stack: FaultStack): number {
+  return stack.workers.reduce((sum, worker) => sum + worker.unexpectedExits, 0);
+}
+
+/** The problems the workers reported, each named by its worker when there are several. */
+function taskFailures(stack: FaultStack): string[] {
+  return stack.workers.flatMap((worker) =>
+    worker.taskFailures.problems.map((problem) =>
+      stack.workers.length > 1 ? `${worker.label}: ${problem}` : problem,
+    ),
+  );
 }
 
 function perTenSeconds(progress: Progress, from: number): number[] {

@@ -1,9 +1,10 @@
 /**
- * One scenario's stack: the Temporal dev server on a SQLite file, the bank simulator, the SMTP sink and the local
- * Twilio in this process (so the harness can flip their faults), baton's database on the real PostgreSQL in a schema
- * of its own, a NATS server with JetStream on a file store, and the worker and the command consumer as separate
- * processes (the consumer started only by scenarios that send commands). Everything it starts, it stops; everything
- * it creates, it removes.
+ * One scenario's stack: Temporal (the dev server on a SQLite file, or a cluster on a PostgreSQL of its own; see
+ * temporal.ts), the bank simulator, the SMTP sink and the local Twilio in this process (so the harness can flip their
+ * faults), baton's database on the real PostgreSQL in a schema of its own, a NATS server with JetStream on a file
+ * store, and one or two workers and the command consumer as separate processes (the consumer started only by
+ * scenarios that send commands). Two workers share the task queue, each with its own webhook receiver behind one
+ * front the bank posts to. Everything it starts, it stops; everything it creates, it removes.
  */
 import { execFile } from 'node:child_process';
 import { rmSync } from 'node:fs';
@@ -27,15 +28,14 @@ import type { SmtpSink } from '../../../local/stand-ins/smtp-sink';
 import { SendLog } from '../../../services/send-log/send-log';
 import { startLocalTwilio } from '../../../local/stand-ins/local-twilio';
 import type { LocalTwilio } from '../../../local/stand-ins/local-twilio';
-import { startDevServer } from '../../../local/dev-server';
 import { resolveNatsServer, startNatsServer } from '../../../local/nats-server';
-import type { DevServer } from '../../../local/dev-server';
 import type { NatsServer } from '../../../local/nats-server';
 import { freePort } from '../../../services/ports';
-import { resolveTemporalCli } from '../../../local/temporal-cli';
-import { SEARCH_ATTRIBUTES } from '../../../temporal/search-attributes';
+import { startHttpFront } from '../../support/http-front';
 import { dropSchema, TEST_DATABASE_URL } from '../../support/postgres';
 import { CommandConsumerProcess, LineLog, PROJECT_ROOT, WorkerProcess } from './processes';
+import { startTemporalBackend } from './temporal';
+import type { Outage, TemporalBackendKind } from './temporal';
 
 const execFileAsync = promisify(execFile);
 
@@ -75,12 +75,26 @@ function builtRelease(): Promise<Release> {
   return release;
 }
 
+/** What a stack runs on: which Temporal, and how many worker processes poll its task queue. */
+export interface StackShape {
+  temporal: TemporalBackendKind;
+  workers: 1 | 2;
+}
+
+/** The fault suite's own stack: the dev server on SQLite and one worker, as `npm start` runs them. */
+export const DEV_STACK: StackShape = { temporal: 'dev', workers: 1 };
+
+/** Path of the bank webhook on a worker's receiver. */
+const WEBHOOK_PATH = '/webhooks/bank';
+
 /** A running scenario stack. */
 export interface FaultStack {
   readonly name: string;
   readonly schema: string;
-  /** `application_name` of the worker's PostgreSQL connections, so the harness can terminate exactly those. */
+  readonly shape: StackShape;
+  /** `application_name` of the workers' PostgreSQL connections, so the harness can terminate exactly those. */
   readonly workerAppName: string;
+  /** Where the bank posts its webhooks: the worker's receiver, or with two workers the front before both. */
   readonly webhookUrl: string;
   readonly webhookSecret: string;
   readonly client: Client;
@@ -90,6 +104,9 @@ export interface FaultStack {
   readonly bank: BankSimulator;
   readonly mailSink: SmtpSink;
   readonly smsSink: LocalTwilio;
+  /** The workers polling the task queue, on the same settings but their ports. */
+  readonly workers: readonly WorkerProcess[];
+  /** The first of {@link workers} (the only one on a one-worker stack). */
   readonly worker: WorkerProcess;
   /** The command consumer, on the worker's settings; not started unless the scenario sends commands. */
   readonly consumer: CommandConsumerProcess;
@@ -101,17 +118,25 @@ export interface FaultStack {
   readonly workflowBundlePath: string;
   /** The settings the worker runs on, for baton's CLI run as an operator runs it (see test/support/cli.ts). */
   readonly cliEnv: NodeJS.ProcessEnv;
-  /** The Temporal CLI binary that runs the dev server: the operator's own tool. */
+  /** The Temporal CLI binary: the operator's own tool. */
   readonly temporalCliPath: string;
-  /** Where the Temporal CLI reaches the dev server: `--address` and `--namespace`. */
+  /** Where the Temporal CLI reaches the server: `--address` and `--namespace`. */
   readonly temporalAddress: { address: string; namespace: string };
   /** The harness's own log: what it injected and when. */
   readonly log: LineLog;
   readonly logDir: string;
-  /** SIGKILLs the dev server, waits `downMs`, starts it again on the same SQLite file and port. */
-  killTemporal(downMs: number): Promise<{ killedAt: number; readyAt: number }>;
+  /**
+   * SIGKILLs the Temporal server (the dev server or `temporal-server`), waits `downMs`, starts it again on the same
+   * port and state (the SQLite file, or the cluster's databases).
+   */
+  killTemporal(downMs: number): Promise<Outage>;
+  /**
+   * Stops the PostgreSQL under the Temporal cluster (fast shutdown), waits `downMs`, starts it again on the same data;
+   * rejects on the dev server, which has none.
+   */
+  restartTemporalPostgres(downMs: number): Promise<Outage>;
   /** SIGKILLs the NATS server, waits `downMs`, starts it again on the same port and JetStream store. */
-  killNats(downMs: number): Promise<{ killedAt: number; readyAt: number }>;
+  killNats(downMs: number): Promise<Outage>;
   /** Terminates the worker's PostgreSQL connections on the server; returns how many there were. */
   terminateWorkerConnections(): Promise<number>;
   /** Stops every process, closes every connection, drops the schema and removes the temp folder. */
@@ -128,8 +153,9 @@ function withAppName(url: string, appName: string): string {
 export async function startFaultStack(
   name: string,
   schema: string,
-  /** Settings of this scenario's worker on top of the stack's own (a zero cache, say). */
+  /** Settings of this scenario's workers on top of the stack's own (a zero cache, say). */
   workerEnv: NodeJS.ProcessEnv = {},
+  shape: StackShape = DEV_STACK,
 ): Promise<FaultStack> {
   const cleanups: (() => Promise<unknown>)[] = [];
   const logDir = path.join(FAULT_LOG_ROOT, name);
@@ -150,30 +176,31 @@ export async function startFaultStack(
   try {
     const tempDir = await mkdtemp(path.join(os.tmpdir(), `baton-faults-${name}-`));
     cleanups.push(() => rm(tempDir, { recursive: true, force: true }));
-    const dbFile = path.join(tempDir, 'temporal.db');
-    const cliPath = (await resolveTemporalCli({ onProgress: (line) => log.write(`[cli] ${line}`) })).path;
-    const temporalPort = await freePort();
-    const serverOptions = {
-      cliPath,
-      port: temporalPort,
-      dbFile,
-      // The journal npm start uses, so the server kills below prove it loses nothing.
-      sqliteJournal: 'wal' as const,
-      searchAttributes: SEARCH_ATTRIBUTES,
-      readyTimeoutMs: 120_000,
-      log: (line: string) => temporalLog.write(line),
-    };
-    let devServer: DevServer = await startDevServer(serverOptions);
-    cleanups.push(() => devServer.stop());
-    log.write(`[harness] Temporal dev server on ${devServer.address} (pid ${devServer.pid})`);
+    const temporal = await startTemporalBackend(shape.temporal, tempDir, log, temporalLog);
+    cleanups.push(() => temporal.stop());
 
     cleanups.push(() => dropSchema(schema));
     const harnessUrl = withAppName(TEST_DATABASE_URL, `baton_faults_harness_${process.pid}`);
     const ledger = await Ledger.open({ databaseUrl: harnessUrl, schema, poolSize: 4 });
     cleanups.push(() => ledger.close());
 
-    const webhookPort = await freePort();
-    const webhookUrl = `http://127.0.0.1:${webhookPort}/webhooks/bank`;
+    // Each worker's receiver on a port of its own; with two, the bank posts to a front before them, as a load
+    // balancer: each webhook goes to the next receiver in turn, and on to the other when that one's worker is down.
+    const webhookPorts: number[] = [];
+    for (let n = 0; n < shape.workers; n++) webhookPorts.push(await freePort());
+    let webhookUrl = `http://127.0.0.1:${webhookPorts[0] ?? 0}${WEBHOOK_PATH}`;
+    if (shape.workers > 1) {
+      const receivers = webhookPorts.map((port) => `http://127.0.0.1:${port}`);
+      let turn = 0;
+      const front = await startHttpFront({
+        targets: () => {
+          const first = turn++ % receivers.length;
+          return [...receivers.slice(first), ...receivers.slice(0, first)];
+        },
+      });
+      cleanups.push(() => front.close());
+      webhookUrl = `${front.url}${WEBHOOK_PATH}`;
+    }
     const bank = await startBankSimulator({
       port: 0,
       webhookUrl,
@@ -215,19 +242,16 @@ export async function startFaultStack(
     const release = await builtRelease();
 
     const workerAppName = `baton_faults_worker_${process.pid}_${name.replace(/[^a-z0-9]/g, '_')}`;
-    const workerLog = new LineLog(path.join(logDir, 'worker.log'));
-    cleanups.push(() => workerLog.close());
     const serviceEnv: NodeJS.ProcessEnv = {
       ...process.env,
-      TEMPORAL_ADDRESS: devServer.address,
-      TEMPORAL_NAMESPACE: devServer.namespace,
+      TEMPORAL_ADDRESS: temporal.address,
+      TEMPORAL_NAMESPACE: temporal.namespace,
       DATABASE_URL: withAppName(TEST_DATABASE_URL, workerAppName),
       DATABASE_SCHEMA: schema,
       BANK_URL: bank.url,
       NATS_URL: nats.url,
       BANK_WEBHOOK_SECRET: WEBHOOK_SECRET,
       WEBHOOK_HOST: '127.0.0.1',
-      WEBHOOK_PORT: String(webhookPort),
       SMTP_URL: mailSink.url,
       TWILIO_ACCOUNT_SID,
       TWILIO_AUTH_TOKEN,
@@ -249,19 +273,34 @@ export async function startFaultStack(
       OPS_EMAIL: '',
       ...workerEnv,
     };
-    const worker = new WorkerProcess(release.worker, serviceEnv, workerLog);
-    cleanups.push(() => worker.stop());
+    const workers: WorkerProcess[] = [];
+    for (const [index, webhookPort] of webhookPorts.entries()) {
+      const label = shape.workers === 1 ? 'worker' : `worker-${index + 1}`;
+      const workerLog = new LineLog(path.join(logDir, `${label}.log`));
+      cleanups.push(() => workerLog.close());
+      const env = {
+        ...serviceEnv,
+        WEBHOOK_PORT: String(webhookPort),
+        // A port of its own for metrics and health, so no worker meets another's (or npm start's) on the default.
+        WORKER_OPS_PORT: String(await freePort()),
+      };
+      const worker = new WorkerProcess(release.worker, env, workerLog, label);
+      cleanups.push(() => worker.stop());
+      workers.push(worker);
+    }
+    const [worker] = workers;
+    if (worker === undefined) throw new Error('a stack runs at least one worker');
     const consumerLog = new LineLog(path.join(logDir, 'consumer.log'));
     cleanups.push(() => consumerLog.close());
     // The same settings as the worker's: one Temporal, one bus, one key ring, one task queue.
     const consumer = new CommandConsumerProcess(release.consumer, serviceEnv, consumerLog);
     cleanups.push(() => consumer.stop());
 
-    const connection = await Connection.connect({ address: devServer.address });
+    const connection = await Connection.connect({ address: temporal.address });
     cleanups.push(() => connection.close());
     const client = new Client({
       connection,
-      namespace: devServer.namespace,
+      namespace: temporal.namespace,
       dataConverter: createDataConverter(parseKeyRing(LOCAL_DEV_KEYS)),
     });
 
@@ -269,6 +308,7 @@ export async function startFaultStack(
     return {
       name,
       schema,
+      shape,
       workerAppName,
       webhookUrl,
       webhookSecret: WEBHOOK_SECRET,
@@ -279,27 +319,20 @@ export async function startFaultStack(
       bank,
       mailSink,
       smsSink,
+      workers,
       worker,
       consumer,
       bus,
       keys,
       workflowBundlePath: release.bundle,
       cliEnv: serviceEnv,
-      temporalCliPath: cliPath,
+      temporalCliPath: temporal.cliPath,
       // The port survives a restart of the server (see killTemporal), so the address stays valid.
-      temporalAddress: { address: devServer.address, namespace: devServer.namespace },
+      temporalAddress: { address: temporal.address, namespace: temporal.namespace },
       log,
       logDir,
-      async killTemporal(downMs) {
-        const killedAt = Date.now();
-        log.write(`[harness] SIGKILL to the Temporal dev server (pid ${devServer.pid})`);
-        devServer.kill('SIGKILL');
-        await devServer.stop(); // returns once the killed process is gone
-        await new Promise((resolve) => setTimeout(resolve, downMs));
-        devServer = await startDevServer(serverOptions);
-        log.write(`[harness] Temporal dev server back on ${devServer.address} (pid ${devServer.pid})`);
-        return { killedAt, readyAt: Date.now() };
-      },
+      killTemporal: (downMs) => temporal.kill(downMs),
+      restartTemporalPostgres: (downMs) => temporal.restartPostgres(downMs),
       async killNats(downMs) {
         const killedAt = Date.now();
         log.write(`[harness] SIGKILL to the NATS server (pid ${nats.pid})`);
