@@ -47,8 +47,8 @@ import type { Launched } from './driver';
 import { runPhase } from './phase';
 import { compareWorkerCounts, startBenchCluster } from './cluster';
 import type { ClusterComparison } from './cluster';
-import { startWebhookBalancer } from './webhook-balancer';
-import type { WebhookBalancer } from './webhook-balancer';
+import { startHttpFront } from '../local/http-front';
+import type { HttpFront } from '../local/http-front';
 import { withLedgerStats } from './ledger-stats';
 import { bundleBeforeLeanSteps } from './revisions';
 import type { Launcher, PhaseResult } from './phase';
@@ -354,16 +354,18 @@ async function runBenchmark(options: BenchOptions, say: (line: string) => void) 
     );
 
     const webhookPort = await freePort();
-    // On the cluster, the bank posts to a balancer that passes each webhook on to the phase's workers in turn.
-    let balancer: WebhookBalancer | undefined;
+    // On the cluster, the bank posts to a front (a load balancer's stand-in) that passes each webhook on to the
+    // phase's workers' receivers in turn; each phase points it at its own workers.
+    let balancer: HttpFront | undefined;
+    let receivers: readonly string[] = [];
     if (options.cluster) {
-      const started = await startWebhookBalancer();
+      const started = await startHttpFront({ targets: () => receivers, rotate: true });
       cleanups.push(() => started.close());
       balancer = started;
     }
     const bank: BankSimulator = await startBankSimulator({
       port: 0,
-      webhookUrl: `${balancer?.origin ?? `http://127.0.0.1:${webhookPort}`}/webhooks/bank`,
+      webhookUrl: `${balancer?.url ?? `http://127.0.0.1:${webhookPort}`}/webhooks/bank`,
       webhookSecret: WEBHOOK_SECRET,
       defaultOutcome: 'settled',
       defaultDelayMs: options.bankDelayMs,
@@ -446,7 +448,6 @@ async function runBenchmark(options: BenchOptions, say: (line: string) => void) 
     // On the cluster: one worker process against two on the same task queue, 1 2 2 1, each side pooled.
     let cluster: { comparison: ClusterComparison; results: PhaseResult[] } | undefined;
     if (options.cluster && balancer !== undefined) {
-      const receivers = balancer;
       cluster = await compareWorkerCounts({
         serverBinary: temporal.serverBinary ?? 'temporal-server',
         payments: options.payments,
@@ -462,7 +463,7 @@ async function runBenchmark(options: BenchOptions, say: (line: string) => void) 
             const port = await freePort();
             if (!ports.includes(port)) ports.push(port);
           }
-          receivers.route(ports);
+          receivers = ports.map((port) => `http://127.0.0.1:${port}`);
           const [first, ...more] = ports.map((port) => workerConfig('payment', taskQueue, port));
           if (first === undefined) throw new Error('a cluster phase needs a worker');
           return runPhase({

@@ -15,10 +15,12 @@ const execFileAsync = promisify(execFile);
 /** Root of the project. */
 export const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
 
-/** A built release: the compiled worker and the workflow bundle beside it. */
+/** A built release: the compiled worker and command consumer, and the workflow bundle beside them. */
 export interface BuiltRelease {
   /** `<dir>/js/workers/main.js`. */
   worker: string;
+  /** `<dir>/js/client/command-consumer-main.js`. */
+  consumer: string;
   /** `<dir>/workflow-bundle.js` (the untraced one lies beside it). */
   bundle: string;
 }
@@ -28,7 +30,11 @@ export async function buildRelease(dir: string): Promise<BuiltRelease> {
   await execFileAsync(process.execPath, ['--import', 'tsx', path.join('workers', 'build-main.ts'), dir], {
     cwd: PROJECT_ROOT,
   });
-  return { worker: path.join(dir, 'js', 'workers', 'main.js'), bundle: path.join(dir, 'workflow-bundle.js') };
+  return {
+    worker: path.join(dir, 'js', 'workers', 'main.js'),
+    consumer: path.join(dir, 'js', 'client', 'command-consumer-main.js'),
+    bundle: path.join(dir, 'workflow-bundle.js'),
+  };
 }
 
 /** How a process ended. */

@@ -6,12 +6,10 @@
  * scenarios that send commands). Two workers share the task queue, each with its own webhook receiver behind one
  * front the bank posts to. Everything it starts, it stops; everything it creates, it removes.
  */
-import { execFile } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { Client as PgClient } from 'pg';
 import { startBankSimulator } from '../../../local/stand-ins/bank-simulator';
@@ -31,13 +29,13 @@ import type { LocalTwilio } from '../../../local/stand-ins/local-twilio';
 import { resolveNatsServer, startNatsServer } from '../../../local/nats-server';
 import type { NatsServer } from '../../../local/nats-server';
 import { freePort } from '../../../services/ports';
-import { startHttpFront } from '../../support/http-front';
+import { startHttpFront } from '../../../local/http-front';
 import { dropSchema, TEST_DATABASE_URL } from '../../support/postgres';
+import { buildRelease } from '../../support/release';
+import type { BuiltRelease } from '../../support/release';
 import { CommandConsumerProcess, LineLog, PROJECT_ROOT, WorkerProcess } from './processes';
 import { startTemporalBackend } from './temporal';
 import type { Outage, TemporalBackendKind } from './temporal';
-
-const execFileAsync = promisify(execFile);
 
 const TWILIO_ACCOUNT_SID = 'AC0fa01700000000000000000000000000';
 const TWILIO_AUTH_TOKEN = 'fault-suite-twilio-token';
@@ -46,32 +44,19 @@ const WEBHOOK_SECRET = 'fault-suite-webhook-secret-0001';
 /** Where the scenario's logs are kept after the run (ignored by git). */
 export const FAULT_LOG_ROOT = path.join(PROJECT_ROOT, 'test-results', 'faults');
 
-/** A release built by `npm run build`: the compiled worker, the command consumer and the workflow bundle. */
-interface Release {
-  worker: string;
-  consumer: string;
-  bundle: string;
-}
-let release: Promise<Release> | undefined;
+let release: Promise<BuiltRelease> | undefined;
 
 /**
  * Builds the release once per test process, with the script the image runs, so every worker start and every restart
  * after a kill runs what production runs: compiled JavaScript loading a prebuilt bundle.
  */
-function builtRelease(): Promise<Release> {
-  release ??= (async () => {
-    const dir = path.join(PROJECT_ROOT, 'test-results', `release-${process.pid}`);
+function builtRelease(): Promise<BuiltRelease> {
+  const dir = path.join(PROJECT_ROOT, 'test-results', `release-${process.pid}`);
+  if (release === undefined) {
     // The release serves every scenario of this process; it goes with the process.
     process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
-    await execFileAsync(process.execPath, ['--import', 'tsx', path.join('workers', 'build-main.ts'), dir], {
-      cwd: PROJECT_ROOT,
-    });
-    return {
-      worker: path.join(dir, 'js', 'workers', 'main.js'),
-      consumer: path.join(dir, 'js', 'client', 'command-consumer-main.js'),
-      bundle: path.join(dir, 'workflow-bundle.js'),
-    };
-  })();
+    release = buildRelease(dir);
+  }
   return release;
 }
 
@@ -191,13 +176,7 @@ export async function startFaultStack(
     let webhookUrl = `http://127.0.0.1:${webhookPorts[0] ?? 0}${WEBHOOK_PATH}`;
     if (shape.workers > 1) {
       const receivers = webhookPorts.map((port) => `http://127.0.0.1:${port}`);
-      let turn = 0;
-      const front = await startHttpFront({
-        targets: () => {
-          const first = turn++ % receivers.length;
-          return [...receivers.slice(first), ...receivers.slice(0, first)];
-        },
-      });
+      const front = await startHttpFront({ targets: () => receivers, rotate: true });
       cleanups.push(() => front.close());
       webhookUrl = `${front.url}${WEBHOOK_PATH}`;
     }

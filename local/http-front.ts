@@ -1,10 +1,11 @@
 /**
- * An HTTP front for tests, as a load balancer stands before a service's instances: each request goes to the first
- * of the current targets that takes it, so instances can come and go behind one address.
+ * An HTTP front, as a load balancer stands before a service's instances (the workers' bank-webhook receivers, when
+ * several workers run): each request goes to the first of the current targets that takes it, so instances can come
+ * and go behind one address; with `rotate`, each request starts at the next target, spreading the load.
  */
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { listen, readBody } from '../../services/http';
+import { listen, readBody } from '../services/http';
 
 /** A running front. */
 export interface HttpFront {
@@ -23,7 +24,16 @@ const HOP_HEADERS = new Set(['host', 'connection', 'content-length', 'transfer-e
 export async function startHttpFront(options: {
   port?: number;
   targets: () => readonly string[];
+  /** Start each request at the next target in turn (round robin), instead of always at the first. */
+  rotate?: boolean;
 }): Promise<HttpFront> {
+  let turn = 0;
+  const inOrder = (): readonly string[] => {
+    const targets = options.targets();
+    if (!options.rotate || targets.length < 2) return targets;
+    const first = turn++ % targets.length;
+    return [...targets.slice(first), ...targets.slice(0, first)];
+  };
   const forward = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const body = await readBody(req, 1024 * 1024);
     const headers = Object.fromEntries(
@@ -31,7 +41,7 @@ export async function startHttpFront(options: {
         (entry): entry is [string, string] => !HOP_HEADERS.has(entry[0]) && typeof entry[1] === 'string',
       ),
     );
-    for (const target of options.targets()) {
+    for (const target of inOrder()) {
       let answer: Response;
       try {
         answer = await fetch(new URL(req.url ?? '/', target), {
