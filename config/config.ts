@@ -146,7 +146,11 @@ export const configSchema = z.object({
       .string()
       .regex(/^\d{1,7}$/, 'must be a whole number')
       .transform(Number)
-      .refine((n) => n === 0 || n >= 2, 'must be 0 (no cache: every workflow task a replay) or at least 2')
+      .refine(
+        (n) => n >= 2,
+        'must be at least 2: with no cache the SDK drops the local activities a workflow task waits for ' +
+          '(screening, debit, settlement), and the task is retried with a growing back-off',
+      )
       .optional(),
   ),
   SMTP_URL: z

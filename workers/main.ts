@@ -73,11 +73,7 @@ async function main(): Promise<void> {
           : `as version ${deploymentVersionName(deployment)} (${deployment.behavior}); `) +
         `bank webhooks on ${running.webhookUrl}; ops (metrics, health) on ${running.opsUrl ?? '-'}; ` +
         `traces ${config.OTEL_EXPORTER_OTLP_ENDPOINT === undefined ? 'not exported' : `to ${config.OTEL_EXPORTER_OTLP_ENDPOINT}`}` +
-        (cache === undefined
-          ? ''
-          : cache === 0
-            ? '; no workflow cache: every task replays'
-            : `; caches ${cache} runs`),
+        (cache === undefined ? '' : `; caches ${cache} runs`),
     );
     // Worker.run() itself drains on SIGINT/SIGTERM; `finished` settles once it has.
     await running.finished;

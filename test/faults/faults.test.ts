@@ -83,12 +83,13 @@ const SCENARIOS: readonly ScenarioSpec[] = [
     inject: (ctx) => [bankOutage(ctx, [0.1, 0.45]), releaseOutOfOrder(ctx)],
   },
   {
-    name: 'replay-every-task',
-    tag: 'zc',
+    name: 'replay-tasks',
+    tag: 'rt',
     title:
-      'finishes every run when the worker caches nothing, so each workflow task replays the history so far, and is SIGKILLed',
-    // Every update, signal and timer path the load has: reviews, duplicate and late webhooks, polls, kills.
-    workerEnv: { WORKER_MAX_CACHED_WORKFLOWS: '0' },
+      'finishes every run when the worker caches two runs among dozens in flight, so nearly every workflow task replays the history so far, and is SIGKILLed',
+    // Every update, signal and timer path the load has: reviews, duplicate and late webhooks, polls, kills. The
+    // smallest cache the SDK keeps (it refuses 1; 0 drops local activities in flight, so baton refuses it).
+    workerEnv: { WORKER_MAX_CACHED_WORKFLOWS: '2' },
     bankFaults: { submit500: 0, lostAnswer: 8, twice: 15, late: 10, outOfOrder: 8, dropped: 10, forged: 0 },
     inject: (ctx) => [killWorker(ctx, [0.2, 0.55]), releaseOutOfOrder(ctx)],
   },

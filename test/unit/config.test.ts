@@ -18,10 +18,15 @@ describe('configuration', () => {
     assert.doesNotThrow(() => loadConfig(env));
   });
 
-  test('bounds the worker cache only when asked: none at all, or at least two runs', () => {
+  test('bounds the worker cache only when asked, and never below two runs', () => {
     assert.equal(loadConfig({}).WORKER_MAX_CACHED_WORKFLOWS, undefined);
     assert.equal(loadConfig({ WORKER_MAX_CACHED_WORKFLOWS: '150' }).WORKER_MAX_CACHED_WORKFLOWS, 150);
-    assert.equal(loadConfig({ WORKER_MAX_CACHED_WORKFLOWS: '0' }).WORKER_MAX_CACHED_WORKFLOWS, 0);
+    assert.equal(loadConfig({ WORKER_MAX_CACHED_WORKFLOWS: '2' }).WORKER_MAX_CACHED_WORKFLOWS, 2);
+    // No cache at all would drop the local activities a workflow task waits for.
+    assert.throws(
+      () => loadConfig({ WORKER_MAX_CACHED_WORKFLOWS: '0' }),
+      (err: unknown) => err instanceof ConfigError && /local activities/.test(err.message),
+    );
     for (const bad of ['1', '2.5', 'lots', '-5']) {
       assert.throws(
         () => loadConfig({ WORKER_MAX_CACHED_WORKFLOWS: bad }),
