@@ -10,7 +10,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
-import { freePort, freePortInRange } from '../services/ports';
+import { freePort } from '../services/ports';
 import { describeExit, spawnServer, tcpAccepts, waitUntilReady } from './server-process';
 import type { ServerProcess } from './server-process';
 
@@ -96,21 +96,20 @@ export interface ClusterServer {
 }
 
 /**
- * Free ports for every service. Membership ports come from below the OS's ephemeral range: the server stores each in
- * a `smallint` column (cluster_membership.rpc_port), so one above 32767 stops it at start.
+ * Free ports for every service. The server stores each membership port in a `smallint` column
+ * (cluster_membership.rpc_port); freePort hands out none above 32767.
  */
 async function freePorts(): Promise<ClusterPorts> {
-  const membership = (): Promise<number> => freePortInRange(20_000, 32_000);
   return {
     frontend: await freePort(),
     frontendHttp: await freePort(),
-    frontendMembership: await membership(),
+    frontendMembership: await freePort(),
     history: await freePort(),
-    historyMembership: await membership(),
+    historyMembership: await freePort(),
     matching: await freePort(),
-    matchingMembership: await membership(),
+    matchingMembership: await freePort(),
     worker: await freePort(),
-    workerMembership: await membership(),
+    workerMembership: await freePort(),
   };
 }
 
