@@ -109,7 +109,7 @@ export const BENCH_USAGE = `npm run bench -- [options]
       --activity-slots S  maxConcurrentActivityTaskExecutions (SDK default 100)
       --wf-polls P        maxConcurrentWorkflowTaskPolls (SDK default 10)
       --activity-polls P  maxConcurrentActivityTaskPolls (SDK default 10)
-      --cache K           maxCachedWorkflows (SDK default from heap size)
+      --cache K           maxCachedWorkflows, at least 2 (SDK default from heap size)
       --bundle MODE       prebuilt (default) | worker: bundle workflow code at worker start-up
       --in-process        run the worker inside the harness process
       --eager             eager workflow start (implies --in-process: client and worker share a connection)
@@ -266,6 +266,9 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
   if (wfPolls !== undefined && wfPolls > (wfSlots ?? 40)) {
     throw new BenchUsageError('--wf-polls cannot exceed --wf-slots (default 40)');
   }
+  const cache = numberFlag(optionalPositiveInt('--cache'), values.cache);
+  // As WORKER_MAX_CACHED_WORKFLOWS: below two the SDK drops the local activities a workflow task waits for.
+  if (cache !== undefined && cache < 2) throw new BenchUsageError('--cache must be at least 2');
   const currencies = (values.currencies ?? 'EUR').split(',').map((c) => c.trim().toUpperCase());
   for (const currency of currencies) {
     if (!isCurrency(currency)) throw new BenchUsageError(`--currencies: unknown currency "${currency}"`);
@@ -299,7 +302,7 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
     activitySlots: numberFlag(optionalPositiveInt('--activity-slots'), values['activity-slots']),
     workflowPolls: wfPolls,
     activityPolls: numberFlag(optionalPositiveInt('--activity-polls'), values['activity-polls']),
-    cache: numberFlag(optionalPositiveInt('--cache'), values.cache),
+    cache,
     bundle: oneOf('--bundle', ['prebuilt', 'worker'] as const, values.bundle, 'prebuilt'),
     inProcess: eager || (values['in-process'] ?? false),
     eager,

@@ -31,7 +31,7 @@ const tuningSchema = z
     maxConcurrentLocalActivityExecutions: z.number().int().min(1),
     maxConcurrentWorkflowTaskPolls: z.number().int().min(2),
     maxConcurrentActivityTaskPolls: z.number().int().min(1),
-    maxCachedWorkflows: z.number().int().min(0),
+    maxCachedWorkflows: z.number().int().min(2),
   })
   .partial();
 

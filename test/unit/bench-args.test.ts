@@ -103,6 +103,7 @@ describe('benchmark arguments', () => {
     [['--rate', '0'], /above 0/],
     [['--wf-slots', '1'], /at least 2/],
     [['--wf-polls', '50'], /cannot exceed/],
+    [['--cache', '1'], /--cache must be at least 2/],
     [['--currencies', 'EUR,XYZ'], /unknown currency/],
     [['--skip', 'payments,lunch'], /not one of/],
     [['--bundle', 'maybe'], /not one of/],
