@@ -12,7 +12,7 @@ import { execFile } from 'node:child_process';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { after, before, describe, test } from 'node:test';
+import { after, afterEach, before, describe, test } from 'node:test';
 import { temporal } from '@temporalio/proto';
 import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { startPayment } from '../../client/payments';
@@ -109,9 +109,17 @@ before(async () => {
   });
 });
 
-after(async () => {
+/** Releases what a test left behind, so a test that failed half-way cannot hold up the next (locks, workers). */
+async function cleanUpTest(): Promise<void> {
   for (const unlock of heldLocks) await unlock();
   for (const { worker } of workers) await worker.stop();
+  workers.length = 0;
+}
+
+afterEach(cleanUpTest);
+
+after(async () => {
+  await cleanUpTest();
   await webhookFront?.close();
   await stack?.stop();
   await cluster?.stop();
@@ -191,7 +199,8 @@ async function versionInfo(buildId: string) {
 
 /**
  * Waits until the version's workers have polled baton's queue for workflow and for activity tasks (a version exists
- * only once its workers poll), then makes it current: `temporal worker deployment set-current-version`.
+ * only once its workers poll) and the deployment lists it, then makes it current:
+ * `temporal worker deployment set-current-version`.
  */
 async function makeCurrent(buildId: string): Promise<void> {
   await eventually(`version ${buildId} registered on ${TASK_QUEUE}`, async () => {
@@ -203,16 +212,41 @@ async function makeCurrent(buildId: string): Promise<void> {
       types.includes(TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY);
     return both === true ? true : undefined;
   });
-  await temporalCli(
-    'worker',
-    'deployment',
-    'set-current-version',
-    '--deployment-name',
-    DEPLOYMENT,
-    '--build-id',
-    buildId,
-    '--yes',
-  );
+  await eventually(`version ${buildId} listed by deployment ${DEPLOYMENT}`, async () => {
+    const described = await stack.client.workflowService.describeWorkerDeployment({
+      namespace: cluster.server.namespace,
+      deploymentName: DEPLOYMENT,
+    });
+    const listed = described.workerDeploymentInfo?.versionSummaries?.some(
+      (summary) => summary.deploymentVersion?.buildId === buildId,
+    );
+    return listed === true ? true : undefined;
+  });
+  // The deployment's record is a workflow that the server continues as new after every change to it (a version
+  // registering a task queue, a drainage check). A query that reaches it at that moment misses it, and the CLI
+  // answers "Worker Deployment not found" though it exists; the operator runs the command again, and so does this.
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      await temporalCli(
+        'worker',
+        'deployment',
+        'set-current-version',
+        '--deployment-name',
+        DEPLOYMENT,
+        '--build-id',
+        buildId,
+        '--yes',
+      );
+      return;
+    } catch (error) {
+      const missed = error instanceof Error && error.message.includes('Worker Deployment not found');
+      if (!missed || attempt === 10) throw error;
+      console.log(
+        `set-current-version ${buildId}: the deployment's record was missed (try ${attempt}); again`,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
 }
 
 /** Waits until the server says no open pinned run is left on the version. */
